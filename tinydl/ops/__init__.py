@@ -1,0 +1,15 @@
+"""Every differentiable operation of tinydl, one family per file.
+
+arithmetic   + − × ÷ ** @ and negation
+elementwise  exp, log, sqrt, abs, clip, where, maximum, minimum, astype
+reduction    sum, mean, max, min
+shape        reshape, flatten, permute/transpose, indexing, concatenate, stack
+activation   relu, sigmoid, tanh, softmax, log_softmax
+loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
+"""
+from .activation import log_softmax, relu, sigmoid, softmax, tanh
+from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .elementwise import abs, astype, clamp, clip, exp, log, maximum, minimum, sqrt, where
+from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from .reduction import max, mean, min, sum
+from .shape import cat, concatenate, flatten, getitem, permute, reshape, stack, transpose

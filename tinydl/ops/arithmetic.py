@@ -1,0 +1,172 @@
+"""Arithmetic: + - * / ** @ and negation.
+
+Every binary op broadcasts like NumPy; its backward sums the gradient back
+down to each input's shape with :func:`unbroadcast`.
+"""
+from ..autograd import Function
+from ..backend import array_module
+from ..tensor import as_tensor
+from ._util import pair, unbroadcast
+
+
+class Add(Function):
+    """z = a + b.   ∂z/∂a = 1,  ∂z/∂b = 1."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a_shape, b_shape = ctx.shapes
+        return unbroadcast(grad, a_shape), unbroadcast(grad, b_shape)
+
+
+class Sub(Function):
+    """z = a − b.   ∂z/∂a = 1,  ∂z/∂b = −1."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a_shape, b_shape = ctx.shapes
+        return unbroadcast(grad, a_shape), unbroadcast(-grad, b_shape)
+
+
+class Mul(Function):
+    """z = a · b (elementwise).   ∂z/∂a = b,  ∂z/∂b = a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        grad_a = unbroadcast(grad * b, a.shape) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad * a, b.shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Div(Function):
+    """z = a / b.   ∂z/∂a = 1/b,  ∂z/∂b = −a/b²."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        grad_a = unbroadcast(grad / b, a.shape) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(-grad * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """z = −a.   ∂z/∂a = −1."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    """z = a ** b.   ∂z/∂a = b·a^(b−1),  ∂z/∂b = a^b · ln a  (needs a > 0)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(grad * b * a ** (b - 1), a.shape)
+        if ctx.needs_input_grad[1]:
+            xp = array_module(a)
+            grad_b = unbroadcast(grad * out * xp.log(a), b.shape)
+        return grad_a, grad_b
+
+
+class MatMul(Function):
+    """Z = A @ B, with NumPy's rules for 1-D and batched (≥3-D) operands.
+
+    For matrices, Z_ij = Σ_k A_ik B_kj, so
+        ∂L/∂A = ∂L/∂Z · Bᵀ      ∂L/∂B = Aᵀ · ∂L/∂Z.
+    A 1-D operand is treated as a row (A) or column (B) vector; batch axes
+    broadcast and are summed back by :func:`unbroadcast`.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul needs tensors with at least 1 dimension, got shapes {a.shape} and {b.shape}; use * for scalars")
+        k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if k_a != k_b:
+            raise ValueError(
+                f"matmul: shapes {a.shape} and {b.shape} do not match: the last dimension of the first "
+                f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({k_b})"
+            )
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        xp = array_module(a)
+        # Promote vectors to matrices so that one formula covers every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(g2 @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            grad_b = unbroadcast(xp.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+def add(a, b):
+    return Add.apply(*pair(a, b))
+
+
+def sub(a, b):
+    return Sub.apply(*pair(a, b))
+
+
+def mul(a, b):
+    return Mul.apply(*pair(a, b))
+
+
+def div(a, b):
+    return Div.apply(*pair(a, b))
+
+
+def neg(a):
+    return Neg.apply(as_tensor(a))
+
+
+def pow(a, b):
+    return Pow.apply(*pair(a, b))
+
+
+def matmul(a, b):
+    return MatMul.apply(*pair(a, b))

@@ -22,7 +22,6 @@ def torch():
         pytest.skip("torch is not installed (pip install torch==2.13.0 or the 'torch' extra)")
     import torch as _torch
 
-    _torch.set_default_dtype(_torch.float64)
     return _torch
 
 

@@ -117,7 +117,7 @@ class Function:
                     f"got {type(t).__name__}; pass non-tensor options as keyword arguments"
                 )
         record = is_grad_enabled() and any(t.requires_grad for t in inputs)
-        ctx = Context(cls, inputs) if record else _NO_CONTEXT
+        ctx = Context(cls, inputs) if record else _DiscardingContext(len(inputs))
         data = cls.forward(ctx, *(t.data for t in inputs), **options)
         if isinstance(data, np.generic):  # NumPy reductions return scalars; keep 0-d arrays
             data = np.asarray(data)
@@ -128,16 +128,18 @@ class Function:
 
 
 class _DiscardingContext:
-    """Stands in for a Context when no graph is recorded: saving is a no-op."""
+    """Stands in for a Context when no graph is recorded: saving is a no-op.
+
+    A fresh one per call, thrown away after ``forward``: attributes set on it
+    still work (a forward may read back ``ctx.axes`` it just set), but no
+    arrays are kept alive.
+    """
+
+    def __init__(self, n_inputs):
+        self.needs_input_grad = (False,) * n_inputs
 
     def save_for_backward(self, *arrays):
         pass
-
-    def __setattr__(self, name, value):
-        pass
-
-
-_NO_CONTEXT = _DiscardingContext()
 
 
 def topological_order(root):

@@ -68,6 +68,8 @@ class Tensor:
     @classmethod
     def _from_array(cls, array, requires_grad=False):
         """Wrap an array without copying it (used by Function.apply)."""
+        if isinstance(array, np.generic):  # NumPy scalars (0-d arithmetic, argmax) become 0-d arrays
+            array = np.asarray(array)
         t = cls.__new__(cls)
         t._data = array
         t.grad = None
@@ -99,14 +101,15 @@ class Tensor:
             raise TypeError(
                 f"only floating-point tensors can require gradients; this tensor has dtype {self._data.dtype}"
             )
-        if not flag and self._ctx is not None:
+        if not flag and not self.is_leaf:
             raise RuntimeError("requires_grad can only be switched off on a leaf tensor; use .detach()")
         self._requires_grad = flag
 
     @property
     def is_leaf(self):
-        """True for tensors made by the user (parameters, inputs), False for results of ops."""
-        return self._ctx is None
+        """True for tensors made by the user (parameters, inputs), False for results of ops
+        (also after backward() has freed the graph behind them)."""
+        return self._ctx is None and not self._graph_freed
 
     @property
     def shape(self):
@@ -185,8 +188,10 @@ class Tensor:
         autograd.backward(self, grad, retain_graph=retain_graph)
 
     def _accumulate_grad(self, g):
+        # Always a fresh, writable array: g may be a read-only broadcast view, or the
+        # very array the engine hands to another tensor (a + b passes one grad to both).
         if self.grad is None:
-            self.grad = Tensor._from_array(g.copy() if g is self._data else g)
+            self.grad = Tensor._from_array(array_module(g).array(g, copy=True))
         else:
             self.grad = Tensor._from_array(self.grad._data + g)
 

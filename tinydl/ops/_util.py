@@ -30,13 +30,17 @@ def pair(a, b):
 
 
 def normalize_axis(axis, ndim):
-    """Return ``axis`` as a tuple of non-negative ints (None means every axis)."""
+    """Return ``axis`` as a tuple of non-negative ints (None means every axis).
+
+    A 0-d tensor accepts axis 0 or -1, as in PyTorch; there is nothing to reduce, so it gives ().
+    """
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    n = max(ndim, 1)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -n <= a < n:
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(a % max(ndim, 1))
-    return tuple(out)
+        out.append(a % n)
+    return tuple(out) if ndim else ()

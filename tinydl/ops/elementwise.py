@@ -1,4 +1,6 @@
 """Elementwise maths: exp, log, sqrt, abs, clip, where, maximum/minimum, dtype casts."""
+import numpy as np
+
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor, as_tensor
@@ -197,7 +199,10 @@ def minimum(a, b):
 
 
 def astype(x, dtype):
+    """Convert to ``dtype``; a cast to an integer or boolean dtype is not differentiable (no graph)."""
     x = as_tensor(x)
     if x.dtype == dtype:
         return x
+    if np.dtype(dtype).kind != "f":
+        return Tensor._from_array(x.data.astype(dtype))
     return AsType.apply(x, dtype=dtype)

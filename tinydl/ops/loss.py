@@ -167,6 +167,7 @@ def cross_entropy(logits, target, weight=None, reduction="mean"):
     if labels.ndim == 2 and labels.dtype.kind == "f":
         if labels.shape != logits.shape:
             raise ValueError(f"cross_entropy: soft targets have shape {labels.shape}, logits {logits.shape}")
+        labels = labels.astype(logits.dtype, copy=False)  # float64 targets must not turn a float32 loss into float64
     else:
         if labels.dtype.kind not in "iu":
             raise TypeError(f"cross_entropy: labels must be integers (class indices), got dtype {labels.dtype}")

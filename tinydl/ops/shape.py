@@ -34,7 +34,8 @@ class Permute(Function):
 
     @staticmethod
     def forward(ctx, x, axes=None):
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        in_range = all(-x.ndim <= a < x.ndim for a in axes)
+        if not in_range or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
             raise ValueError(f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}")
         ctx.axes = axes
         return x.transpose(axes)
@@ -83,12 +84,13 @@ class Concatenate(Function):
     @staticmethod
     def forward(ctx, *xs, axis=0):
         xp = array_module(*xs)
+        try:
+            out = xp.concatenate(xs, axis=axis)
+        except ValueError as e:  # also numpy's AxisError
+            raise ValueError(f"concatenate along axis {axis}: shapes {[x.shape for x in xs]} do not fit ({e})") from None
         ctx.axis = axis
         ctx.sizes = [x.shape[axis] for x in xs]
-        try:
-            return xp.concatenate(xs, axis=axis)
-        except ValueError:
-            raise ValueError(f"concatenate along axis {axis}: shapes {[x.shape for x in xs]} differ in another axis") from None
+        return out
 
     @staticmethod
     def backward(ctx, grad):

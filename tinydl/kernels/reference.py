@@ -1,0 +1,123 @@
+"""Reference kernels: the definitions, written as loops a student can check by hand.
+
+These are the ground truth every faster implementation is tested against.
+They are slow (Python loops over output positions) and meant for small inputs.
+
+Shapes (NCHW, as PyTorch):
+    x  (N, C, H, W)       input images
+    w  (O, C, KH, KW)     O filters, each C×KH×KW
+    y  (N, O, OH, OW)     OH = (H + 2·ph − KH) // sh + 1, likewise OW
+"""
+import numpy as np
+
+
+def output_size(size, kernel, stride, padding):
+    """Output length of a convolution or pooling along one axis: ⌊(n + 2p − k)/s⌋ + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pad_images(x, padding):
+    """Zero-pad the two spatial axes of an NCHW array by (ph, pw)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def conv2d_forward(x, w, bias, stride, padding):
+    """y[n, o, p, q] = b[o] + Σ_c Σ_i Σ_j w[o, c, i, j] · x_pad[n, c, p·sh + i, q·sw + j]."""
+    n_images, _, height, width = x.shape
+    n_filters, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    oh, ow = output_size(height, kh, sh, ph), output_size(width, kw, sw, pw)
+    xp = pad_images(x, padding)
+    y = np.zeros((n_images, n_filters, oh, ow), dtype=np.result_type(x, w))
+    for n in range(n_images):
+        for o in range(n_filters):
+            for p in range(oh):
+                for q in range(ow):
+                    window = xp[n, :, p * sh : p * sh + kh, q * sw : q * sw + kw]
+                    y[n, o, p, q] = np.sum(window * w[o])
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
+    """∂L/∂x: every output position spreads its gradient back over the window it read.
+
+    ∂L/∂x_pad[n, c, p·sh + i, q·sw + j] += Σ_o ∂L/∂y[n, o, p, q] · w[o, c, i, j], then the padding is cut off.
+    """
+    n_images, channels, height, width = x_shape
+    _, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    _, n_filters, oh, ow = grad_y.shape
+    grad_xp = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=grad_y.dtype)
+    for n in range(n_images):
+        for o in range(n_filters):
+            for p in range(oh):
+                for q in range(ow):
+                    grad_xp[n, :, p * sh : p * sh + kh, q * sw : q * sw + kw] += grad_y[n, o, p, q] * w[o]
+    return grad_xp[:, :, ph : ph + height, pw : pw + width]
+
+
+def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
+    """∂L/∂w[o, c, i, j] = Σ_n Σ_p Σ_q ∂L/∂y[n, o, p, q] · x_pad[n, c, p·sh + i, q·sw + j]."""
+    _, _, kh, kw = w_shape
+    (sh, sw) = stride
+    n_images, n_filters, oh, ow = grad_y.shape
+    xp = pad_images(x, padding)
+    grad_w = np.zeros(w_shape, dtype=grad_y.dtype)
+    for n in range(n_images):
+        for o in range(n_filters):
+            for p in range(oh):
+                for q in range(ow):
+                    grad_w[o] += grad_y[n, o, p, q] * xp[n, :, p * sh : p * sh + kh, q * sw : q * sw + kw]
+    return grad_w
+
+
+def maxpool2d_forward(x, kernel, stride):
+    """y[n, c, p, q] = max over the kernel window at (p·sh, q·sw); also returns where the max was.
+
+    ``argmax`` holds, for each output, the flat position i·KW + j of the winner
+    inside its window (the first one on ties), which the backward pass needs.
+    """
+    n_images, channels, height, width = x.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = output_size(height, kh, sh, 0), output_size(width, kw, sw, 0)
+    y = np.empty((n_images, channels, oh, ow), dtype=x.dtype)
+    argmax = np.empty((n_images, channels, oh, ow), dtype=np.int32)
+    for n in range(n_images):
+        for c in range(channels):
+            for p in range(oh):
+                for q in range(ow):
+                    window = x[n, c, p * sh : p * sh + kh, q * sw : q * sw + kw]
+                    k = int(np.argmax(window))
+                    argmax[n, c, p, q] = k
+                    y[n, c, p, q] = window.flat[k]
+    return y, argmax
+
+
+def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
+    """∂L/∂x is zero except at each window's maximum, which receives that window's ∂L/∂y."""
+    (kh, kw), (sh, sw) = kernel, stride
+    grad_x = np.zeros(x_shape, dtype=grad_y.dtype)
+    n_images, channels, oh, ow = grad_y.shape
+    for n in range(n_images):
+        for c in range(channels):
+            for p in range(oh):
+                for q in range(ow):
+                    i, j = divmod(int(argmax[n, c, p, q]), kw)
+                    grad_x[n, c, p * sh + i, q * sw + j] += grad_y[n, c, p, q]
+    return grad_x
+
+
+def matmul(a, b):
+    """C[i, j] = Σ_k A[i, k] · B[k, j], one dot product per output element."""
+    m, k = a.shape
+    _, n = b.shape
+    c = np.zeros((m, n), dtype=np.result_type(a, b))
+    for i in range(m):
+        for j in range(n):
+            c[i, j] = np.dot(a[i, :], b[:, j])
+    return c

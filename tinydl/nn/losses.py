@@ -1,0 +1,63 @@
+"""Loss functions as Modules. The formulas and their gradients live in ``tinydl/ops/loss.py``.
+
+Each takes ``reduction``: 'mean' (the default) averages the per-sample
+losses, 'sum' adds them, 'none' returns them unreduced.
+"""
+from ..ops.loss import _check_reduction
+from . import functional as F
+from .module import Module
+
+
+class _Loss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        _check_reduction(reduction)
+        self.reduction = reduction
+
+
+class MSELoss(_Loss):
+    """Mean squared error:  L = (1/n) Σ_i (ŷ_i − y_i)²  over all n elements.
+
+    ``loss = MSELoss()(prediction, target)``; the shapes must match.
+    """
+
+    def forward(self, prediction, target):
+        return F.mse_loss(prediction, target, reduction=self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy of logits z (N, C) against integer labels y (N,):  ℓ_i = −w_{y_i} · log softmax(z_i)_{y_i}.
+
+    Takes raw scores (no softmax layer before it): softmax and log are fused
+    into a stable log-softmax. With class weights w, 'mean' divides by
+    Σ_i w_{y_i}, as PyTorch does. ``target`` may also be (N, C) class
+    probabilities. ``weight`` is kept as a buffer.
+    """
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, logits, target):
+        return F.cross_entropy(logits, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits x against targets y ∈ [0, 1]:
+
+        ℓ = −w · [p · y · log σ(x) + (1 − y) · log(1 − σ(x))]
+
+    computed from x directly (never forming σ(x)), so it is stable for any x.
+    ``weight`` w rescales each element; ``pos_weight`` p (one per class)
+    weighs the positive examples, to balance rare positives. Both are buffers.
+    """
+
+    def __init__(self, weight=None, pos_weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits, target):
+        return F.binary_cross_entropy_with_logits(
+            logits, target, weight=self.weight, pos_weight=self.pos_weight, reduction=self.reduction
+        )

@@ -5,11 +5,14 @@
     loss = td.nn.MSELoss()(model(x), y)
 """
 from . import functional, init
+from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d, Dropout
 from .layers import Flatten, Identity, Linear, LogSoftmax, ReLU, Sequential, Sigmoid, Softmax, Tanh
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "MaxPool2d",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "Flatten", "Identity", "IncompatibleKeys", "Linear", "LogSoftmax",
     "MSELoss", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init",
 ]

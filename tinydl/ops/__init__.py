@@ -5,11 +5,15 @@ elementwise  exp, log, sqrt, abs, clip, where, maximum, minimum, astype
 reduction    sum, mean, max, min
 shape        reshape, flatten, permute/transpose, indexing, concatenate, stack
 activation   relu, sigmoid, tanh, softmax, log_softmax
+conv         conv2d, max_pool2d, avg_pool2d (loops in tinydl.kernels)
+normalization batch_norm, dropout
 loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
 """
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
+from .conv import avg_pool2d, conv2d, max_pool2d
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
 from .elementwise import abs, astype, clamp, clip, exp, log, maximum, minimum, sqrt, where
+from .normalization import batch_norm, dropout
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from .reduction import max, mean, min, sum
 from .shape import cat, concatenate, flatten, getitem, permute, reshape, stack, transpose

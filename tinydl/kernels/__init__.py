@@ -1,0 +1,153 @@
+"""The kernel registry: interchangeable implementations of the hot loops.
+
+Convolution, max-pooling and matrix multiplication each have several
+implementations that compute the same function and are tested for parity
+against the readable ``reference`` one:
+
+    conv2d     reference (loops), numpy (im2col + BLAS), numba (direct / im2col kernels)
+    maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
+    matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles)
+
+One line lists and switches them:
+
+    >>> import tinydl as td
+    >>> td.kernels.available("conv2d")
+    ['reference', 'numpy', 'numba']
+    >>> td.kernels.use("conv2d", "numpy")            # from now on
+    >>> with td.kernels.using("conv2d", "reference"):  # only inside this block
+    ...     ...
+
+An implementation is a module (imported on first use, so ``import tinydl``
+stays light and compiles nothing) that defines the functions of its op's
+*roles*, e.g. ``conv2d_forward``, ``conv2d_backward_input`` and
+``conv2d_backward_weight`` for ``conv2d``. The layers call
+``td.kernels.get("conv2d").conv2d_forward(...)`` and never name an
+implementation themselves.
+"""
+import contextlib
+import importlib
+import importlib.util
+import types
+
+# The functions each op's implementation must provide, with their signatures.
+ROLES = {
+    # conv2d_forward(x, w, bias, stride, padding) -> y                            (NCHW)
+    # conv2d_backward_input(grad_y, w, x_shape, stride, padding) -> grad_x
+    # conv2d_backward_weight(grad_y, x, w_shape, stride, padding) -> grad_w
+    "conv2d": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
+    # maxpool2d_forward(x, kernel, stride) -> (y, argmax)   argmax: int, flat i·KW + j inside each window
+    # maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride) -> grad_x
+    "maxpool2d": ("maxpool2d_forward", "maxpool2d_backward"),
+    # matmul(a, b) -> a @ b for 2-D float arrays
+    "matmul": ("matmul",),
+}
+
+# op -> {implementation name: (module, {role: attribute in that module}, modules it needs)}
+_registry = {op: {} for op in ROLES}
+_selected = {}
+_loaded = {}
+
+
+def register(op, name, module, needs=(), **aliases):
+    """Add implementation ``name`` of ``op``, found in ``module`` (imported lazily).
+
+    ``aliases`` maps a role to a differently named function of the module
+    (``matmul="matmul_blocked"``); ``needs`` lists the packages it imports,
+    so that :func:`available` can leave it out where they are missing.
+    """
+    if op not in ROLES:
+        raise ValueError(f"unknown kernel op {op!r}; known ops: {sorted(ROLES)}")
+    functions = {role: aliases.get(role, role) for role in ROLES[op]}
+    _registry[op][name] = (module, functions, tuple(needs))
+    _loaded.pop((op, name), None)
+
+
+def _installed(package):
+    return importlib.util.find_spec(package) is not None
+
+
+def _check_op(op):
+    if op not in ROLES:
+        raise ValueError(f"unknown kernel op {op!r}; known ops: {sorted(ROLES)}")
+
+
+def available(op):
+    """Names of the implementations of ``op`` that can run here (their packages are installed)."""
+    _check_op(op)
+    return [name for name, (_, _, needs) in _registry[op].items() if all(_installed(p) for p in needs)]
+
+
+def default(op):
+    """The implementation used when none was chosen: the fastest correct one on this machine."""
+    _check_op(op)
+    names = available(op)
+    for name in _FASTEST_FIRST[op]:
+        if name in names:
+            return name
+    return names[0]
+
+
+def current(op):
+    """The name of the implementation of ``op`` in use now."""
+    _check_op(op)
+    return _selected.get(op) or default(op)
+
+
+def use(op, name):
+    """Switch ``op`` to implementation ``name`` from now on (``None`` goes back to the default)."""
+    _check_op(op)
+    if name is not None:
+        if name not in _registry[op]:
+            raise ValueError(f"no implementation {name!r} of {op!r}; choose one of {list(_registry[op])}")
+        if name not in available(op):
+            missing = [p for p in _registry[op][name][2] if not _installed(p)]
+            raise RuntimeError(f"implementation {name!r} of {op!r} needs {', '.join(missing)}, which is not installed")
+    _selected[op] = name
+
+
+@contextlib.contextmanager
+def using(op, name):
+    """Use implementation ``name`` of ``op`` inside a ``with`` block only."""
+    previous = _selected.get(op)
+    use(op, name)
+    try:
+        yield
+    finally:
+        _selected[op] = previous
+
+
+def get(op, name=None):
+    """The functions of implementation ``name`` (default: the current one) of ``op``, as attributes."""
+    name = name or current(op)
+    key = (op, name)
+    kernel_set = _loaded.get(key)
+    if kernel_set is None:
+        if name not in _registry.get(op, {}):
+            _check_op(op)
+            raise ValueError(f"no implementation {name!r} of {op!r}; choose one of {list(_registry[op])}")
+        module_name, functions, _ = _registry[op][name]
+        module = importlib.import_module(module_name)
+        kernel_set = types.SimpleNamespace(name=name, **{role: getattr(module, attr) for role, attr in functions.items()})
+        _loaded[key] = kernel_set
+    return kernel_set
+
+
+_HERE = __name__
+register("conv2d", "reference", f"{_HERE}.reference")
+register("conv2d", "numpy", f"{_HERE}.numpy_im2col")
+register("conv2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
+register("maxpool2d", "reference", f"{_HERE}.reference")
+register("maxpool2d", "numpy", f"{_HERE}.numpy_im2col")
+register("maxpool2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
+register("matmul", "reference", f"{_HERE}.reference")
+register("matmul", "numpy", f"{_HERE}.numpy_im2col")
+register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_naive")
+register("matmul", "numba_ikj", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_ikj")
+register("matmul", "numba_blocked", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_blocked")
+
+# Measured on a 2-core CPU (benchmarks/bench.py): BLAS beats every hand-written matmul.
+_FASTEST_FIRST = {
+    "conv2d": ("numba", "numpy", "reference"),
+    "maxpool2d": ("numba", "numpy", "reference"),
+    "matmul": ("numpy", "numba_blocked", "reference"),
+}

@@ -1,0 +1,153 @@
+"""Layers that behave differently in training and evaluation: BatchNorm1d, BatchNorm2d and Dropout.
+
+Each reads ``self.training`` (switched by ``model.train()`` / ``model.eval()``).
+Parameter and buffer names are PyTorch's, so a ``state_dict`` of a PyTorch
+BatchNorm layer loads into these and vice versa.
+"""
+import numbers
+
+import numpy as np
+
+from ..ops.normalization import batch_norm, dropout
+from ..tensor import DEFAULT_DTYPE, as_tensor
+from .module import Module, Parameter
+
+
+class _BatchNorm(Module):
+    """Shared machinery of BatchNorm1d and BatchNorm2d (they differ only in the input shapes allowed).
+
+    Parameters ``weight`` (γ, init 1) and ``bias`` (β, init 0), if ``affine``;
+    buffers ``running_mean`` (init 0), ``running_var`` (init 1) and
+    ``num_batches_tracked`` (an int64 counter), if ``track_running_stats``.
+
+    Training: normalise with the statistics of the batch and update the
+    running ones:  r ← (1 − m)·r + m·(batch statistic), m = ``momentum``;
+    ``momentum=None`` means m = 1/num_batches_tracked, the plain average of
+    all batches seen so far. Evaluation: normalise with the running
+    statistics (or with the batch's, if ``track_running_stats=False``).
+    """
+
+    _expected = ""  # e.g. "(N, C) or (N, C, L)", for error messages
+    _ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"{name}: num_features must be a positive integer, got {num_features!r}")
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+            raise ValueError(f"{name}: eps must be a positive number, got {eps!r}")
+        if momentum is not None and (
+            isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1
+        ):
+            raise ValueError(f"{name}: momentum must be a number in [0, 1] or None, got {momentum!r}")
+        dtype = np.dtype(DEFAULT_DTYPE if dtype is None else dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{name}: dtype must be a floating-point type, got {dtype}")
+        self.num_features = int(num_features)
+        self.eps, self.momentum = eps, momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        """Running mean 0, running variance 1, counter 0."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self):
+        """Reset the running statistics, and γ to 1 and β to 0."""
+        self.reset_running_stats()
+        if self.affine:
+            self.weight.data[...] = 1
+            self.bias.data[...] = 0
+
+    def _check_input(self, x):
+        if x.ndim not in self._ndims or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}) expects input of shape {self._expected} "
+                f"with C = {self.num_features}, got shape {x.shape}"
+            )
+        dtype = self.weight.dtype if self.affine else (self.running_mean.dtype if self.track_running_stats else None)
+        if dtype is not None and x.dtype != dtype:
+            raise TypeError(
+                f"{self!r} has {dtype} parameters but got a {x.dtype} input; "
+                f"convert the input (x.astype(td.{dtype})) or the model (model.to(td.{x.dtype}))"
+            )
+
+    def forward(self, x):
+        x = as_tensor(x)
+        self._check_input(x)
+        update = self.training and self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if update and self.momentum is None:
+            momentum = 1.0 / float(self.num_batches_tracked.item() + 1)  # cumulative average
+        # Batch statistics in training, and in evaluation too when no running ones are kept.
+        use_batch_stats = self.training or not self.track_running_stats
+        stats = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
+        y = batch_norm(x, *stats, self.weight, self.bias, training=use_batch_stats, momentum=momentum, eps=self.eps)
+        if update:
+            self.num_batches_tracked.data += 1  # only after a successful call
+        return y
+
+    def extra_repr(self):
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs, per feature C: y = γ·(x − μ)/√(σ² + ε) + β.
+
+    μ and σ² are taken over the batch (and L) in training, from the running
+    statistics in evaluation. See :func:`tinydl.ops.normalization.batch_norm`.
+    """
+
+    _expected = "(N, C) or (N, C, L)"
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) images, per channel C: y = γ·(x − μ)/√(σ² + ε) + β.
+
+    μ and σ² are taken over N, H and W in training, from the running
+    statistics in evaluation. See :func:`tinydl.ops.normalization.batch_norm`.
+    """
+
+    _expected = "(N, C, H, W)"
+    _ndims = (4,)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training zero each element with probability p and scale the rest by 1/(1 − p).
+
+    In evaluation (``model.eval()``) it is the identity. Masks come from
+    ``tinydl.random.generator()``, so ``td.manual_seed`` makes them repeatable.
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        self.p = p
+
+    def forward(self, x):
+        return dropout(x, self.p, training=self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"

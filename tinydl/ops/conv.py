@@ -1,0 +1,179 @@
+"""Convolution and pooling: conv2d, max_pool2d, avg_pool2d (NCHW, as PyTorch).
+
+The loops themselves live in :mod:`tinydl.kernels`, where several
+interchangeable implementations (readable reference loops, NumPy im2col +
+BLAS, Numba) are registered; these Functions hold the maths and the
+bookkeeping, and call whichever kernel is selected
+(``td.kernels.use("conv2d", "numpy")``).
+
+Output size along each spatial axis, for input n, kernel k, stride s, padding p:
+    out = ⌊(n + 2p − k) / s⌋ + 1
+"""
+import numpy as np
+
+from .. import kernels
+from ..autograd import Function
+from ..backend import array_module
+from ..tensor import as_tensor
+
+
+def _pair(value, name):
+    """An int or a pair of ints → a pair of ints (height, width)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value), int(value)
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (a, b)):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(a), int(b)
+
+
+def _check_window(where, name, x_shape, kernel, stride, padding):
+    if len(x_shape) != 4:
+        raise ValueError(f"{where} expects an input of shape (N, C, H, W), got {x_shape}")
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{where}: kernel {kernel} and stride {stride} must be ≥ 1 and padding {padding} ≥ 0")
+    height, width = x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]
+    if kernel[0] > height or kernel[1] > width:
+        raise ValueError(
+            f"{where}: the {name} {kernel} is larger than the (padded) input {height}×{width} of shape {x_shape}"
+        )
+
+
+class Conv2d(Function):
+    """y[n, o, p, q] = b[o] + Σ_{c,i,j} w[o, c, i, j] · x_pad[n, c, p·sh + i, q·sw + j]
+
+    A filter w[o] slides over the (zero-padded) image; each output is the dot
+    product of the filter with the window under it. Backward, by the chain rule
+    on that sum:
+        ∂L/∂w[o, c, i, j] = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · x_pad[n, c, p·sh + i, q·sw + j]
+        ∂L/∂x_pad[n, c, p·sh + i, q·sw + j] += Σ_o ∂L/∂y[n, o, p, q] · w[o, c, i, j]
+        ∂L/∂b[o] = Σ_{n,p,q} ∂L/∂y[n, o, p, q]
+    (the input gradient is a "transposed convolution" of ∂L/∂y with the filters).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, *bias, stride=(1, 1), padding=(0, 0)):
+        bias = bias[0] if bias else None
+        ctx.stride, ctx.padding = stride, padding
+        ctx.save_for_backward(x, w)
+        return kernels.get("conv2d").conv2d_forward(x, w, bias, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved
+        conv = kernels.get("conv2d")
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = conv.conv2d_backward_input(grad, w, x.shape, ctx.stride, ctx.padding)
+        if ctx.needs_input_grad[1]:
+            grad_w = conv.conv2d_backward_weight(grad, x, w.shape, ctx.stride, ctx.padding)
+        if len(ctx.needs_input_grad) == 2:
+            return grad_x, grad_w
+        grad_b = grad.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+class MaxPool2d(Function):
+    """y[n, c, p, q] = max_{i<KH, j<KW} x[n, c, p·sh + i, q·sw + j]
+
+    Backward: only the winner of each window affected the output, so
+        ∂L/∂x[n, c, p·sh + i*, q·sw + j*] += ∂L/∂y[n, c, p, q]   at the argmax (i*, j*),
+    and every other input gets 0. (At a tie the first maximum wins, as in PyTorch.)
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel=(2, 2), stride=(2, 2)):
+        y, argmax = kernels.get("maxpool2d").maxpool2d_forward(x, kernel, stride)
+        ctx.kernel, ctx.stride, ctx.x_shape = kernel, stride, x.shape
+        ctx.save_for_backward(argmax)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (argmax,) = ctx.saved
+        return kernels.get("maxpool2d").maxpool2d_backward(grad, argmax, ctx.x_shape, ctx.kernel, ctx.stride)
+
+
+def _window_views(x, kernel, stride, out_hw):
+    """Yield, for each tap (i, j) of the window, the strided view x[:, :, i::sh, j::sw] cut to the output size."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield x[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
+
+
+class AvgPool2d(Function):
+    """y[n, c, p, q] = (1 / (KH·KW)) Σ_{i,j} x[n, c, p·sh + i, q·sw + j]
+
+    Backward: every input of a window contributed 1/(KH·KW) of its output, so
+        ∂L/∂x[n, c, p·sh + i, q·sw + j] += ∂L/∂y[n, c, p, q] / (KH·KW).
+    Written once with ``xp`` on strided views (KH·KW vectorised additions), so
+    it needs no kernel of its own on either device.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel=(2, 2), stride=(2, 2)):
+        (kh, kw), (sh, sw) = kernel, stride
+        out_hw = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+        y = array_module(x).zeros(x.shape[:2] + out_hw, dtype=x.dtype)
+        for view in _window_views(x, kernel, stride, out_hw):
+            y += view
+        ctx.kernel, ctx.stride, ctx.x_shape = kernel, stride, x.shape
+        return y / (kh * kw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        kh, kw = ctx.kernel
+        grad_x = array_module(grad).zeros(ctx.x_shape, dtype=grad.dtype)
+        share = grad / (kh * kw)
+        for view in _window_views(grad_x, ctx.kernel, ctx.stride, grad.shape[2:]):
+            view += share
+        return grad_x
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in every DL framework) of ``x`` (N, C, H, W)
+    with filters ``weight`` (O, C, KH, KW) and optional ``bias`` (O,) → (N, O, OH, OW)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must have shape (out_channels, in_channels, KH, KW), got {weight.shape}")
+    _check_window("conv2d", "kernel", x.shape, weight.shape[2:], stride, padding)
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"conv2d: input has {x.shape[1]} channels (shape {x.shape}) but the weight expects "
+            f"{weight.shape[1]} (shape {weight.shape})"
+        )
+    if x.dtype != weight.dtype:
+        raise TypeError(f"conv2d: input is {x.dtype} but weight is {weight.dtype}; convert one of them")
+    inputs = (x, weight)
+    if bias is not None:
+        bias = as_tensor(bias)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+        inputs += (bias,)
+    return Conv2d.apply(*inputs, stride=stride, padding=padding)
+
+
+def _pool_args(where, x, kernel_size, stride):
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    _check_window(where, "kernel_size", x.shape, kernel, stride, (0, 0))
+    return kernel, stride
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max over each kernel_size window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
+    x = as_tensor(x)
+    kernel, stride = _pool_args("max_pool2d", x, kernel_size, stride)
+    return MaxPool2d.apply(x, kernel=kernel, stride=stride)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """Mean over each kernel_size window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
+    x = as_tensor(x)
+    kernel, stride = _pool_args("avg_pool2d", x, kernel_size, stride)
+    return AvgPool2d.apply(x, kernel=kernel, stride=stride)

@@ -1,0 +1,316 @@
+"""Convolution and pooling: kernel parity, gradient checks, PyTorch cross-checks, layers, errors.
+
+Every registered implementation of ``conv2d`` and ``maxpool2d`` must compute
+exactly what the readable ``reference`` loops compute, on hypothesis-drawn
+shapes (batch, channels, odd sizes, stride, padding, kernel 1–5). The Numba
+convolution has two paths (direct loops for small filters, im2col + BLAS for
+large ones); ``numba-im2col`` below forces the second on small shapes.
+"""
+import contextlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinydl as td
+from tinydl.kernels import reference
+
+CONV_IMPLS = [name for name in td.kernels.available("conv2d") if name != "reference"]
+POOL_IMPLS = [name for name in td.kernels.available("maxpool2d") if name != "reference"]
+if "numba" in CONV_IMPLS:
+    CONV_IMPLS.append("numba-im2col")
+
+
+@contextlib.contextmanager
+def conv_kernels(name):
+    """The kernel set called ``name``; 'numba-im2col' forces Numba's im2col path."""
+    if name != "numba-im2col":
+        yield td.kernels.get("conv2d", name)
+        return
+    import tinydl.kernels.numba_conv as numba_conv
+
+    saved = numba_conv.DIRECT_MAX_FILTER_SIZE
+    numba_conv.DIRECT_MAX_FILTER_SIZE = 0
+    try:
+        yield td.kernels.get("conv2d", "numba")
+    finally:
+        numba_conv.DIRECT_MAX_FILTER_SIZE = saved
+
+
+@st.composite
+def conv_problems(draw, max_batch=3, max_channels=4, max_side=9):
+    """(x_shape, w_shape, stride, padding) with a kernel that fits the padded input."""
+    n = draw(st.integers(1, max_batch))
+    c = draw(st.integers(1, max_channels))
+    o = draw(st.integers(1, max_channels))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), max_side))
+    w = draw(st.integers(max(1, kw - 2 * pw), max_side))
+    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return (n, c, h, w), (o, c, kh, kw), stride, (ph, pw)
+
+
+@st.composite
+def pool_problems(draw, max_side=9):
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    h, w = draw(st.integers(kh, max_side)), draw(st.integers(kw, max_side))
+    stride = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return (n, c, h, w), (kh, kw), stride
+
+
+def _random(shape, seed, dtype=np.float64):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+# ------------------------------------------------------------------ kernel parity
+@pytest.mark.parametrize("impl", CONV_IMPLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(problem=conv_problems(), seed=st.integers(0, 2**16), with_bias=st.booleans())
+def test_conv_kernels_match_reference(impl, dtype, problem, seed, with_bias):
+    with conv_kernels(impl) as kernels:
+        _check_conv_parity(kernels, dtype, problem, seed, with_bias)
+
+
+def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
+    x_shape, w_shape, stride, padding = problem
+    x, w = _random(x_shape, seed, dtype), _random(w_shape, seed + 1, dtype)
+    bias = _random(w_shape[0], seed + 2, dtype) if with_bias else None
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+    y = conv_kernels.conv2d_forward(x, w, bias, stride, padding)
+    expected = reference.conv2d_forward(x, w, bias, stride, padding)
+    assert y.shape == expected.shape and y.dtype == dtype
+    np.testing.assert_allclose(y, expected, **tol)
+
+    grad_y = _random(expected.shape, seed + 3, dtype)
+    grad_x = conv_kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding)
+    np.testing.assert_allclose(grad_x, reference.conv2d_backward_input(grad_y, w, x_shape, stride, padding), **tol)
+    grad_w = conv_kernels.conv2d_backward_weight(grad_y, x, w_shape, stride, padding)
+    np.testing.assert_allclose(grad_w, reference.conv2d_backward_weight(grad_y, x, w_shape, stride, padding), **tol)
+    assert grad_x.shape == x_shape and grad_w.shape == w_shape
+
+
+@pytest.mark.parametrize("impl", POOL_IMPLS)
+@given(problem=pool_problems(), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_maxpool_kernels_match_reference(impl, problem, seed, ties):
+    x_shape, kernel, stride = problem
+    x = _random(x_shape, seed)
+    if ties:  # few distinct values: the first maximum must win, as in the reference
+        x = np.round(x)
+    kernels = td.kernels.get("maxpool2d", impl)
+    y, argmax = kernels.maxpool2d_forward(x, kernel, stride)
+    y_ref, argmax_ref = reference.maxpool2d_forward(x, kernel, stride)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    grad_y = _random(y.shape, seed + 1)
+    np.testing.assert_allclose(
+        kernels.maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride),
+        reference.maxpool2d_backward(grad_y, argmax_ref, x_shape, kernel, stride),
+        rtol=1e-12, atol=1e-12,
+    )
+
+
+def test_numba_kernels_write_every_output_element():
+    """Poison the output buffers: a kernel that skips an element would leave NaN behind."""
+    if "numba" not in td.kernels.available("conv2d"):
+        pytest.skip("numba is not installed")
+    import tinydl.kernels.numba_conv as numba_conv
+
+    x, w = _random((3, 2, 9, 8), 0), _random((4, 2, 3, 3), 1)
+    grad_y = _random((3, 4, 7, 6), 2)
+    original_empty = np.empty
+
+    def poisoned_empty(shape, dtype=float, **kwargs):
+        return np.full(shape, np.nan, dtype=dtype) if np.dtype(dtype).kind == "f" else original_empty(shape, dtype, **kwargs)
+
+    numba_conv.np.empty = poisoned_empty
+    try:
+        for direct_max in (32, 0):
+            numba_conv.DIRECT_MAX_FILTER_SIZE = direct_max
+            numba_conv._workspace.clear()
+            assert np.isfinite(numba_conv.conv2d_forward(x, w, None, (1, 1), (0, 0))).all()
+            assert np.isfinite(numba_conv.conv2d_backward_input(grad_y, w, x.shape, (1, 1), (0, 0))).all()
+            assert np.isfinite(numba_conv.conv2d_backward_weight(grad_y, x, w.shape, (1, 1), (0, 0))).all()
+        y, _ = numba_conv.maxpool2d_forward(x, (2, 2), (2, 2))
+        assert np.isfinite(y).all()
+    finally:
+        numba_conv.np.empty = original_empty
+        numba_conv.DIRECT_MAX_FILTER_SIZE = 32
+        numba_conv._workspace.clear()
+
+
+def test_numba_kernels_run_as_plain_python_with_jit_disabled():
+    """NUMBA_DISABLE_JIT=1 turns the kernels into Python functions (for pdb); they must still be right."""
+    code = (
+        "import numpy as np, tinydl as td\n"
+        "from tinydl.kernels import reference as R\n"
+        "k = td.kernels.get('conv2d', 'numba')\n"
+        "x = np.random.default_rng(0).standard_normal((2, 40, 5, 5)); w = np.ones((3, 40, 3, 3))\n"
+        "assert np.allclose(k.conv2d_forward(x, w, None, (1, 1), (1, 1)), R.conv2d_forward(x, w, None, (1, 1), (1, 1)))\n"
+        "y, a = td.kernels.get('maxpool2d', 'numba').maxpool2d_forward(x, (2, 2), (2, 2))\n"
+        "assert np.array_equal(y, R.maxpool2d_forward(x, (2, 2), (2, 2))[0])\n"
+        "import numba; assert numba.config.DISABLE_JIT\n"
+    )
+    if "numba" not in td.kernels.available("conv2d"):
+        pytest.skip("numba is not installed")
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------ gradient checks (float64)
+@pytest.mark.parametrize("impl", ["reference", *td.kernels.available("conv2d")[1:]])
+@given(problem=conv_problems(max_batch=2, max_channels=2, max_side=6), seed=st.integers(0, 2**16))
+def test_conv2d_gradcheck(impl, problem, seed):
+    x_shape, w_shape, stride, padding = problem
+    x, w, b = _random(x_shape, seed), _random(w_shape, seed + 1), _random(w_shape[0], seed + 2)
+    with td.kernels.using("conv2d", impl):
+        td.gradcheck(lambda x, w, b: td.nn.functional.conv2d(x, w, b, stride=stride, padding=padding), x, w, b)
+
+
+@given(problem=pool_problems(max_side=6), seed=st.integers(0, 2**16))
+def test_max_pool2d_gradcheck_without_ties(problem, seed):
+    x_shape, kernel, stride = problem
+    # A permutation of well-separated values: no two elements of a window are within 2·eps.
+    x = np.random.default_rng(seed).permutation(np.prod(x_shape)).reshape(x_shape) * 0.1
+    td.gradcheck(lambda x: td.nn.functional.max_pool2d(x, kernel, stride), x)
+
+
+@given(problem=pool_problems(max_side=6), seed=st.integers(0, 2**16))
+def test_avg_pool2d_gradcheck(problem, seed):
+    x_shape, kernel, stride = problem
+    x = _random(x_shape, seed)
+    y = td.nn.functional.avg_pool2d(td.tensor(x), kernel, stride).numpy()
+    oh, ow = y.shape[2:]
+    expected = np.array([[[[x[n, c, p * stride[0] : p * stride[0] + kernel[0], q * stride[1] : q * stride[1] + kernel[1]].mean()
+                            for q in range(ow)] for p in range(oh)] for c in range(x.shape[1])] for n in range(x.shape[0])])
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+    td.gradcheck(lambda x: td.nn.functional.avg_pool2d(x, kernel, stride), x)
+
+
+# ------------------------------------------------------------------ PyTorch cross-checks
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)], ids=["float64", "float32"])
+@given(problem=conv_problems(), seed=st.integers(0, 2**16))
+def test_conv2d_matches_torch(torch, dtype, tol, problem, seed):
+    x_shape, w_shape, stride, padding = problem
+    x, w, b = _random(x_shape, seed, dtype), _random(w_shape, seed + 1, dtype), _random(w_shape[0], seed + 2, dtype)
+    g = _random(reference.conv2d_forward(x[:1, :1], w[:1, :1], None, stride, padding).shape[2:], seed + 3, dtype)
+
+    xs = [td.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = td.nn.functional.conv2d(*xs, stride=stride, padding=padding)
+    grad = np.broadcast_to(g, y.shape).copy()
+    y.backward(grad)
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y_t = torch.nn.functional.conv2d(*ts, stride=stride, padding=padding)
+    y_t.backward(torch.tensor(grad))
+
+    def close(a, b):
+        assert np.linalg.norm(a - b) <= tol * max(np.linalg.norm(b), 1.0)
+
+    close(y.numpy(), y_t.detach().numpy())
+    for mine, theirs in zip(xs, ts):
+        close(mine.grad.numpy(), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@given(problem=pool_problems(), seed=st.integers(0, 2**16))
+def test_pooling_matches_torch(torch, kind, problem, seed):
+    x_shape, kernel, stride = problem
+    x = _random(x_shape, seed)
+    ours, theirs = getattr(td.nn.functional, f"{kind}_pool2d"), getattr(torch.nn.functional, f"{kind}_pool2d")
+    xt, xtt = td.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, y_t = ours(xt, kernel, stride), theirs(xtt, kernel, stride)
+    g = _random(y.shape, seed + 1)
+    y.backward(g)
+    y_t.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xt.grad.numpy(), xtt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_conv2d_layer_matches_torch_layer(torch):
+    td.manual_seed(0)
+    layer = td.nn.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=1)
+    torch_layer = torch.nn.Conv2d(3, 5, (3, 2), stride=(2, 1), padding=1)
+    torch_layer.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in layer.state_dict().items()})
+    x = _random((4, 3, 9, 7), 0, np.float32)
+    y = layer(td.tensor(x))
+    y_t = torch_layer(torch.tensor(x))
+    np.testing.assert_allclose(y.numpy(), y_t.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ layers
+def test_conv2d_layer_shapes_init_and_repr():
+    td.manual_seed(1)
+    layer = td.nn.Conv2d(2, 8, 3, padding=1)
+    assert layer.weight.shape == (8, 2, 3, 3) and layer.bias.shape == (8,)
+    bound = 1 / np.sqrt(2 * 9)
+    assert np.abs(layer.weight.numpy()).max() <= bound and np.abs(layer.bias.numpy()).max() <= bound
+    assert layer(td.zeros(4, 2, 10, 10)).shape == (4, 8, 10, 10)
+    assert repr(layer) == "Conv2d(2, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
+    assert td.nn.Conv2d(1, 1, 3, bias=False).bias is None
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_pool_layers():
+    x = td.tensor(np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4))
+    np.testing.assert_array_equal(td.nn.MaxPool2d(2)(x).numpy()[0, 0], [[5, 7], [13, 15]])
+    np.testing.assert_array_equal(td.nn.AvgPool2d(2)(x).numpy()[0, 0], [[2.5, 4.5], [10.5, 12.5]])
+    assert td.nn.MaxPool2d(3, stride=1)(x).shape == (1, 2, 2, 2)
+    assert repr(td.nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=(2, 2), stride=(2, 2))"
+
+
+def test_kernel_switch_gives_same_training_gradients():
+    x = _random((2, 3, 8, 8), 0)
+    w = _random((4, 3, 3, 3), 1)
+    grads = {}
+    for impl in td.kernels.available("conv2d"):
+        with td.kernels.using("conv2d", impl):
+            wt = td.tensor(w, requires_grad=True)
+            td.nn.functional.max_pool2d(td.relu(td.nn.functional.conv2d(x, wt, padding=1)), 2).sum().backward()
+            grads[impl] = wt.grad.numpy()
+    for impl, g in grads.items():
+        np.testing.assert_allclose(g, grads["reference"], rtol=1e-10, err_msg=impl)
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: td.nn.functional.conv2d(td.zeros(2, 3, 5, 5), td.zeros(4, 2, 3, 3)), "input has 3 channels"),
+        (lambda: td.nn.functional.conv2d(td.zeros(3, 5, 5), td.zeros(4, 3, 3, 3)), r"shape \(N, C, H, W\)"),
+        (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 2, 2), td.zeros(1, 1, 3, 3)), "larger than the"),
+        (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(1, 1, 3)), "weight must have shape"),
+        (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(2, 1, 3, 3), td.zeros(3)), r"bias must have shape \(2,\)"),
+        (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(1, 1, 3, 3), stride=0), "must be ≥ 1"),
+        (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(1, 1, 3, 3), stride=1.5), "stride must be an int"),
+        (lambda: td.nn.functional.max_pool2d(td.zeros(1, 1, 1, 5), 2), "larger than the"),
+        (lambda: td.nn.Conv2d(0, 3, 3), "in_channels must be a positive integer"),
+        (lambda: td.nn.Conv2d(2, 3, 3)(td.zeros(1, 3, 5, 5)), r"expects input of shape \(N, 2, H, W\)"),
+        (lambda: td.nn.Conv2d(1, 3, 3)(td.zeros(1, 1, 5, 5, dtype=td.float64)), "float32 weights but got a float64"),
+        (lambda: td.kernels.use("conv2d", "fast"), "no implementation 'fast' of 'conv2d'"),
+        (lambda: td.kernels.available("conv3d"), "unknown kernel op 'conv3d'"),
+    ],
+)
+def test_errors_name_what_is_wrong(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
+
+
+def test_kernel_registry_switching():
+    assert td.kernels.available("conv2d")[:2] == ["reference", "numpy"]
+    before = td.kernels.current("conv2d")
+    with td.kernels.using("conv2d", "reference"):
+        assert td.kernels.current("conv2d") == "reference"
+    assert td.kernels.current("conv2d") == before
+    td.kernels.use("maxpool2d", "numpy")
+    try:
+        assert td.kernels.current("maxpool2d") == "numpy"
+    finally:
+        td.kernels.use("maxpool2d", None)
+    assert td.kernels.current("maxpool2d") == td.kernels.default("maxpool2d")

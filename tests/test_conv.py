@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tinydl as td
@@ -21,24 +21,22 @@ from tinydl.kernels import reference
 
 CONV_IMPLS = [name for name in td.kernels.available("conv2d") if name != "reference"]
 POOL_IMPLS = [name for name in td.kernels.available("maxpool2d") if name != "reference"]
-if "numba" in CONV_IMPLS:
-    CONV_IMPLS.append("numba-im2col")
 
 
 @contextlib.contextmanager
-def conv_kernels(name):
-    """The kernel set called ``name``; 'numba-im2col' forces Numba's im2col path."""
-    if name != "numba-im2col":
+def conv_kernels(name, chunk_bytes=None):
+    """The kernel set called ``name``; for Numba, optionally with tiny chunks (several per batch)."""
+    if chunk_bytes is None or name != "numba":
         yield td.kernels.get("conv2d", name)
         return
     import tinydl.kernels.numba_conv as numba_conv
 
-    saved = numba_conv.DIRECT_MAX_FILTER_SIZE
-    numba_conv.DIRECT_MAX_FILTER_SIZE = 0
+    saved = numba_conv.CHUNK_BYTES
+    numba_conv.CHUNK_BYTES = chunk_bytes
     try:
         yield td.kernels.get("conv2d", "numba")
     finally:
-        numba_conv.DIRECT_MAX_FILTER_SIZE = saved
+        numba_conv.CHUNK_BYTES = saved
 
 
 @st.composite
@@ -71,9 +69,9 @@ def _random(shape, seed, dtype=np.float64):
 # ------------------------------------------------------------------ kernel parity
 @pytest.mark.parametrize("impl", CONV_IMPLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@given(problem=conv_problems(), seed=st.integers(0, 2**16), with_bias=st.booleans())
-def test_conv_kernels_match_reference(impl, dtype, problem, seed, with_bias):
-    with conv_kernels(impl) as kernels:
+@given(problem=conv_problems(), seed=st.integers(0, 2**16), with_bias=st.booleans(), tiny_chunks=st.booleans())
+def test_conv_kernels_match_reference(impl, dtype, problem, seed, with_bias, tiny_chunks):
+    with conv_kernels(impl, chunk_bytes=1 if tiny_chunks else None) as kernels:
         _check_conv_parity(kernels, dtype, problem, seed, with_bias)
 
 
@@ -131,8 +129,8 @@ def test_numba_kernels_write_every_output_element():
 
     numba_conv.np.empty = poisoned_empty
     try:
-        for direct_max in (32, 0):
-            numba_conv.DIRECT_MAX_FILTER_SIZE = direct_max
+        for chunk_bytes in (1, 8 << 20):
+            numba_conv.CHUNK_BYTES = chunk_bytes
             numba_conv._workspace.clear()
             assert np.isfinite(numba_conv.conv2d_forward(x, w, None, (1, 1), (0, 0))).all()
             assert np.isfinite(numba_conv.conv2d_backward_input(grad_y, w, x.shape, (1, 1), (0, 0))).all()
@@ -141,7 +139,7 @@ def test_numba_kernels_write_every_output_element():
         assert np.isfinite(y).all()
     finally:
         numba_conv.np.empty = original_empty
-        numba_conv.DIRECT_MAX_FILTER_SIZE = 32
+        numba_conv.CHUNK_BYTES = 8 << 20
         numba_conv._workspace.clear()
 
 
@@ -314,3 +312,67 @@ def test_kernel_registry_switching():
     finally:
         td.kernels.use("maxpool2d", None)
     assert td.kernels.current("maxpool2d") == td.kernels.default("maxpool2d")
+
+
+# ------------------------------------------------------------------ fused conv → ReLU → max-pool
+@st.composite
+def fused_problems(draw):
+    x_shape, w_shape, stride, padding = draw(conv_problems(max_side=10))
+    conv_hw = [(n + 2 * p - k) // s + 1 for n, p, k, s in zip(x_shape[2:], padding, w_shape[2:], stride)]
+    pool = draw(st.integers(1, min(3, *conv_hw)))
+    pool_stride = draw(st.integers(1, 3))
+    return x_shape, w_shape, stride, padding, pool, pool_stride
+
+
+@pytest.mark.parametrize("impl", td.kernels.available("conv2d_relu_maxpool2d"))
+@given(problem=fused_problems(), seed=st.integers(0, 2**16))
+def test_fused_conv_relu_maxpool_equals_the_three_ops(impl, problem, seed):
+    x_shape, w_shape, stride, padding, pool, pool_stride = problem
+    arrays = _random(x_shape, seed), _random(w_shape, seed + 1), _random(w_shape[0], seed + 2)
+    F = td.nn.functional
+
+    def unfused(x, w, b):
+        return F.max_pool2d(td.relu(F.conv2d(x, w, b, stride=stride, padding=padding)), pool, pool_stride)
+
+    def fused(x, w, b):
+        return F.conv2d_relu_maxpool2d(x, w, b, stride=stride, padding=padding, pool_size=pool, pool_stride=pool_stride)
+
+    results = []
+    with td.kernels.using("conv2d_relu_maxpool2d", impl):
+        for fn in (unfused, fused):
+            tensors = [td.tensor(a, requires_grad=True) for a in arrays]
+            y = fn(*tensors)
+            y.backward(_random(y.shape, seed + 3))
+            results.append([y.numpy()] + [t.grad.numpy() for t in tensors])
+    for expected, got in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@given(problem=fused_problems(), seed=st.integers(0, 2**16))
+def test_fused_conv_relu_maxpool_gradcheck(problem, seed):
+    x_shape, w_shape, stride, padding, pool, pool_stride = problem
+    x, w, b = _random(x_shape, seed), _random(w_shape, seed + 1), _random(w_shape[0], seed + 2)
+    F = td.nn.functional
+    conv = F.conv2d(td.tensor(x), td.tensor(w), td.tensor(b), stride=stride, padding=padding).numpy()
+    # Stay away from the kinks: in every pooling window the winner must beat the runner-up
+    # and zero (ReLU) by a margin far above the finite-difference step.
+    windows = np.sort(np.lib.stride_tricks.sliding_window_view(conv, (pool, pool), axis=(2, 3))
+                      [:, :, ::pool_stride, ::pool_stride].reshape(*conv.shape[:2], -1, pool * pool), axis=-1)
+    margin = np.abs(windows[..., -1]) if pool == 1 else np.minimum(np.abs(windows[..., -1]), windows[..., -1] - windows[..., -2])
+    assume(margin.min() > 1e-4)
+    td.gradcheck(lambda x, w, b: F.conv2d_relu_maxpool2d(x, w, b, stride=stride, padding=padding,
+                                                         pool_size=pool, pool_stride=pool_stride), x, w, b)
+
+
+def test_small_cnn_fused_and_unfused_agree():
+    x = _random((6, 1, 28, 28), 0)
+    labels = np.array([0, 1, 1, 0, 1, 0])
+    grads = []
+    for fused in (True, False):
+        td.manual_seed(0)
+        model = td.models.SmallCNN(fused=fused).double()
+        loss = td.cross_entropy(model(td.tensor(x)), labels)
+        loss.backward()
+        grads.append([loss.numpy()] + [p.grad.numpy() for p in model.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

@@ -6,6 +6,7 @@ against the readable ``reference`` one:
 
     conv2d     reference (loops), numpy (im2col + BLAS), numba (direct / im2col kernels)
     maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
+    conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles)
 
 One line lists and switches them:
@@ -40,6 +41,11 @@ ROLES = {
     "maxpool2d": ("maxpool2d_forward", "maxpool2d_backward"),
     # matmul(a, b) -> a @ b for 2-D float arrays
     "matmul": ("matmul",),
+    # The article's conv → ReLU → max-pool block in one pass (see tinydl.ops.conv.conv2d_relu_maxpool2d):
+    # conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool_stride) -> (y, argmax)
+    # conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride,
+    #                                need_input_grad) -> (grad_x or None, grad_w, grad_b)
+    "conv2d_relu_maxpool2d": ("conv2d_relu_maxpool2d_forward", "conv2d_relu_maxpool2d_backward"),
 }
 
 # op -> {implementation name: (module, {role: attribute in that module}, modules it needs)}
@@ -139,6 +145,8 @@ register("conv2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
 register("maxpool2d", "reference", f"{_HERE}.reference")
 register("maxpool2d", "numpy", f"{_HERE}.numpy_im2col")
 register("maxpool2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
+for _name, _module in (("reference", "reference"), ("numpy", "numpy_im2col"), ("numba", "numba_conv")):
+    register("conv2d_relu_maxpool2d", _name, f"{_HERE}.{_module}", needs=("numba",) if _name == "numba" else ())
 register("matmul", "reference", f"{_HERE}.reference")
 register("matmul", "numpy", f"{_HERE}.numpy_im2col")
 register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_naive")
@@ -149,5 +157,6 @@ register("matmul", "numba_blocked", f"{_HERE}.numba_matmul", needs=("numba",), m
 _FASTEST_FIRST = {
     "conv2d": ("numba", "numpy", "reference"),
     "maxpool2d": ("numba", "numpy", "reference"),
+    "conv2d_relu_maxpool2d": ("numba", "numpy", "reference"),
     "matmul": ("numpy", "numba_blocked", "reference"),
 }

@@ -1,21 +1,20 @@
 """Numba kernels for convolution and max-pooling on the CPU.
 
-Two ways to convolve, chosen by how much work each output does:
+Convolution is done the way most frameworks do it on a CPU, in three steps:
 
-* **direct** — when a filter is small (C·KH·KW ≤ 32, e.g. the first layer of
-  a CNN on grey images: 1·3·3 = 9), each output is a handful of multiply-adds.
-  A matrix product would spend its time copying, so we loop over the output
-  image directly, one image per thread.
-* **im2col + GEMM** — when filters are large (e.g. 32·3·3 = 288), the
-  arithmetic dominates and BLAS does it 10× faster than any loop we write.
-  We copy the windows of a *chunk* of images into a matrix ``cols`` of shape
-  (C·KH·KW, B·OH·OW) and do one matrix product per chunk. Chunks keep
-  ``cols`` a few MiB, so it stays in cache and is reused across calls
-  instead of being allocated afresh (fresh memory costs a page fault per
-  4 KiB on first touch, see PERF-NOTES).
+1. **im2col** (Numba): copy the window under each output position of image n
+   into column p of a matrix ``cols[n]`` of shape (C·KH·KW, OH·OW);
+2. **GEMM** (BLAS, through NumPy's batched ``matmul``): with the filters as a
+   matrix W of shape (O, C·KH·KW), the output image is one matrix product,
+   ``y[n] = W · cols[n]`` — already in NCHW order, so no transpose is needed;
+3. for the input gradient, **col2im** (Numba): the adjoint of im2col, adding
+   each column of ``Wᵀ · ∂L/∂y[n]`` back onto the window it came from.
 
-Every parallel loop is race-free: each thread writes only outputs that no
-other thread writes (its own images, filters or channels).
+Images are processed in chunks whose ``cols`` fits in a few MiB, so the
+buffer stays in cache and is reused from call to call instead of being
+allocated afresh (fresh memory costs a page fault per 4 KiB on first touch,
+see PERF-NOTES). Every parallel loop is race-free: each thread writes only
+its own images.
 
 Shapes (NCHW, as PyTorch):  x (N, C, H, W),  w (O, C, KH, KW),  y (N, O, OH, OW).
 """
@@ -24,20 +23,20 @@ import numpy as np
 from ._numba import njit, prange
 from .reference import output_size
 
-DIRECT_MAX_FILTER_SIZE = 32  # C·KH·KW up to which the direct kernels beat im2col + BLAS
-CHUNK_BYTES = 4 << 20  # target size of one chunk's ``cols`` matrix
+CHUNK_BYTES = 8 << 20  # target size of one chunk's ``cols``
 
-# One reusable buffer per dtype for ``cols`` (see the module docstring). Not thread-safe:
-# tinydl runs one training step at a time.
+# Reusable scratch buffers, one per (purpose, dtype) (see the module docstring).
+# Not thread-safe: tinydl runs one training step at a time.
 _workspace = {}
 
 
-def _buffer(size, dtype):
-    buf = _workspace.get(dtype)
+def _buffer(shape, dtype, purpose="cols"):
+    size = int(np.prod(shape))
+    buf = _workspace.get((purpose, dtype))
     if buf is None or buf.size < size:
         buf = np.empty(size, dtype=dtype)
-        _workspace[dtype] = buf
-    return buf[:size]
+        _workspace[(purpose, dtype)] = buf
+    return buf[:size].reshape(shape)
 
 
 def _padded(x, padding):
@@ -48,222 +47,107 @@ def _padded(x, padding):
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
-def _chunk_size(n_images, filter_size, positions, itemsize):
-    per_image = filter_size * positions * itemsize
-    return max(1, min(n_images, CHUNK_BYTES // max(per_image, 1)))
-
-
-# ------------------------------------------------------------------ direct kernels
-@njit(parallel=True, cache=True)
-def _direct_forward(xp, w, bias, y, sh, sw):
-    """y[n, o, p, q] = b[o] + Σ_{c,i,j} w[o, c, i, j] · xp[n, c, p·sh + i, q·sw + j]   (one image per thread)."""
-    n_images, n_filters, oh, ow = y.shape
-    channels, kh, kw = w.shape[1], w.shape[2], w.shape[3]
-    for n in prange(n_images):
-        for o in range(n_filters):
-            for p in range(oh):
-                row = y[n, o, p]
-                for q in range(ow):
-                    row[q] = bias[o]
-                for c in range(channels):
-                    for i in range(kh):
-                        x_row = xp[n, c, p * sh + i]
-                        for j in range(kw):
-                            weight = w[o, c, i, j]
-                            for q in range(ow):  # contiguous in y: vectorised
-                                row[q] += weight * x_row[q * sw + j]
-
-
-@njit(parallel=True, cache=True)
-def _direct_backward_weight(grad_y, xp, grad_w, sh, sw):
-    """∂L/∂w[o, c, i, j] = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · xp[n, c, p·sh + i, q·sw + j]   (one filter per thread)."""
-    n_images, n_filters, oh, ow = grad_y.shape
-    channels, kh, kw = grad_w.shape[1], grad_w.shape[2], grad_w.shape[3]
-    for o in prange(n_filters):
-        for c in range(channels):
-            for i in range(kh):
-                for j in range(kw):
-                    total = 0.0
-                    for n in range(n_images):
-                        for p in range(oh):
-                            g_row = grad_y[n, o, p]
-                            x_row = xp[n, c, p * sh + i]
-                            for q in range(ow):
-                                total += g_row[q] * x_row[q * sw + j]
-                    grad_w[o, c, i, j] = total
-
-
-@njit(parallel=True, cache=True)
-def _direct_backward_input(grad_y, w, grad_xp, sh, sw):
-    """∂L/∂xp[n, c, p·sh + i, q·sw + j] += Σ_o ∂L/∂y[n, o, p, q] · w[o, c, i, j]   (one image per thread)."""
-    n_images, n_filters, oh, ow = grad_y.shape
-    channels, kh, kw = w.shape[1], w.shape[2], w.shape[3]
-    for n in prange(n_images):
-        grad_xp[n] = 0.0
-        for o in range(n_filters):
-            for p in range(oh):
-                g_row = grad_y[n, o, p]
-                for c in range(channels):
-                    for i in range(kh):
-                        gx_row = grad_xp[n, c, p * sh + i]
-                        for j in range(kw):
-                            weight = w[o, c, i, j]
-                            for q in range(ow):
-                                gx_row[q * sw + j] += weight * g_row[q]
+def _chunks(n_images, per_image_bytes):
+    """(start, stop) ranges of images whose ``cols`` together take about CHUNK_BYTES."""
+    step = max(1, min(n_images, CHUNK_BYTES // max(per_image_bytes, 1)))
+    return [(n0, min(n0 + step, n_images)) for n0 in range(0, n_images, step)]
 
 
 # ------------------------------------------------------------------ im2col / col2im
 @njit(parallel=True, cache=True)
-def _im2col(xp, kh, kw, sh, sw, oh, ow, cols):
-    """cols[(c·KH + i)·KW + j, b·OH·OW + p·OW + q] = xp[b, c, p·sh + i, q·sw + j].
-
-    One row of ``cols`` per filter tap (c, i, j), so that Y = W · cols for W
-    reshaped to (O, C·KH·KW). Parallel over rows: each thread fills its own.
-    """
+def im2col(xp, kh, kw, sh, sw, oh, ow, cols):
+    """cols[n, (c·KH + i)·KW + j, p·OW + q] = xp[n, c, p·sh + i, q·sw + j]   (one image per thread)."""
     n_images, channels = xp.shape[0], xp.shape[1]
-    positions = oh * ow
-    for row in prange(channels * kh * kw):
-        c = row // (kh * kw)
-        i = (row // kw) % kh
-        j = row % kw
-        for b in range(n_images):
-            base = b * positions
-            for p in range(oh):
-                x_row = xp[b, c, p * sh + i]
-                start = base + p * ow
-                for q in range(ow):
-                    cols[row, start + q] = x_row[q * sw + j]
-
-
-@njit(parallel=True, cache=True)
-def _col2im(cols, kh, kw, sh, sw, oh, ow, grad_xp):
-    """The adjoint of im2col: grad_xp[b, c, p·sh + i, q·sw + j] += cols[(c·KH + i)·KW + j, b·OH·OW + p·OW + q].
-
-    Parallel over channels c: the rows of one channel all land in that
-    channel's planes, which no other thread touches.
-    """
-    n_images, channels = grad_xp.shape[0], grad_xp.shape[1]
-    positions = oh * ow
-    for c in prange(channels):
-        for b in range(n_images):
-            grad_xp[b, c] = 0.0
-            base = b * positions
+    for n in prange(n_images):
+        for c in range(channels):
             for i in range(kh):
                 for j in range(kw):
-                    row = (c * kh + i) * kw + j
+                    row = cols[n, (c * kh + i) * kw + j]
                     for p in range(oh):
-                        gx_row = grad_xp[b, c, p * sh + i]
-                        start = base + p * ow
-                        for q in range(ow):
-                            gx_row[q * sw + j] += cols[row, start + q]
+                        x_row = xp[n, c, p * sh + i]
+                        start = p * ow
+                        if sw == 1:  # the common case: a contiguous copy the compiler vectorises
+                            for q in range(ow):
+                                row[start + q] = x_row[q + j]
+                        else:
+                            for q in range(ow):
+                                row[start + q] = x_row[q * sw + j]
 
 
 @njit(parallel=True, cache=True)
-def _images_to_rows(y_t, y, n0):
-    """y[n0 + b, o, :] = y_t[o, b·P : (b+1)·P]  — the GEMM's (O, B·P) result back into NCHW."""
-    n_filters, positions = y.shape[1], y.shape[2]
-    n_chunk = y_t.shape[1] // positions
-    for b in prange(n_chunk):
-        for o in range(n_filters):
-            for k in range(positions):
-                y[n0 + b, o, k] = y_t[o, b * positions + k]
-
-
-@njit(parallel=True, cache=True)
-def _rows_to_images(g, n0, n_chunk, g_t):
-    """g_t[o, b·P + k] = g[n0 + b, o, k]  — the inverse of :func:`_images_to_rows`."""
-    n_filters, positions = g.shape[1], g.shape[2]
-    for o in prange(n_filters):
-        for b in range(n_chunk):
-            for k in range(positions):
-                g_t[o, b * positions + k] = g[n0 + b, o, k]
+def col2im(cols, kh, kw, sh, sw, oh, ow, grad_xp):
+    """grad_xp[n, c, p·sh + i, q·sw + j] = Σ cols[n, (c·KH + i)·KW + j, p·OW + q]   (the adjoint of im2col)."""
+    n_images, channels = grad_xp.shape[0], grad_xp.shape[1]
+    for n in prange(n_images):
+        grad_xp[n] = 0.0
+        for c in range(channels):
+            for i in range(kh):
+                for j in range(kw):
+                    row = cols[n, (c * kh + i) * kw + j]
+                    for p in range(oh):
+                        g_row = grad_xp[n, c, p * sh + i]
+                        start = p * ow
+                        if sw == 1:
+                            for q in range(ow):
+                                g_row[q + j] += row[start + q]
+                        else:
+                            for q in range(ow):
+                                g_row[q * sw + j] += row[start + q]
 
 
 # ------------------------------------------------------------------ the registry's conv2d roles
+def _cols_for(xp, n0, n1, kernel, stride, out_hw, dtype):
+    """im2col of images n0..n1 into the reusable workspace."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    cols = _buffer((n1 - n0, xp.shape[1] * kh * kw, oh * ow), dtype)
+    im2col(xp[n0:n1], kh, kw, sh, sw, oh, ow, cols)
+    return cols
+
+
 def conv2d_forward(x, w, bias, stride, padding):
-    """y = conv2d(x, w) + b: direct loops for small filters, else im2col + BLAS in cache-sized chunks."""
+    """y[n] = W · im2col(x[n]) + b, chunk by chunk, straight into the NCHW output."""
     n_images, channels, height, width = x.shape
     n_filters, _, kh, kw = w.shape
-    (sh, sw) = stride
-    oh, ow = output_size(height, kh, sh, padding[0]), output_size(width, kw, sw, padding[1])
+    oh, ow = output_size(height, kh, stride[0], padding[0]), output_size(width, kw, stride[1], padding[1])
     dtype = np.result_type(x, w)
     xp = _padded(x.astype(dtype, copy=False), padding)
-    w = np.ascontiguousarray(w, dtype=dtype)
-    b = np.zeros(n_filters, dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
-    y = np.empty((n_images, n_filters, oh, ow), dtype=dtype)
-    filter_size = channels * kh * kw
-    if filter_size <= DIRECT_MAX_FILTER_SIZE:
-        _direct_forward(xp, w, b, y, sh, sw)
-        return y
-    w2d = w.reshape(n_filters, filter_size)
-    positions = oh * ow
-    y3 = y.reshape(n_images, n_filters, positions)
-    chunk = _chunk_size(n_images, filter_size, positions, y.itemsize)
-    cols_buf = _buffer(filter_size * chunk * positions, dtype)
-    for n0 in range(0, n_images, chunk):
-        nb = min(chunk, n_images - n0)
-        cols = cols_buf[: filter_size * nb * positions].reshape(filter_size, nb * positions)
-        _im2col(xp[n0 : n0 + nb], kh, kw, sh, sw, oh, ow, cols)
-        _images_to_rows(w2d @ cols, y3, n0)
+    w2d = np.ascontiguousarray(w, dtype=dtype).reshape(n_filters, channels * kh * kw)
+    y = np.empty((n_images, n_filters, oh * ow), dtype=dtype)
+    for n0, n1 in _chunks(n_images, w2d.shape[1] * oh * ow * y.itemsize):
+        np.matmul(w2d, _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype), out=y[n0:n1])
     if bias is not None:
-        y += b.reshape(1, -1, 1, 1)
-    return y
+        y += bias.astype(dtype, copy=False).reshape(1, -1, 1)
+    return y.reshape(n_images, n_filters, oh, ow)
 
 
 def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
-    """∂L/∂w = Σ_chunks ∂L/∂Y (O, B·P) · colsᵀ (B·P, C·KH·KW)."""
-    n_images, channels = x.shape[:2]
-    n_filters, _, kh, kw = w_shape
-    (sh, sw) = stride
+    """∂L/∂W = Σ_n ∂L/∂y[n] · im2col(x[n])ᵀ   (O, OH·OW) · (OH·OW, C·KH·KW)."""
+    n_images, n_filters, oh, ow = grad_y.shape
     dtype = grad_y.dtype
     xp = _padded(x.astype(dtype, copy=False), padding)
-    grad_y = np.ascontiguousarray(grad_y)
-    filter_size = channels * kh * kw
-    if filter_size <= DIRECT_MAX_FILTER_SIZE:
-        grad_w = np.empty(w_shape, dtype=dtype)
-        _direct_backward_weight(grad_y, xp, grad_w, sh, sw)
-        return grad_w
-    _, _, oh, ow = grad_y.shape
-    positions = oh * ow
-    g3 = grad_y.reshape(n_images, n_filters, positions)
+    g3 = grad_y.reshape(n_images, n_filters, oh * ow)
+    filter_size = w_shape[1] * w_shape[2] * w_shape[3]
     grad_w = np.zeros((n_filters, filter_size), dtype=dtype)
-    chunk = _chunk_size(n_images, filter_size, positions, grad_y.itemsize)
-    cols_buf = _buffer(filter_size * chunk * positions, dtype)
-    g_t_buf = np.empty(n_filters * chunk * positions, dtype=dtype)
-    for n0 in range(0, n_images, chunk):
-        nb = min(chunk, n_images - n0)
-        cols = cols_buf[: filter_size * nb * positions].reshape(filter_size, nb * positions)
-        _im2col(xp[n0 : n0 + nb], kh, kw, sh, sw, oh, ow, cols)
-        g_t = g_t_buf[: n_filters * nb * positions].reshape(n_filters, nb * positions)
-        _rows_to_images(g3, n0, nb, g_t)
-        grad_w += g_t @ cols.T
+    for n0, n1 in _chunks(n_images, filter_size * oh * ow * grad_y.itemsize):
+        cols = _cols_for(xp, n0, n1, w_shape[2:], stride, (oh, ow), dtype)
+        grad_w += np.matmul(g3[n0:n1], cols.transpose(0, 2, 1)).sum(axis=0)
     return grad_w.reshape(w_shape)
 
 
 def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
-    """∂L/∂x = col2im(Wᵀ (C·KH·KW, O) · ∂L/∂Y (O, B·P)), chunk by chunk, padding cut off at the end."""
+    """∂L/∂x = col2im(Wᵀ · ∂L/∂y[n]) for each image, then the padding is cut off."""
     n_images, channels, height, width = x_shape
     n_filters, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
+    _, _, oh, ow = grad_y.shape
     dtype = grad_y.dtype
-    w = np.ascontiguousarray(w, dtype=dtype)
-    grad_y = np.ascontiguousarray(grad_y)
+    w_t = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, channels * kh * kw).T)
+    g3 = np.ascontiguousarray(grad_y).reshape(n_images, n_filters, oh * ow)
     grad_xp = np.empty((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=dtype)
-    filter_size = channels * kh * kw
-    if filter_size <= DIRECT_MAX_FILTER_SIZE:
-        _direct_backward_input(grad_y, w, grad_xp, sh, sw)
-    else:
-        _, _, oh, ow = grad_y.shape
-        positions = oh * ow
-        g3 = grad_y.reshape(n_images, n_filters, positions)
-        w_t = np.ascontiguousarray(w.reshape(n_filters, filter_size).T)
-        chunk = _chunk_size(n_images, filter_size, positions, grad_y.itemsize)
-        g_t_buf = np.empty(n_filters * chunk * positions, dtype=dtype)
-        for n0 in range(0, n_images, chunk):
-            nb = min(chunk, n_images - n0)
-            g_t = g_t_buf[: n_filters * nb * positions].reshape(n_filters, nb * positions)
-            _rows_to_images(g3, n0, nb, g_t)
-            _col2im(w_t @ g_t, kh, kw, sh, sw, oh, ow, grad_xp[n0 : n0 + nb])
+    for n0, n1 in _chunks(n_images, w_t.shape[0] * oh * ow * grad_y.itemsize):
+        grad_cols = _buffer((n1 - n0, w_t.shape[0], oh * ow), dtype)
+        np.matmul(w_t, g3[n0:n1], out=grad_cols)
+        col2im(grad_cols, kh, kw, sh, sw, oh, ow, grad_xp[n0:n1])
     if ph or pw:
         return grad_xp[:, :, ph : ph + height, pw : pw + width]
     return grad_xp
@@ -318,3 +202,78 @@ def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
     grad_x = np.empty(x_shape, dtype=grad_y.dtype)
     _maxpool_backward(np.ascontiguousarray(grad_y), argmax, kw, sh, sw, grad_x)
     return grad_x
+
+
+# ------------------------------------------------------------------ fused conv → ReLU → max-pool
+def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool_stride):
+    """y = relu(maxpool(conv2d(x, w) + b)), chunk by chunk: the full-size conv output only
+    ever lives in a reused scratch buffer, never in a fresh array (see tinydl.ops.conv)."""
+    n_images, channels, height, width = x.shape
+    n_filters, _, kh, kw = w.shape
+    oh, ow = output_size(height, kh, stride[0], padding[0]), output_size(width, kw, stride[1], padding[1])
+    (pkh, pkw), (psh, psw) = pool_kernel, pool_stride
+    poh, pow_ = output_size(oh, pkh, psh, 0), output_size(ow, pkw, psw, 0)
+    dtype = np.result_type(x, w)
+    xp = _padded(x.astype(dtype, copy=False), padding)
+    w2d = np.ascontiguousarray(w, dtype=dtype).reshape(n_filters, channels * kh * kw)
+    y = np.empty((n_images, n_filters, poh, pow_), dtype=dtype)
+    argmax = np.empty(y.shape, dtype=np.int32)
+    b = np.zeros(n_filters, dtype) if bias is None else np.asarray(bias, dtype=dtype)
+    for n0, n1 in _chunks(n_images, w2d.shape[1] * oh * ow * y.itemsize):
+        conv = _buffer((n1 - n0, n_filters, oh * ow), dtype, "conv")
+        np.matmul(w2d, _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype), out=conv)
+        _maxpool_relu_forward(conv.reshape(n1 - n0, n_filters, oh, ow), b, pkh, pkw, psh, psw, y[n0:n1], argmax[n0:n1])
+    return y, argmax
+
+
+def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad):
+    """(∂L/∂x or None, ∂L/∂w, ∂L/∂b): route ∂L/∂y to each window's winner where y > 0, then conv backward per chunk."""
+    n_images, channels, height, width = x.shape
+    n_filters, _, kh, kw = w.shape
+    (ph, pw) = padding
+    oh, ow = output_size(height, kh, stride[0], ph), output_size(width, kw, stride[1], pw)
+    (_, pkw), (psh, psw) = pool_kernel, pool_stride
+    dtype = grad_y.dtype
+    grad_pooled = grad_y * (y > 0)  # ReLU's derivative, taken on the small pooled output
+    xp = _padded(x.astype(dtype, copy=False), padding)
+    filter_size = channels * kh * kw
+    w_t = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, filter_size).T)
+    grad_w = np.zeros((n_filters, filter_size), dtype=dtype)
+    grad_xp = np.empty((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=dtype) if need_input_grad else None
+    for n0, n1 in _chunks(n_images, filter_size * oh * ow * grad_y.itemsize):
+        grad_conv = _buffer((n1 - n0, n_filters, oh, ow), dtype, "conv")
+        _maxpool_backward(grad_pooled[n0:n1], argmax[n0:n1], pkw, psh, psw, grad_conv)
+        g3 = grad_conv.reshape(n1 - n0, n_filters, oh * ow)
+        cols = _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype)
+        grad_w += np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)
+        if need_input_grad:
+            np.matmul(w_t, g3, out=cols)  # cols is free again: reuse it for ∂L/∂cols
+            col2im(cols, kh, kw, stride[0], stride[1], oh, ow, grad_xp[n0:n1])
+    grad_x = None
+    if need_input_grad:
+        grad_x = grad_xp[:, :, ph : ph + height, pw : pw + width] if ph or pw else grad_xp
+    return grad_x, grad_w.reshape(w.shape), grad_pooled.sum(axis=(0, 2, 3))
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_relu_forward(conv, bias, kh, kw, sh, sw, y, argmax):
+    """y = relu(max over each window of (conv + b)); argmax as in _maxpool_forward.
+
+    The bias is added here, to the window's maximum only: max(z + b) = max(z) + b.
+    """
+    n_images, channels, oh, ow = y.shape
+    for n in prange(n_images):
+        for c in range(channels):
+            for p in range(oh):
+                for q in range(ow):
+                    best = conv[n, c, p * sh, q * sw]
+                    where = 0
+                    for i in range(kh):
+                        for j in range(kw):
+                            v = conv[n, c, p * sh + i, q * sw + j]
+                            if v > best:
+                                best = v
+                                where = i * kw + j
+                    best += bias[c]
+                    y[n, c, p, q] = best if best > 0 else 0.0
+                    argmax[n, c, p, q] = where

@@ -9,7 +9,7 @@ the copy into a matrix and the product.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .reference import output_size, pad_images
+from .reference import compose_conv_relu_maxpool, output_size, pad_images
 
 
 def im2col(x, kernel, stride, padding):
@@ -82,3 +82,8 @@ def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
 def matmul(a, b):
     """BLAS (OpenBLAS or MKL, through NumPy's @)."""
     return a @ b
+
+
+conv2d_relu_maxpool2d_forward, conv2d_relu_maxpool2d_backward = compose_conv_relu_maxpool(
+    conv2d_forward, conv2d_backward_input, conv2d_backward_weight, maxpool2d_forward, maxpool2d_backward
+)

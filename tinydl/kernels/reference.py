@@ -121,3 +121,34 @@ def matmul(a, b):
         for j in range(n):
             c[i, j] = np.dot(a[i, :], b[:, j])
     return c
+
+
+def compose_conv_relu_maxpool(conv2d_forward, conv2d_backward_input, conv2d_backward_weight,
+                              maxpool2d_forward, maxpool2d_backward):
+    """Build the fused conv → ReLU → max-pool kernels out of separate conv and pool kernels.
+
+    Uses max(relu(z)) = relu(max(z)) (ReLU is monotone), so the ReLU runs on the
+    pooled output, a quarter of the size. Returns (forward, backward) with the
+    signatures of the ``conv2d_relu_maxpool2d`` roles in :mod:`tinydl.kernels`.
+    """
+
+    def forward(x, w, bias, stride, padding, pool_kernel, pool_stride):
+        pooled, argmax = maxpool2d_forward(conv2d_forward(x, w, bias, stride, padding), pool_kernel, pool_stride)
+        return np.maximum(pooled, 0), argmax
+
+    def backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad):
+        grad_pooled = grad_y * (y > 0)
+        oh = output_size(x.shape[2], w.shape[2], stride[0], padding[0])
+        ow = output_size(x.shape[3], w.shape[3], stride[1], padding[1])
+        conv_shape = (x.shape[0], w.shape[0], oh, ow)
+        grad_conv = maxpool2d_backward(grad_pooled, argmax, conv_shape, pool_kernel, pool_stride)
+        grad_x = conv2d_backward_input(grad_conv, w, x.shape, stride, padding) if need_input_grad else None
+        grad_w = conv2d_backward_weight(grad_conv, x, w.shape, stride, padding)
+        return grad_x, grad_w, grad_pooled.sum(axis=(0, 2, 3))
+
+    return forward, backward
+
+
+conv2d_relu_maxpool2d_forward, conv2d_relu_maxpool2d_backward = compose_conv_relu_maxpool(
+    conv2d_forward, conv2d_backward_input, conv2d_backward_weight, maxpool2d_forward, maxpool2d_backward
+)

@@ -10,13 +10,13 @@ All but ``linear`` are the ops of ``tinydl/ops`` (where their formulas and
 backward passes live), re-exported here so that the familiar spelling works.
 """
 from ..ops import (
-    avg_pool2d, batch_norm, binary_cross_entropy_with_logits, conv2d, cross_entropy, dropout, max_pool2d, flatten, log_softmax, matmul, mse_loss, relu,
+    avg_pool2d, batch_norm, binary_cross_entropy_with_logits, conv2d, conv2d_relu_maxpool2d, cross_entropy, dropout, max_pool2d, flatten, log_softmax, matmul, mse_loss, relu,
     sigmoid, softmax, tanh, transpose,
 )
 from ..tensor import as_tensor
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "max_pool2d", "flatten", "linear", "log_softmax", "mse_loss",
+    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "conv2d_relu_maxpool2d", "cross_entropy", "dropout", "max_pool2d", "flatten", "linear", "log_softmax", "mse_loss",
     "relu", "sigmoid", "softmax", "tanh",
 ]
 

@@ -10,7 +10,7 @@ normalization batch_norm, dropout
 loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
 """
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
-from .conv import avg_pool2d, conv2d, max_pool2d
+from .conv import avg_pool2d, conv2d, conv2d_relu_maxpool2d, max_pool2d
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
 from .elementwise import abs, astype, clamp, clip, exp, log, maximum, minimum, sqrt, where
 from .normalization import batch_norm, dropout

@@ -1,4 +1,4 @@
-"""Convolution and pooling: conv2d, max_pool2d, avg_pool2d (NCHW, as PyTorch).
+"""Convolution and pooling: conv2d, max_pool2d, avg_pool2d, and the fused conv2d_relu_maxpool2d (NCHW).
 
 The loops themselves live in :mod:`tinydl.kernels`, where several
 interchangeable implementations (readable reference loops, NumPy im2col +
@@ -97,6 +97,37 @@ class MaxPool2d(Function):
         return kernels.get("maxpool2d").maxpool2d_backward(grad, argmax, ctx.x_shape, ctx.kernel, ctx.stride)
 
 
+class Conv2dReLUMaxPool2d(Function):
+    """y = maxpool(relu(conv2d(x, w) + b)) in one op: the first block of the article's CNN.
+
+    Same values and gradients as the three ops one after another (tested), but
+    the full-size conv and ReLU outputs are never kept: on a 2-core CPU those
+    fresh (N, 32, 26, 26) arrays, written and read again, cost more than the
+    arithmetic (PERF-NOTES). Two facts make the fusion simple:
+      * ReLU is monotone, so max(relu(z)) = relu(max(z)): the ReLU runs on the
+        pooled output, a quarter of the size;
+      * backward, ∂L/∂z is ∂L/∂y at each window's winner where y > 0 and 0
+        elsewhere; from there the conv backward is the usual one.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, *bias, stride=(1, 1), padding=(0, 0), pool_kernel=(2, 2), pool_stride=(2, 2)):
+        ctx.options = dict(stride=stride, padding=padding, pool_kernel=pool_kernel, pool_stride=pool_stride)
+        y, argmax = kernels.get("conv2d_relu_maxpool2d").conv2d_relu_maxpool2d_forward(
+            x, w, bias[0] if bias else None, stride, padding, pool_kernel, pool_stride
+        )
+        ctx.save_for_backward(x, w, y, argmax)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w, y, argmax = ctx.saved
+        grad_x, grad_w, grad_b = kernels.get("conv2d_relu_maxpool2d").conv2d_relu_maxpool2d_backward(
+            grad, y, argmax, x, w, need_input_grad=ctx.needs_input_grad[0], **ctx.options
+        )
+        return (grad_x, grad_w, grad_b)[: len(ctx.needs_input_grad)]
+
+
 def _window_views(x, kernel, stride, out_hw):
     """Yield, for each tap (i, j) of the window, the strided view x[:, :, i::sh, j::sw] cut to the output size."""
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
@@ -134,9 +165,8 @@ class AvgPool2d(Function):
         return grad_x
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    """2-D convolution (cross-correlation, as in every DL framework) of ``x`` (N, C, H, W)
-    with filters ``weight`` (O, C, KH, KW) and optional ``bias`` (O,) → (N, O, OH, OW)."""
+def _conv_inputs(x, weight, bias, stride, padding):
+    """Check the arguments of a convolution; return (tensors, stride, padding)."""
     x, weight = as_tensor(x), as_tensor(weight)
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     if weight.ndim != 4:
@@ -155,25 +185,40 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},), got {bias.shape}")
         inputs += (bias,)
+    return inputs, stride, padding
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in every DL framework) of ``x`` (N, C, H, W)
+    with filters ``weight`` (O, C, KH, KW) and optional ``bias`` (O,) → (N, O, OH, OW)."""
+    inputs, stride, padding = _conv_inputs(x, weight, bias, stride, padding)
     return Conv2d.apply(*inputs, stride=stride, padding=padding)
 
 
-def _pool_args(where, x, kernel_size, stride):
+def conv2d_relu_maxpool2d(x, weight, bias=None, stride=1, padding=0, pool_size=2, pool_stride=None):
+    """``max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_size, pool_stride)`` as one fused op."""
+    inputs, stride, padding = _conv_inputs(x, weight, bias, stride, padding)
+    conv_hw = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip(inputs[0].shape[2:], padding, weight.shape[2:], stride))
+    pool_kernel, pool_stride = _pool_args("conv2d_relu_maxpool2d", inputs[0].shape[:2] + conv_hw, pool_size, pool_stride)
+    return Conv2dReLUMaxPool2d.apply(*inputs, stride=stride, padding=padding, pool_kernel=pool_kernel, pool_stride=pool_stride)
+
+
+def _pool_args(where, x_shape, kernel_size, stride):
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
-    _check_window(where, "kernel_size", x.shape, kernel, stride, (0, 0))
+    _check_window(where, "kernel_size", x_shape, kernel, stride, (0, 0))
     return kernel, stride
 
 
 def max_pool2d(x, kernel_size, stride=None):
     """Max over each kernel_size window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
     x = as_tensor(x)
-    kernel, stride = _pool_args("max_pool2d", x, kernel_size, stride)
+    kernel, stride = _pool_args("max_pool2d", x.shape, kernel_size, stride)
     return MaxPool2d.apply(x, kernel=kernel, stride=stride)
 
 
 def avg_pool2d(x, kernel_size, stride=None):
     """Mean over each kernel_size window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
     x = as_tensor(x)
-    kernel, stride = _pool_args("avg_pool2d", x, kernel_size, stride)
+    kernel, stride = _pool_args("avg_pool2d", x.shape, kernel_size, stride)
     return AvgPool2d.apply(x, kernel=kernel, stride=stride)

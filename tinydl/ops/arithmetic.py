@@ -3,6 +3,9 @@
 Every binary op broadcasts like NumPy; its backward sums the gradient back
 down to each input's shape with :func:`unbroadcast`.
 """
+import numpy as np
+
+from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import as_tensor
@@ -102,6 +105,13 @@ class Pow(Function):
         return grad_a, grad_b
 
 
+def _matmul(a, b):
+    """a @ b; plain 2-D NumPy matrices go through the kernel registry (``td.kernels.use("matmul", ...)``)."""
+    if a.ndim == 2 and b.ndim == 2 and isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return kernels.get("matmul").matmul(a, b)
+    return a @ b
+
+
 class MatMul(Function):
     """Z = A @ B, with NumPy's rules for 1-D and batched (≥3-D) operands.
 
@@ -122,7 +132,7 @@ class MatMul(Function):
                 f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({k_b})"
             )
         ctx.save_for_backward(a, b)
-        return a @ b
+        return _matmul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -140,9 +150,9 @@ class MatMul(Function):
             g2 = xp.expand_dims(g2, -2)
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_a = unbroadcast(g2 @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            grad_a = unbroadcast(_matmul(g2, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            grad_b = unbroadcast(xp.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+            grad_b = unbroadcast(_matmul(xp.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         return grad_a, grad_b
 
 

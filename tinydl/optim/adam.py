@@ -1,4 +1,6 @@
 """Adam and AdamW: adaptive learning rates from running moments of the gradient."""
+import math
+
 from ..backend import array_module
 from .optimizer import Optimizer
 
@@ -62,9 +64,12 @@ class Adam(Optimizer):
         m += (1 - beta1) * grad
         v *= beta2
         v += (1 - beta2) * grad * grad
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        param.data -= group["lr"] * m_hat / (array_module(v).sqrt(v_hat) + group["eps"])
+        # θ ← θ − α m̂ / (√v̂ + ε) with m̂ = m / (1 − β₁ᵗ) and v̂ = v / (1 − β₂ᵗ), arranged (as PyTorch
+        # does) so that the bias corrections are scalars and only two full-size temporaries are made.
+        denom = array_module(v).sqrt(v)
+        denom /= math.sqrt(1 - beta2**t)
+        denom += group["eps"]
+        param.data -= (group["lr"] / (1 - beta1**t)) * m / denom
 
 
 class AdamW(Adam):

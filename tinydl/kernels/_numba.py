@@ -1,11 +1,15 @@
 """Numba, imported on first use by the numba kernel modules (never by ``import tinydl``).
 
-Why the environment settings: on a 2-core machine, Numba's OpenMP worker
-threads keep spinning after a parallel kernel returns and starve the BLAS
-threads of the matrix product that usually follows (im2col then GEMM ran
-5× slower). ``OMP_WAIT_POLICY=PASSIVE`` makes idle workers sleep instead.
-It must be set before Numba starts its thread pool, i.e. here; a value the
-user has set wins.
+Why the threading settings: on a 2-core machine, OpenMP worker threads keep
+spinning after a parallel kernel returns and starve the BLAS threads of the
+matrix product that usually follows (im2col then GEMM ran 5× slower).
+Numba's default OpenMP layer shares ``libgomp`` with PyTorch when torch was
+imported first, and then our ``OMP_WAIT_POLICY=PASSIVE`` comes too late (the
+article's CNN trained 2.5× slower just because ``import torch`` came first).
+So tinydl asks Numba for its own ``workqueue`` thread pool, whose idle
+threads sleep: measured as fast as OpenMP-with-passive-waiting, whatever was
+imported before. Both must be set before Numba starts its threads, i.e.
+here; values the user has set (``NUMBA_THREADING_LAYER``) win.
 
 Every kernel is ``@njit(cache=True)``: compiled on its first call, then
 loaded from the on-disk cache in later processes. ``NUMBA_DISABLE_JIT=1``
@@ -18,5 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
 from numba import njit, prange  # noqa: E402,F401
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 __all__ = ["numba", "njit", "prange"]

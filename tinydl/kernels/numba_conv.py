@@ -24,6 +24,7 @@ from ._numba import njit, prange
 from .reference import output_size
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's ``cols``
+FUSED_CHUNK_BYTES = 4 << 20  # target size of one chunk's conv output in the fused op (measured: smaller chunks cost more in calls than they save in cache misses)
 
 # Reusable scratch buffers, one per (purpose, dtype) (see the module docstring).
 # Not thread-safe: tinydl runs one training step at a time.
@@ -47,9 +48,10 @@ def _padded(x, padding):
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
-def _chunks(n_images, per_image_bytes):
-    """(start, stop) ranges of images whose ``cols`` together take about CHUNK_BYTES."""
-    step = max(1, min(n_images, CHUNK_BYTES // max(per_image_bytes, 1)))
+def _chunks(n_images, per_image_bytes, target_bytes=None):
+    """(start, stop) ranges of images whose buffers together take about ``target_bytes`` (CHUNK_BYTES)."""
+    target_bytes = CHUNK_BYTES if target_bytes is None else target_bytes
+    step = max(1, min(n_images, target_bytes // max(per_image_bytes, 1)))
     return [(n0, min(n0 + step, n_images)) for n0 in range(0, n_images, step)]
 
 
@@ -219,7 +221,8 @@ def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool
     y = np.empty((n_images, n_filters, poh, pow_), dtype=dtype)
     argmax = np.empty(y.shape, dtype=np.int32)
     b = np.zeros(n_filters, dtype) if bias is None else np.asarray(bias, dtype=dtype)
-    for n0, n1 in _chunks(n_images, w2d.shape[1] * oh * ow * y.itemsize):
+    per_image = max(w2d.shape[1], n_filters) * oh * ow * y.itemsize
+    for n0, n1 in _chunks(n_images, per_image, min(FUSED_CHUNK_BYTES, CHUNK_BYTES)):
         conv = _buffer((n1 - n0, n_filters, oh * ow), dtype, "conv")
         np.matmul(w2d, _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype), out=conv)
         _maxpool_relu_forward(conv.reshape(n1 - n0, n_filters, oh, ow), b, pkh, pkw, psh, psw, y[n0:n1], argmax[n0:n1])
@@ -240,7 +243,8 @@ def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, poo
     w_t = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, filter_size).T)
     grad_w = np.zeros((n_filters, filter_size), dtype=dtype)
     grad_xp = np.empty((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=dtype) if need_input_grad else None
-    for n0, n1 in _chunks(n_images, filter_size * oh * ow * grad_y.itemsize):
+    per_image = max(filter_size, n_filters) * oh * ow * grad_y.itemsize
+    for n0, n1 in _chunks(n_images, per_image, min(FUSED_CHUNK_BYTES, CHUNK_BYTES)):
         grad_conv = _buffer((n1 - n0, n_filters, oh, ow), dtype, "conv")
         _maxpool_backward(grad_pooled[n0:n1], argmax[n0:n1], pkw, psh, psw, grad_conv)
         g3 = grad_conv.reshape(n1 - n0, n_filters, oh * ow)

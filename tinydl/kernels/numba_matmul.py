@@ -1,0 +1,335 @@
+"""Matrix multiplication in Numba, three ways: a ladder from slow to fast.
+
+All three compute the same thing, C = A·B, i.e. C[i, j] = Σ_k A[i, k] · B[k, j]
+for A of shape (M, K) and B of shape (K, N). They differ only in the *order*
+in which they visit memory, and that alone makes a 100× difference:
+
+1. ``matmul_naive``  — the textbook i-j-k triple loop. The inner loop walks
+   down a column of B, one element per cache line: the CPU waits for memory
+   most of the time. About 2 GFLOP/s.
+2. ``matmul_ikj``    — swap the two inner loops. Now the inner loop walks
+   along a row of B and a row of C, contiguous memory the compiler turns into
+   SIMD instructions (8 or 16 floats at a time); rows of C are split between
+   the cores. About 60 GFLOP/s.
+3. ``matmul_blocked`` — cut the matrices into tiles that fit the caches, copy
+   ("pack") each tile into a small contiguous buffer, and compute a 6×4 block
+   of C at a time in registers, so that every number loaded from memory is
+   used many times. 250-300 GFLOP/s on 2 cores with AVX-512: about 0.7 of
+   what a tuned BLAS (OpenBLAS, MKL) reaches at 1024², and about 0.5 when
+   LLVM uses only 256-bit registers (see "SIMD width" below).
+
+GFLOP/s = 2·M·N·K / seconds / 10⁹ (one multiply and one add per term).
+``benchmarks/bench.py`` measures all of them against NumPy and PyTorch.
+
+Each public function accepts any 2-D float32/float64 arrays (also
+non-contiguous views such as ``x.T``) and returns a new C-contiguous array of
+dtype ``np.result_type(a, b)``. The ``@njit`` kernels behind them are compiled
+on first use (``cache=True`` keeps the machine code on disk for later
+processes) and run as plain Python under ``NUMBA_DISABLE_JIT=1``.
+
+SIMD width: on many AVX-512 CPUs LLVM prefers 256-bit vectors (8 float32) to
+512-bit ones (16 float32), to avoid the lower clock speed older chips ran at
+with 512-bit code. The blocked kernel is limited by arithmetic, so it runs
+~1.4× faster with 512-bit vectors. Numba takes the choice from the environment
+variable ``NUMBA_CPU_FEATURES`` (the CPU's feature list plus ``-prefer-256-bit``),
+which must be set before Numba is imported; the other two kernels wait for
+memory and hardly care.
+"""
+import numpy as np
+
+from ._numba import njit, numba, prange
+
+# ---------------------------------------------------------------- tile sizes of matmul_blocked
+# The register block: the micro-kernel computes ROWS_A × ROWS_BT = 6 × 4 = 24 entries of C
+# at once, each accumulated in a SIMD register (24 of the 32 vector registers of AVX-512;
+# the remaining ones hold the 4 + 1 values loaded per step).
+ROWS_A = 6
+ROWS_BT = 4
+# The cache blocks (sizes for float32; Bᵀ is stored transposed, see below):
+#   6 rows of A × BLOCK_K   = 24 KiB  stay in L1 while they meet ...
+#   PANEL_COLUMNS rows of Bᵀ × BLOCK_K = 512 KiB, which stay in L2, 4 rows at a time;
+#   the packed block of A, BLOCK_ROWS × BLOCK_K = 512 KiB, also stays in L2.
+# A long BLOCK_K matters: each block of K ends with 24 "horizontal" sums of the SIMD
+# lanes of the accumulators (slow shuffles), so the longer the block, the rarer they are.
+BLOCK_K = 1024
+BLOCK_ROWS = 128
+PANEL_COLUMNS = 128
+# Packed rows are padded by 16 numbers (one cache line of float32): with a row length of
+# a power of two (K = 1024), the 6 + 4 rows read together would otherwise fall into the
+# same few L1 cache sets and evict each other.
+ROW_PADDING = 16
+
+# Packing buffers are kept between calls and reused: fresh memory costs a page fault per
+# 4 KiB on first touch (see PERF-NOTES), which took up to a third of the time of a 1024²
+# product. Not thread-safe, like the other kernels' workspaces: tinydl runs one step at a time.
+_workspace = {}
+
+
+def _buffer(name, shape, dtype):
+    """A reusable scratch array of this shape and dtype (contents undefined), starting on a 64-byte boundary.
+
+    The alignment matters: a 64-byte SIMD load that straddles two cache lines costs
+    two loads, and the packed rows are read with such loads.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    key = (name, dtype)
+    buf = _workspace.get(key)
+    if buf is None or buf.size < size:
+        raw = np.empty(size + 64 // dtype.itemsize, dtype=dtype)
+        start = (-raw.ctypes.data % 64) // dtype.itemsize
+        buf = raw[start : start + size]
+        _workspace[key] = buf
+    return buf[:size].reshape(shape)
+
+
+# ---------------------------------------------------------------- shared input handling
+def _prepare(a, b):
+    """Check shapes, pick the result dtype, and make both inputs C-contiguous in it."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"matmul: expected two 2-D arrays, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"matmul: inner dimensions differ: A is {a.shape[0]}×{a.shape[1]}, B is {b.shape[0]}×{b.shape[1]}"
+        )
+    dtype = np.result_type(a, b)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"matmul: the Numba kernels take float32 or float64 arrays, got {a.dtype} and {b.dtype}")
+    # Transposed views (x.T) have columns, not rows, next to each other in memory; every
+    # kernel below assumes rows, so copy once here (a no-op for arrays already in shape).
+    return np.ascontiguousarray(a, dtype=dtype), np.ascontiguousarray(b, dtype=dtype), dtype
+
+
+# ---------------------------------------------------------------- 1. naive: i-j-k
+@njit(cache=True)
+def _naive_kernel(a, b, c):
+    """C[i, j] = Σ_k A[i, k] · B[k, j]: one dot product per entry of C, in the textbook order.
+
+    Why it is slow: the inner loop reads B[k, j], B[k+1, j], ... — a column of a
+    row-major matrix, N numbers apart in memory. Each read fetches a whole 64-byte
+    cache line to use 4 bytes of it, and the chain of additions into ``total`` must
+    happen one after the other (no SIMD, no reordering), so it runs at a few GFLOP/s
+    on one core.
+    """
+    m, inner = a.shape
+    n = b.shape[1]
+    for i in range(m):
+        for j in range(n):
+            total = c.dtype.type(0)
+            for k in range(inner):
+                total += a[i, k] * b[k, j]
+            c[i, j] = total
+
+
+def matmul_naive(a, b):
+    """C = A·B by the i-j-k triple loop (slow: the teaching baseline)."""
+    a, b, dtype = _prepare(a, b)
+    c = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
+    _naive_kernel(a, b, c)
+    return c
+
+
+# ---------------------------------------------------------------- 2. loop order i-k-j
+@njit(parallel=True, cache=True)
+def _ikj_kernel(a, b, c):
+    """Row i of C = Σ_k A[i, k] · (row k of B): the same sum, with the j and k loops swapped.
+
+    Why it is fast(er): the inner loop now runs along row k of B and row i of C,
+    both contiguous, and its iterations are independent (each j is its own sum), so
+    LLVM turns it into SIMD multiply-adds on 8-16 numbers at once. Rows of C are
+    split between the cores (``prange``): each thread writes only its own rows, so
+    there is no race. What still limits it: every multiply-add loads and stores
+    C[i, j] from the L1 cache instead of keeping it in a register, and a row of B
+    is used for one row of A only before it is evicted again.
+    """
+    m, inner = a.shape
+    for i in prange(m):
+        c_row = c[i]
+        a_row = a[i]
+        for j in range(c_row.shape[0]):
+            c_row[j] = 0
+        for k in range(inner):
+            a_ik = a_row[k]
+            b_row = b[k]
+            for j in range(c_row.shape[0]):
+                c_row[j] += a_ik * b_row[j]
+
+
+def matmul_ikj(a, b):
+    """C = A·B by the i-k-j loop order: contiguous, vectorised inner loop, rows in parallel."""
+    a, b, dtype = _prepare(a, b)
+    c = np.empty((a.shape[0], b.shape[1]), dtype=dtype)
+    _ikj_kernel(a, b, c)
+    return c
+
+
+# ---------------------------------------------------------------- 3. cache-blocked
+# The blocked product reads B by columns, so it first stores Bᵀ (one transposed copy):
+# then C[i, j] = Σ_k A[i, k] · Bᵀ[j, k] is a dot product of two contiguous rows.
+#
+# fastmath=True on the kernels that add up products: it allows LLVM to *reassociate*
+# the sums, i.e. to add the terms of a dot product in 8 or 16 interleaved partial sums
+# (one per SIMD lane) and combine them at the end. Without it, LLVM must add the terms
+# strictly one after the other, as written, and cannot use SIMD for them at all. The
+# result differs from the sequential sum only by rounding (BLAS reorders sums too).
+# error_model="numpy" drops Python's division-by-zero checks from the index arithmetic.
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _pack_transposed(b, bt):
+    """Bᵀ[j, k] = B[k, j], copied in 16×16 squares so that both reads and writes stay in cache.
+
+    Copying column by column would read B with a stride of N numbers (one cache
+    line per number, as in the naive kernel); a 16×16 square touches only 16 lines
+    of B and 16 of Bᵀ. Threads take different rows of Bᵀ: no two write the same place.
+    Rows of ``bt`` beyond N (padding up to a whole group of 4) are set to zero.
+    """
+    inner, n = b.shape
+    square = 16
+    for j_square in prange((bt.shape[0] + square - 1) // square):
+        j0 = j_square * square
+        j1 = min(j0 + square, n)
+        for k0 in range(0, inner, square):
+            k1 = min(k0 + square, inner)
+            for j in range(j0, j1):
+                for k in range(k0, k1):
+                    bt[j, k] = b[k, j]
+        for j in range(max(j0, n), min(j0 + square, bt.shape[0])):
+            bt[j, :inner] = 0
+
+
+@njit(fastmath=True, cache=True, error_model="numpy")
+def _micro_kernel(a_block, i, bt, j, k0, k1, out, r, col):
+    """out[r : r+6, col : col+4] += A_block[i : i+6, :] · Bᵀ[j : j+4, k0:k1]ᵀ, the 24 sums in registers.
+
+    C[i, j] = Σ_k A[i, k] · Bᵀ[j, k]. Every step k loads 6 numbers of A and 4 of Bᵀ
+    and does 6·4 = 24 multiply-adds with them: 2.4 multiply-adds per number loaded,
+    against 1 in the i-k-j kernel. The 24 partial sums are 24 local variables, which
+    LLVM keeps in 24 vector registers (each holds 8 or 16 consecutive k, thanks to
+    fastmath), so C is read and written once per block of K, not once per k.
+
+    The rows are taken as 1-D slices and indexed from 0 on purpose: then LLVM can
+    prove that every index is ≥ 0 and the loads contiguous. With a[i, k0 + k] it
+    must keep Numba's negative-index wrap-around and falls back to slow gathers.
+    """
+    depth = k1 - k0
+    a0 = a_block[i, :depth]
+    a1 = a_block[i + 1, :depth]
+    a2 = a_block[i + 2, :depth]
+    a3 = a_block[i + 3, :depth]
+    a4 = a_block[i + 4, :depth]
+    a5 = a_block[i + 5, :depth]
+    b0 = bt[j, k0:k1]
+    b1 = bt[j + 1, k0:k1]
+    b2 = bt[j + 2, k0:k1]
+    b3 = bt[j + 3, k0:k1]
+    # The sums start from zero and are added to ``out`` at the end: values loaded from
+    # ``out`` here would stay alive through the loop and push sums out of the registers.
+    zero = out.dtype.type(0)
+    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
+    c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
+    c40 = c41 = c42 = c43 = c50 = c51 = c52 = c53 = zero
+    for k in range(depth):
+        y0 = b0[k]
+        y1 = b1[k]
+        y2 = b2[k]
+        y3 = b3[k]
+        x = a0[k]
+        c00 += x * y0; c01 += x * y1; c02 += x * y2; c03 += x * y3  # noqa: E702
+        x = a1[k]
+        c10 += x * y0; c11 += x * y1; c12 += x * y2; c13 += x * y3  # noqa: E702
+        x = a2[k]
+        c20 += x * y0; c21 += x * y1; c22 += x * y2; c23 += x * y3  # noqa: E702
+        x = a3[k]
+        c30 += x * y0; c31 += x * y1; c32 += x * y2; c33 += x * y3  # noqa: E702
+        x = a4[k]
+        c40 += x * y0; c41 += x * y1; c42 += x * y2; c43 += x * y3  # noqa: E702
+        x = a5[k]
+        c50 += x * y0; c51 += x * y1; c52 += x * y2; c53 += x * y3  # noqa: E702
+    out[r, col] += c00; out[r, col + 1] += c01; out[r, col + 2] += c02; out[r, col + 3] += c03  # noqa: E702
+    out[r + 1, col] += c10; out[r + 1, col + 1] += c11; out[r + 1, col + 2] += c12; out[r + 1, col + 3] += c13  # noqa: E702
+    out[r + 2, col] += c20; out[r + 2, col + 1] += c21; out[r + 2, col + 2] += c22; out[r + 2, col + 3] += c23  # noqa: E702
+    out[r + 3, col] += c30; out[r + 3, col + 1] += c31; out[r + 3, col + 2] += c32; out[r + 3, col + 3] += c33  # noqa: E702
+    out[r + 4, col] += c40; out[r + 4, col + 1] += c41; out[r + 4, col + 2] += c42; out[r + 4, col + 3] += c43  # noqa: E702
+    out[r + 5, col] += c50; out[r + 5, col + 1] += c51; out[r + 5, col + 2] += c52; out[r + 5, col + 3] += c53  # noqa: E702
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _blocked_kernel(a, bt, c, packed_a):
+    """C = A·B with A (M, K), Bᵀ (N rounded up to a multiple of 4, K), C (M, N): cache blocks around the micro-kernel.
+
+    ``packed_a`` holds one buffer per block of rows, shape (blocks, rows, BLOCK_K + padding);
+    its number of blocks is a multiple of the thread count. Loops, outside in:
+      blocks of rows of A, split evenly between the threads (``prange``; a thread
+      writes only its own rows of C, so no two threads write the same place)
+        blocks of K of length BLOCK_K
+          copy ("pack") this block of A into a contiguous buffer    → stays in L2
+          panels of PANEL_COLUMNS rows of Bᵀ                       → stay in L2
+            groups of 6 rows of the A block                         → stay in L1 ...
+              groups of 4 rows of the Bᵀ panel                      → ... while these pass
+                micro-kernel: 6×4 entries of C, in registers
+    Why it is fast: every number loaded from memory is used many times while it is in
+    a cache close to the core (a row of Bᵀ for all the rows of the A block, 6 rows of
+    A for a whole panel of Bᵀ), and the 24 sums stay in registers for a whole block
+    of K. The simpler kernels wait for memory; this one keeps the multiply-add units busy.
+
+    Edges: when M or N is not a multiple of 6 or 4, the last group is padded with rows
+    of zeros (in the packed A block and in ``bt``) and its 6×4 result goes to a small
+    scratch tile, from which only the entries that exist are added to C.
+    """
+    m, inner = a.shape
+    n = c.shape[1]
+    n_blocks = packed_a.shape[0]
+    groups = (m + ROWS_A - 1) // ROWS_A  # groups of 6 rows; the last one may be shorter
+    for block in prange(n_blocks):
+        # An equal number of 6-row groups per block, so that no thread waits for the other.
+        i0 = min(block * groups // n_blocks * ROWS_A, m)
+        i1 = min((block + 1) * groups // n_blocks * ROWS_A, m)
+        rows = i1 - i0
+        a_block = packed_a[block]
+        tile = np.empty((ROWS_A, ROWS_BT), dtype=c.dtype)
+        # Each thread zeroes its own rows of C: if the memory is fresh from the system,
+        # the page faults of first touch then happen in parallel too.
+        c[i0:i1, :] = 0
+        for k0 in range(0, inner, BLOCK_K):
+            k1 = min(k0 + BLOCK_K, inner)
+            depth = k1 - k0
+            for i in range(rows):
+                a_block[i, :depth] = a[i0 + i, k0:k1]
+            for i in range(rows, (rows + ROWS_A - 1) // ROWS_A * ROWS_A):
+                a_block[i, :depth] = 0
+            for j0 in range(0, n, PANEL_COLUMNS):
+                j1 = min(j0 + PANEL_COLUMNS, n)
+                for i in range(0, rows, ROWS_A):
+                    for j in range(j0, j1, ROWS_BT):
+                        if i + ROWS_A <= rows and j + ROWS_BT <= n:
+                            _micro_kernel(a_block, i, bt, j, k0, k1, c, i0 + i, j)
+                        else:  # a tile on the edge of C
+                            tile[:, :] = 0
+                            _micro_kernel(a_block, i, bt, j, k0, k1, tile, 0, 0)
+                            for r in range(min(ROWS_A, rows - i)):
+                                for s in range(min(ROWS_BT, n - j)):
+                                    c[i0 + i + r, j + s] += tile[r, s]
+
+
+def matmul_blocked(a, b):
+    """C = A·B by cache blocking, packing and a 6×4 register-blocked micro-kernel (the fast one)."""
+    a, b, dtype = _prepare(a, b)
+    m, inner = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0 or inner == 0:
+        return np.zeros((m, n), dtype=dtype)
+    c = np.empty((m, n), dtype=dtype)  # zeroed by the kernel
+    # Bᵀ with its rows padded to whole groups of 4 and to a length of K + ROW_PADDING.
+    bt = _buffer("bt", (-(-n // ROWS_BT) * ROWS_BT, inner + ROW_PADDING), dtype)
+    _pack_transposed(b, bt)
+    # Blocks of at most about BLOCK_ROWS rows (whole groups of 6), as many for each thread.
+    threads = numba.get_num_threads()
+    n_blocks = threads * -(-m // (BLOCK_ROWS * threads))
+    groups = -(-m // ROWS_A)
+    rows_per_block = -(-groups // n_blocks) * ROWS_A
+    packed_a = _buffer("a", (n_blocks, rows_per_block, min(BLOCK_K, inner) + ROW_PADDING), dtype)
+    _blocked_kernel(a, bt, c, packed_a)
+    return c

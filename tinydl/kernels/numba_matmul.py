@@ -42,7 +42,8 @@ from ._numba import njit, numba, prange
 # ---------------------------------------------------------------- tile sizes of matmul_blocked
 # The register block: the micro-kernel computes ROWS_A × ROWS_BT = 6 × 4 = 24 entries of C
 # at once, each accumulated in a SIMD register (24 of the 32 vector registers of AVX-512;
-# the remaining ones hold the 4 + 1 values loaded per step).
+# the remaining ones hold the 4 + 1 values loaded per step). CPUs with AVX2 only have 16
+# registers, so some sums wait in the L1 cache; smaller tiles measured no faster there.
 ROWS_A = 6
 ROWS_BT = 4
 # The cache blocks (sizes for float32; Bᵀ is stored transposed, see below):
@@ -53,11 +54,15 @@ ROWS_BT = 4
 # lanes of the accumulators (slow shuffles), so the longer the block, the rarer they are.
 BLOCK_K = 1024
 BLOCK_ROWS = 128
-PANEL_COLUMNS = 128
+PANEL_COLUMNS = 128  # a multiple of ROWS_BT, or tiles would straddle two panels
+assert PANEL_COLUMNS % ROWS_BT == 0
 # Packed rows are padded by 16 numbers (one cache line of float32): with a row length of
 # a power of two (K = 1024), the 6 + 4 rows read together would otherwise fall into the
 # same few L1 cache sets and evict each other.
 ROW_PADDING = 16
+# Waking the other threads for a parallel loop costs some 0.1 ms; below this many
+# floating-point operations (a 250² product), one thread finishes sooner alone.
+PARALLEL_MIN_FLOPS = 3e7
 
 # Packing buffers are kept between calls and reused: fresh memory costs a page fault per
 # 4 KiB on first touch (see PERF-NOTES), which took up to a third of the time of a 1024²
@@ -177,27 +182,33 @@ def matmul_ikj(a, b):
 # error_model="numpy" drops Python's division-by-zero checks from the index arithmetic.
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _pack_transposed(b, bt):
-    """Bᵀ[j, k] = B[k, j], copied in 16×16 squares so that both reads and writes stay in cache.
+@njit(cache=True, error_model="numpy")
+def _pack_transposed_rows(b, bt, j0, j1):
+    """Rows j0..j1 of Bᵀ: Bᵀ[j, k] = B[k, j], taking 16 rows of B at a time so that the reads stay in cache.
 
-    Copying column by column would read B with a stride of N numbers (one cache
-    line per number, as in the naive kernel); a 16×16 square touches only 16 lines
-    of B and 16 of Bᵀ. Threads take different rows of Bᵀ: no two write the same place.
+    Reading a column of B means one cache line (16 float32) per number, N numbers
+    apart (as in the naive kernel). With 16 rows of B at a time, the 16 lines read
+    for column j also hold columns j+1 … j+15, which are copied next while those
+    lines are still in L1, and each row of Bᵀ receives 16 contiguous numbers.
     Rows of ``bt`` beyond N (padding up to a whole group of 4) are set to zero.
     """
     inner, n = b.shape
-    square = 16
-    for j_square in prange((bt.shape[0] + square - 1) // square):
-        j0 = j_square * square
-        j1 = min(j0 + square, n)
-        for k0 in range(0, inner, square):
-            k1 = min(k0 + square, inner)
-            for j in range(j0, j1):
-                for k in range(k0, k1):
-                    bt[j, k] = b[k, j]
-        for j in range(max(j0, n), min(j0 + square, bt.shape[0])):
-            bt[j, :inner] = 0
+    strip = 16
+    for k0 in range(0, inner, strip):
+        k1 = min(k0 + strip, inner)
+        for j in range(j0, min(j1, n)):
+            for k in range(k0, k1):
+                bt[j, k] = b[k, j]
+    for j in range(max(j0, n), j1):
+        bt[j, :inner] = 0
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _pack_transposed(b, bt):
+    """All of Bᵀ, 16 rows per task; threads write different rows, so no two write the same place."""
+    rows = bt.shape[0]
+    for task in prange((rows + 15) // 16):
+        _pack_transposed_rows(b, bt, task * 16, min(task * 16 + 16, rows))
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
@@ -256,62 +267,70 @@ def _micro_kernel(a_block, i, bt, j, k0, k1, out, r, col):
     out[r + 5, col] += c50; out[r + 5, col + 1] += c51; out[r + 5, col + 2] += c52; out[r + 5, col + 3] += c53  # noqa: E702
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _blocked_kernel(a, bt, c, packed_a):
-    """C = A·B with A (M, K), Bᵀ (N rounded up to a multiple of 4, K), C (M, N): cache blocks around the micro-kernel.
+@njit(cache=True, error_model="numpy")
+def _blocked_rows(a, bt, c, a_block, i0, i1):
+    """Rows i0..i1 of C = A·B, with A (M, K), Bᵀ (N rounded up to a multiple of 4, K): cache blocks around the micro-kernel.
 
-    ``packed_a`` holds one buffer per block of rows, shape (blocks, rows, BLOCK_K + padding);
-    its number of blocks is a multiple of the thread count. Loops, outside in:
-      blocks of rows of A, split evenly between the threads (``prange``; a thread
-      writes only its own rows of C, so no two threads write the same place)
-        blocks of K of length BLOCK_K
-          copy ("pack") this block of A into a contiguous buffer    → stays in L2
-          panels of PANEL_COLUMNS rows of Bᵀ                       → stay in L2
-            groups of 6 rows of the A block                         → stay in L1 ...
-              groups of 4 rows of the Bᵀ panel                      → ... while these pass
-                micro-kernel: 6×4 entries of C, in registers
+    ``a_block`` is this block's packing buffer, (rows, BLOCK_K + padding). Loops, outside in:
+      blocks of K of length BLOCK_K
+        copy ("pack") rows i0..i1 of this block of A into ``a_block``  → stays in L2
+        panels of PANEL_COLUMNS rows of Bᵀ                           → stay in L2
+          groups of 6 rows of the A block                             → stay in L1 ...
+            groups of 4 rows of the Bᵀ panel                          → ... while these pass
+              micro-kernel: 6×4 entries of C, in registers
     Why it is fast: every number loaded from memory is used many times while it is in
     a cache close to the core (a row of Bᵀ for all the rows of the A block, 6 rows of
     A for a whole panel of Bᵀ), and the 24 sums stay in registers for a whole block
     of K. The simpler kernels wait for memory; this one keeps the multiply-add units busy.
 
     Edges: when M or N is not a multiple of 6 or 4, the last group is padded with rows
-    of zeros (in the packed A block and in ``bt``) and its 6×4 result goes to a small
-    scratch tile, from which only the entries that exist are added to C.
+    of zeros (in ``a_block`` and in ``bt``) and its 6×4 result goes to a small scratch
+    tile, from which only the entries that exist are added to C.
     """
-    m, inner = a.shape
+    inner = a.shape[1]
     n = c.shape[1]
+    rows = i1 - i0
+    tile = np.empty((ROWS_A, ROWS_BT), dtype=c.dtype)
+    # The rows of C are zeroed by the thread that computes them: if the memory is fresh
+    # from the system, the page faults of its first touch then happen in parallel too.
+    c[i0:i1, :] = 0
+    for k0 in range(0, inner, BLOCK_K):
+        k1 = min(k0 + BLOCK_K, inner)
+        depth = k1 - k0
+        for i in range(rows):
+            a_block[i, :depth] = a[i0 + i, k0:k1]
+        for i in range(rows, (rows + ROWS_A - 1) // ROWS_A * ROWS_A):
+            a_block[i, :depth] = 0
+        for j0 in range(0, n, PANEL_COLUMNS):
+            j1 = min(j0 + PANEL_COLUMNS, n)
+            for i in range(0, rows, ROWS_A):
+                for j in range(j0, j1, ROWS_BT):
+                    if i + ROWS_A <= rows and j + ROWS_BT <= n:
+                        _micro_kernel(a_block, i, bt, j, k0, k1, c, i0 + i, j)
+                    else:  # a tile on the edge of C
+                        tile[:, :] = 0
+                        _micro_kernel(a_block, i, bt, j, k0, k1, tile, 0, 0)
+                        for r in range(min(ROWS_A, rows - i)):
+                            for s in range(min(ROWS_BT, n - j)):
+                                c[i0 + i + r, j + s] += tile[r, s]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _blocked_kernel(a, bt, c, packed_a):
+    """All of C = A·B: blocks of rows split evenly between the threads (``prange``).
+
+    ``packed_a`` holds one packing buffer per block, so its first axis sets the number
+    of blocks (a multiple of the thread count). A thread writes only its own rows of
+    C, so no two threads write the same place.
+    """
+    m = a.shape[0]
     n_blocks = packed_a.shape[0]
     groups = (m + ROWS_A - 1) // ROWS_A  # groups of 6 rows; the last one may be shorter
     for block in prange(n_blocks):
         # An equal number of 6-row groups per block, so that no thread waits for the other.
         i0 = min(block * groups // n_blocks * ROWS_A, m)
         i1 = min((block + 1) * groups // n_blocks * ROWS_A, m)
-        rows = i1 - i0
-        a_block = packed_a[block]
-        tile = np.empty((ROWS_A, ROWS_BT), dtype=c.dtype)
-        # Each thread zeroes its own rows of C: if the memory is fresh from the system,
-        # the page faults of first touch then happen in parallel too.
-        c[i0:i1, :] = 0
-        for k0 in range(0, inner, BLOCK_K):
-            k1 = min(k0 + BLOCK_K, inner)
-            depth = k1 - k0
-            for i in range(rows):
-                a_block[i, :depth] = a[i0 + i, k0:k1]
-            for i in range(rows, (rows + ROWS_A - 1) // ROWS_A * ROWS_A):
-                a_block[i, :depth] = 0
-            for j0 in range(0, n, PANEL_COLUMNS):
-                j1 = min(j0 + PANEL_COLUMNS, n)
-                for i in range(0, rows, ROWS_A):
-                    for j in range(j0, j1, ROWS_BT):
-                        if i + ROWS_A <= rows and j + ROWS_BT <= n:
-                            _micro_kernel(a_block, i, bt, j, k0, k1, c, i0 + i, j)
-                        else:  # a tile on the edge of C
-                            tile[:, :] = 0
-                            _micro_kernel(a_block, i, bt, j, k0, k1, tile, 0, 0)
-                            for r in range(min(ROWS_A, rows - i)):
-                                for s in range(min(ROWS_BT, n - j)):
-                                    c[i0 + i + r, j + s] += tile[r, s]
+        _blocked_rows(a, bt, c, packed_a[block], i0, i1)
 
 
 def matmul_blocked(a, b):
@@ -324,12 +343,18 @@ def matmul_blocked(a, b):
     c = np.empty((m, n), dtype=dtype)  # zeroed by the kernel
     # Bᵀ with its rows padded to whole groups of 4 and to a length of K + ROW_PADDING.
     bt = _buffer("bt", (-(-n // ROWS_BT) * ROWS_BT, inner + ROW_PADDING), dtype)
+    groups = -(-m // ROWS_A)
+    block_k = min(BLOCK_K, inner)
+    if 2.0 * m * n * inner < PARALLEL_MIN_FLOPS:
+        # Small product: one thread does it all, without waking the others.
+        _pack_transposed_rows(b, bt, 0, bt.shape[0])
+        _blocked_rows(a, bt, c, _buffer("a", (groups * ROWS_A, block_k + ROW_PADDING), dtype), 0, m)
+        return c
     _pack_transposed(b, bt)
     # Blocks of at most about BLOCK_ROWS rows (whole groups of 6), as many for each thread.
     threads = numba.get_num_threads()
     n_blocks = threads * -(-m // (BLOCK_ROWS * threads))
-    groups = -(-m // ROWS_A)
     rows_per_block = -(-groups // n_blocks) * ROWS_A
-    packed_a = _buffer("a", (n_blocks, rows_per_block, min(BLOCK_K, inner) + ROW_PADDING), dtype)
+    packed_a = _buffer("a", (n_blocks, rows_per_block, block_k + ROW_PADDING), dtype)
     _blocked_kernel(a, bt, c, packed_a)
     return c

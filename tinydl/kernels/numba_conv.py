@@ -20,7 +20,7 @@ Shapes (NCHW, as PyTorch):  x (N, C, H, W),  w (O, C, KH, KW),  y (N, O, OH, OW)
 """
 import numpy as np
 
-from ._numba import njit, prange
+from ._numba import njit, numba, prange
 from .reference import output_size
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's ``cols``
@@ -207,9 +207,16 @@ def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
 
 
 # ------------------------------------------------------------------ fused conv → ReLU → max-pool
+DIRECT_MAX_TAPS = 64  # C·KH·KW up to which the fused op convolves directly instead of im2col + GEMM
+
+
 def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool_stride):
-    """y = relu(maxpool(conv2d(x, w) + b)), chunk by chunk: the full-size conv output only
-    ever lives in a reused scratch buffer, never in a fresh array (see tinydl.ops.conv)."""
+    """y = relu(maxpool(conv2d(x, w) + b)) without ever storing the full-size conv output.
+
+    Small filters (the article's first layer: 1·3·3 = 9 taps) are convolved
+    directly, window by window, 32 filters at a time in SIMD registers; large
+    ones go through im2col + GEMM chunk by chunk into a reused scratch buffer.
+    """
     n_images, channels, height, width = x.shape
     n_filters, _, kh, kw = w.shape
     oh, ow = output_size(height, kh, stride[0], padding[0]), output_size(width, kw, stride[1], padding[1])
@@ -217,11 +224,17 @@ def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool
     poh, pow_ = output_size(oh, pkh, psh, 0), output_size(ow, pkw, psw, 0)
     dtype = np.result_type(x, w)
     xp = _padded(x.astype(dtype, copy=False), padding)
-    w2d = np.ascontiguousarray(w, dtype=dtype).reshape(n_filters, channels * kh * kw)
+    taps = channels * kh * kw
+    w2d = np.ascontiguousarray(w, dtype=dtype).reshape(n_filters, taps)
     y = np.empty((n_images, n_filters, poh, pow_), dtype=dtype)
-    argmax = np.empty(y.shape, dtype=np.int32)
+    # Which tap of its pooling window won: int8 is enough for windows of up to 127 taps (4× less memory).
+    argmax = np.empty(y.shape, dtype=np.int8 if pkh * pkw <= 127 else np.int32)
     b = np.zeros(n_filters, dtype) if bias is None else np.asarray(bias, dtype=dtype)
-    per_image = max(w2d.shape[1], n_filters) * oh * ow * y.itemsize
+    if taps <= DIRECT_MAX_TAPS:
+        _fused_direct_forward(xp, np.ascontiguousarray(w2d.T), b, kh, kw, stride[0], stride[1],
+                              pkh, pkw, psh, psw, y, argmax)
+        return y, argmax
+    per_image = max(taps, n_filters) * oh * ow * y.itemsize
     for n0, n1 in _chunks(n_images, per_image, min(FUSED_CHUNK_BYTES, CHUNK_BYTES)):
         conv = _buffer((n1 - n0, n_filters, oh * ow), dtype, "conv")
         np.matmul(w2d, _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype), out=conv)
@@ -230,33 +243,140 @@ def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool
 
 
 def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad):
-    """(∂L/∂x or None, ∂L/∂w, ∂L/∂b): route ∂L/∂y to each window's winner where y > 0, then conv backward per chunk."""
+    """(∂L/∂x or None, ∂L/∂w, ∂L/∂b): route ∂L/∂y to each window's winner where y > 0, then conv backward."""
     n_images, channels, height, width = x.shape
     n_filters, _, kh, kw = w.shape
     (ph, pw) = padding
     oh, ow = output_size(height, kh, stride[0], ph), output_size(width, kw, stride[1], pw)
-    (_, pkw), (psh, psw) = pool_kernel, pool_stride
+    (pkh, pkw), (psh, psw) = pool_kernel, pool_stride
     dtype = grad_y.dtype
     grad_pooled = grad_y * (y > 0)  # ReLU's derivative, taken on the small pooled output
     xp = _padded(x.astype(dtype, copy=False), padding)
     filter_size = channels * kh * kw
-    w_t = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, filter_size).T)
-    grad_w = np.zeros((n_filters, filter_size), dtype=dtype)
+    w2d = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, filter_size))
     grad_xp = np.empty((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=dtype) if need_input_grad else None
-    per_image = max(filter_size, n_filters) * oh * ow * grad_y.itemsize
-    for n0, n1 in _chunks(n_images, per_image, min(FUSED_CHUNK_BYTES, CHUNK_BYTES)):
-        grad_conv = _buffer((n1 - n0, n_filters, oh, ow), dtype, "conv")
-        _maxpool_backward(grad_pooled[n0:n1], argmax[n0:n1], pkw, psh, psw, grad_conv)
-        g3 = grad_conv.reshape(n1 - n0, n_filters, oh * ow)
-        cols = _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype)
-        grad_w += np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)
-        if need_input_grad:
-            np.matmul(w_t, g3, out=cols)  # cols is free again: reuse it for ∂L/∂cols
-            col2im(cols, kh, kw, stride[0], stride[1], oh, ow, grad_xp[n0:n1])
+    if filter_size <= DIRECT_MAX_TAPS:
+        parts = np.empty((min(n_images, 2 * numba.get_num_threads()), filter_size, n_filters), dtype=dtype)
+        _fused_direct_backward(grad_pooled, argmax, xp, w2d, kh, kw, stride[0], stride[1], pkh, pkw, psh, psw,
+                               parts, grad_xp if need_input_grad else xp, need_input_grad)
+        grad_w = parts.sum(axis=0).T
+    else:
+        w_t = np.ascontiguousarray(w2d.T)
+        grad_w = np.zeros((n_filters, filter_size), dtype=dtype)
+        per_image = max(filter_size, n_filters) * oh * ow * grad_y.itemsize
+        for n0, n1 in _chunks(n_images, per_image, min(FUSED_CHUNK_BYTES, CHUNK_BYTES)):
+            grad_conv = _buffer((n1 - n0, n_filters, oh, ow), dtype, "conv")
+            _maxpool_backward(grad_pooled[n0:n1], argmax[n0:n1], pkw, psh, psw, grad_conv)
+            g3 = grad_conv.reshape(n1 - n0, n_filters, oh * ow)
+            cols = _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype)
+            grad_w += np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)
+            if need_input_grad:
+                np.matmul(w_t, g3, out=cols)  # cols is free again: reuse it for ∂L/∂cols
+                col2im(cols, kh, kw, stride[0], stride[1], oh, ow, grad_xp[n0:n1])
     grad_x = None
     if need_input_grad:
         grad_x = grad_xp[:, :, ph : ph + height, pw : pw + width] if ph or pw else grad_xp
-    return grad_x, grad_w.reshape(w.shape), grad_pooled.sum(axis=(0, 2, 3))
+    return grad_x, np.ascontiguousarray(grad_w).reshape(w.shape), grad_pooled.sum(axis=(0, 2, 3))
+
+
+@njit(parallel=True, cache=True)
+def _fused_direct_forward(xp, w_taps, bias, kh, kw, sh, sw, pkh, pkw, psh, psw, y, argmax):
+    """For each pooling window: conv at each of its positions, max, + b, ReLU.  (One image per thread.)
+
+    w_taps (T, O) holds the filters tap by tap, so that the innermost loop runs
+    over the O filters with contiguous weights: one window of the image is read
+    once and used by every filter (SIMD over filters, not over pixels).
+    """
+    n_images, n_filters, poh, pow_ = y.shape
+    channels = xp.shape[1]
+    taps = w_taps.shape[0]
+    for n in prange(n_images):
+        window = np.empty(taps, dtype=y.dtype)
+        conv = np.empty(n_filters, dtype=y.dtype)
+        best = np.empty(n_filters, dtype=y.dtype)
+        where = np.empty(n_filters, dtype=np.int32)
+        for pp in range(poh):
+            for qq in range(pow_):
+                for di in range(pkh):
+                    for dj in range(pkw):
+                        p, q = pp * psh + di, qq * psw + dj  # a conv output position inside the window
+                        t = 0
+                        for c in range(channels):
+                            for i in range(kh):
+                                for j in range(kw):
+                                    window[t] = xp[n, c, p * sh + i, q * sw + j]
+                                    t += 1
+                        for o in range(n_filters):
+                            conv[o] = w_taps[0, o] * window[0]
+                        for t in range(1, taps):
+                            v = window[t]
+                            for o in range(n_filters):
+                                conv[o] += w_taps[t, o] * v
+                        k = di * pkw + dj
+                        for o in range(n_filters):
+                            if k == 0 or conv[o] > best[o]:  # strict: the first maximum wins ties
+                                best[o] = conv[o]
+                                where[o] = k
+                for o in range(n_filters):
+                    v = best[o] + bias[o]
+                    y[n, o, pp, qq] = v if v > 0 else 0.0
+                    argmax[n, o, pp, qq] = where[o]
+
+
+@njit(parallel=True, cache=True)
+def _fused_direct_backward(grad_pooled, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw, psh, psw, parts, grad_xp, need_input_grad):
+    """∂L/∂w[o, t] += g[o] · window[t] at each window's winner;  ∂L/∂x[window t] += Σ_o g[o] · w[o, t].
+
+    Images are split into ``parts``, one accumulator (T, O) per part, so that
+    threads never add into the same ∂L/∂w; the caller sums the parts.
+    """
+    n_images, n_filters, poh, pow_ = grad_pooled.shape
+    channels = xp.shape[1]
+    n_parts, taps = parts.shape[0], parts.shape[1]
+    for part in prange(n_parts):
+        acc = parts[part]
+        acc[:] = 0.0
+        window = np.empty(taps, dtype=acc.dtype)
+        g = np.empty(n_filters, dtype=acc.dtype)
+        # One image's pooled gradient and winners, filters last: the loops below read them contiguously.
+        g_image = np.empty((poh, pow_, n_filters), dtype=acc.dtype)
+        won_image = np.empty((poh, pow_, n_filters), dtype=np.int32)
+        for n in range(part, n_images, n_parts):
+            if need_input_grad:
+                grad_xp[n] = 0.0
+            for o in range(n_filters):
+                for pp in range(poh):
+                    for qq in range(pow_):
+                        g_image[pp, qq, o] = grad_pooled[n, o, pp, qq]
+                        won_image[pp, qq, o] = argmax[n, o, pp, qq]
+            for pp in range(poh):
+                for qq in range(pow_):
+                    for di in range(pkh):
+                        for dj in range(pkw):
+                            k = di * pkw + dj
+                            for o in range(n_filters):  # the gradient of the filters whose window this position won
+                                g[o] = g_image[pp, qq, o] if won_image[pp, qq, o] == k else 0.0
+                            p, q = pp * psh + di, qq * psw + dj
+                            t = 0
+                            for c in range(channels):
+                                for i in range(kh):
+                                    for j in range(kw):
+                                        window[t] = xp[n, c, p * sh + i, q * sw + j]
+                                        t += 1
+                            for t in range(taps):
+                                v = window[t]
+                                for o in range(n_filters):
+                                    acc[t, o] += g[o] * v
+                            if need_input_grad:
+                                t = 0
+                                for c in range(channels):
+                                    for i in range(kh):
+                                        for j in range(kw):
+                                            total = 0.0
+                                            for o in range(n_filters):
+                                                total += g[o] * w2d[o, t]
+                                            grad_xp[n, c, p * sh + i, q * sw + j] += total
+                                            t += 1
 
 
 @njit(parallel=True, cache=True)

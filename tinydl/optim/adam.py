@@ -57,19 +57,29 @@ class Adam(Optimizer):
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(param.data)      # m
             state["exp_avg_sq"] = xp.zeros_like(param.data)   # v
+            state["scratch"] = xp.empty_like(param.data)     # one reusable temporary (below)
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        xp = array_module(v)
+        # Every line works in place (out=...): a fresh temporary per line would cost more than the
+        # arithmetic for large layers (memory traffic and page faults, see PERF-NOTES).
+        tmp = state["scratch"]
 
-        m *= beta1
-        m += (1 - beta1) * grad
-        v *= beta2
-        v += (1 - beta2) * grad * grad
+        m *= beta1                                           # m ← β₁ m + (1 − β₁) g
+        xp.multiply(grad, 1 - beta1, out=tmp)
+        m += tmp
+        v *= beta2                                           # v ← β₂ v + (1 − β₂) g²
+        xp.multiply(grad, grad, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp
         # θ ← θ − α m̂ / (√v̂ + ε) with m̂ = m / (1 − β₁ᵗ) and v̂ = v / (1 − β₂ᵗ), arranged (as PyTorch
-        # does) so that the bias corrections are scalars and only two full-size temporaries are made.
-        denom = array_module(v).sqrt(v)
-        denom /= math.sqrt(1 - beta2**t)
-        denom += group["eps"]
-        param.data -= (group["lr"] / (1 - beta1**t)) * m / denom
+        # does) so that the bias corrections are scalars: θ ← θ − α/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε).
+        xp.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1 - beta2**t)
+        tmp += group["eps"]
+        xp.divide(m, tmp, out=tmp)
+        tmp *= group["lr"] / (1 - beta1**t)
+        param.data -= tmp
 
 
 class AdamW(Adam):

@@ -250,19 +250,21 @@ def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, poo
     oh, ow = output_size(height, kh, stride[0], ph), output_size(width, kw, stride[1], pw)
     (pkh, pkw), (psh, psw) = pool_kernel, pool_stride
     dtype = grad_y.dtype
-    grad_pooled = grad_y * (y > 0)  # ReLU's derivative, taken on the small pooled output
     xp = _padded(x.astype(dtype, copy=False), padding)
     filter_size = channels * kh * kw
     w2d = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, filter_size))
     grad_xp = np.empty((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=dtype) if need_input_grad else None
     if filter_size <= DIRECT_MAX_TAPS:
-        parts = np.empty((min(n_images, 2 * numba.get_num_threads()), filter_size, n_filters), dtype=dtype)
-        _fused_direct_backward(grad_pooled, argmax, xp, w2d, kh, kw, stride[0], stride[1], pkh, pkw, psh, psw,
+        n_parts = min(n_images, 2 * numba.get_num_threads())
+        parts = np.empty((n_parts, filter_size + 1, n_filters), dtype=dtype)  # last row: ∂L/∂b
+        _fused_direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, stride[0], stride[1], pkh, pkw, psh, psw,
                                parts, grad_xp if need_input_grad else xp, need_input_grad)
-        grad_w = parts.sum(axis=0).T
+        total = parts.sum(axis=0)
+        grad_w, grad_b = total[:-1].T, total[-1]
     else:
+        grad_pooled = grad_y * (y > 0)  # ReLU's derivative, taken on the small pooled output
+        grad_w, grad_b = np.zeros((n_filters, filter_size), dtype=dtype), grad_pooled.sum(axis=(0, 2, 3))
         w_t = np.ascontiguousarray(w2d.T)
-        grad_w = np.zeros((n_filters, filter_size), dtype=dtype)
         per_image = max(filter_size, n_filters) * oh * ow * grad_y.itemsize
         for n0, n1 in _chunks(n_images, per_image, min(FUSED_CHUNK_BYTES, CHUNK_BYTES)):
             grad_conv = _buffer((n1 - n0, n_filters, oh, ow), dtype, "conv")
@@ -276,7 +278,7 @@ def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, poo
     grad_x = None
     if need_input_grad:
         grad_x = grad_xp[:, :, ph : ph + height, pw : pw + width] if ph or pw else grad_xp
-    return grad_x, np.ascontiguousarray(grad_w).reshape(w.shape), grad_pooled.sum(axis=(0, 2, 3))
+    return grad_x, np.ascontiguousarray(grad_w).reshape(w.shape), grad_b
 
 
 @njit(parallel=True, cache=True)
@@ -324,15 +326,17 @@ def _fused_direct_forward(xp, w_taps, bias, kh, kw, sh, sw, pkh, pkw, psh, psw, 
 
 
 @njit(parallel=True, cache=True)
-def _fused_direct_backward(grad_pooled, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw, psh, psw, parts, grad_xp, need_input_grad):
-    """∂L/∂w[o, t] += g[o] · window[t] at each window's winner;  ∂L/∂x[window t] += Σ_o g[o] · w[o, t].
+def _fused_direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw, psh, psw, parts, grad_xp, need_input_grad):
+    """With g = ∂L/∂y where y > 0 (ReLU), else 0, routed to each window's winner:
+        ∂L/∂w[o, t] += g[o] · window[t],   ∂L/∂b[o] += g[o],   ∂L/∂x[window t] += Σ_o g[o] · w[o, t].
 
-    Images are split into ``parts``, one accumulator (T, O) per part, so that
-    threads never add into the same ∂L/∂w; the caller sums the parts.
+    Images are split into ``parts``, one accumulator (T + 1, O) per part (its
+    last row for ∂L/∂b), so that threads never add into the same place; the
+    caller sums the parts.
     """
-    n_images, n_filters, poh, pow_ = grad_pooled.shape
+    n_images, n_filters, poh, pow_ = grad_y.shape
     channels = xp.shape[1]
-    n_parts, taps = parts.shape[0], parts.shape[1]
+    n_parts, taps = parts.shape[0], parts.shape[1] - 1
     for part in prange(n_parts):
         acc = parts[part]
         acc[:] = 0.0
@@ -347,8 +351,9 @@ def _fused_direct_backward(grad_pooled, argmax, xp, w2d, kh, kw, sh, sw, pkh, pk
             for o in range(n_filters):
                 for pp in range(poh):
                     for qq in range(pow_):
-                        g_image[pp, qq, o] = grad_pooled[n, o, pp, qq]
+                        g_image[pp, qq, o] = grad_y[n, o, pp, qq] if y[n, o, pp, qq] > 0 else 0.0
                         won_image[pp, qq, o] = argmax[n, o, pp, qq]
+                        acc[taps, o] += g_image[pp, qq, o]
             for pp in range(poh):
                 for qq in range(pow_):
                     for di in range(pkh):

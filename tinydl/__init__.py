@@ -9,7 +9,8 @@ Only light modules are imported here (NumPy and the pure-Python core), so
 ``import tinydl`` is fast and compiles nothing; Numba kernels, matplotlib and
 CuPy load when first used.
 """
-from . import kernels, models, nn, optim, testing
+from . import cuda, kernels, models, nn, optim, testing
+from .device import Device, device
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .ops import (
     abs, binary_cross_entropy_with_logits, cat, clamp, clip, concatenate, cross_entropy, exp, flatten,

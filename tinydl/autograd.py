@@ -116,6 +116,8 @@ class Function:
                     f"{cls.__name__}.apply: positional argument {i} must be a Tensor, "
                     f"got {type(t).__name__}; pass non-tensor options as keyword arguments"
                 )
+        if len(inputs) > 1:
+            _check_same_device(cls, inputs)
         record = is_grad_enabled() and any(t.requires_grad for t in inputs)
         ctx = Context(cls, inputs) if record else _DiscardingContext(len(inputs))
         data = cls.forward(ctx, *(t.data for t in inputs), **options)
@@ -125,6 +127,20 @@ class Function:
         if record:
             out._ctx = ctx
         return out
+
+
+def _check_same_device(cls, inputs):
+    """Raise a clear error when an op's inputs live on different devices (NumPy and CuPy arrays, or two GPUs)."""
+    first = type(inputs[0].data)
+    if all(type(t.data) is first for t in inputs) and first is np.ndarray:
+        return  # the common case, checked cheaply: all on the CPU
+    devices = [t.device for t in inputs]
+    if any(d != devices[0] for d in devices):
+        shown = ", ".join(f"{d} {t.shape}" for d, t in zip(devices, inputs))
+        raise RuntimeError(
+            f"{cls.__name__}: inputs are on different devices ({shown}); "
+            f"move them to one device first, e.g. x.to('{devices[0]}') or model.to('{devices[0]}')"
+        )
 
 
 class _DiscardingContext:

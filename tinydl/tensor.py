@@ -13,6 +13,7 @@ import numpy as np
 
 from . import autograd
 from .backend import array_module
+from .device import device_of, move
 
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")
@@ -55,8 +56,10 @@ class Tensor:
     __slots__ = ("_data", "grad", "_requires_grad", "_ctx", "_retains_grad", "_graph_freed", "name", "__weakref__")
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self._data = _to_array(data, dtype=dtype)
+        if device is not None:
+            self._data = move(self._data, device)
         self.grad = None
         self._ctx = None
         self._retains_grad = False
@@ -124,6 +127,27 @@ class Tensor:
         return self._data.dtype
 
     @property
+    def device(self):
+        """Where the data lives: ``device('cpu')`` or ``device('cuda:N')``."""
+        return device_of(self._data)
+
+    def to(self, target):
+        """This tensor on another device (``'cpu'``, ``'cuda'``, ``'cuda:N'``) or as another dtype.
+
+        Like PyTorch: the result is a new tensor connected to the graph (gradients
+        flow back to this one's device), or ``self`` when nothing changes.
+        """
+        if _is_device_spec(target):
+            return ops.to_device(self, target)
+        return ops.astype(self, target)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index=0):
+        return self.to(f"cuda:{index}")
+
+    @property
     def size(self):
         return self._data.size
 
@@ -156,6 +180,8 @@ class Tensor:
         extras = []
         if self.dtype != DEFAULT_DTYPE:
             extras.append(f"dtype={self.dtype}")
+        if self.device.type != "cpu":
+            extras.append(f"device='{self.device}'")
         if self._ctx is not None:
             extras.append(f"grad_fn={self._ctx.function.__name__}")
         elif self.requires_grad:
@@ -358,13 +384,20 @@ def _raw(x):
     return x._data if isinstance(x, Tensor) else x
 
 
-def tensor(data, requires_grad=False, dtype=None):
+def _is_device_spec(x):
+    from .device import Device
+
+    return isinstance(x, Device) or (isinstance(x, str) and x.strip().lower().split(":")[0] in ("cpu", "cuda"))
+
+
+def tensor(data, requires_grad=False, dtype=None, device=None):
     """Make a tensor from a list, number or array (always copies, like ``torch.tensor``).
 
     Floats become float32 unless ``dtype`` is given or ``data`` is a float64
     NumPy array; integers stay integers (use them for class labels).
+    ``device='cuda'`` puts it on the GPU (needs CuPy: ``pip install "tinydl[gpu]"``).
     """
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
 def as_tensor(x, like=None):

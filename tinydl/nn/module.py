@@ -294,14 +294,24 @@ class Module:
         return self
 
     # ------------------------------------------------------------- dtype
-    def to(self, dtype):
-        """Cast every floating-point parameter, gradient and buffer to ``dtype``, in place; returns self.
+    def to(self, target):
+        """Move every parameter, gradient and buffer to a device (``'cpu'``, ``'cuda'``, ``'cuda:N'``)
+        or cast the floating-point ones to a dtype, in place; returns self.
 
         The Parameter objects stay the same (only their ``.data`` changes), so
-        an optimiser created before the cast still updates them. Integer
-        buffers (counters) are left alone.
+        an optimiser created before the move or cast still updates them. Integer
+        buffers (counters) keep their dtype.
         """
-        dtype = _as_float_dtype(dtype)
+        from ..device import move
+        from ..tensor import _is_device_spec
+
+        if _is_device_spec(target):
+            for tensor in list(self.parameters()) + list(self.buffers()):
+                tensor.data = move(tensor.data, target)
+                if tensor.grad is not None:
+                    tensor.grad.data = move(tensor.grad.data, target)
+            return self
+        dtype = _as_float_dtype(target)
         for tensor in list(self.parameters()) + list(self.buffers()):
             if tensor.dtype.kind == "f":
                 tensor.data = tensor.data.astype(dtype, copy=False)

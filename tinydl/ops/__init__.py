@@ -12,7 +12,7 @@ loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .conv import avg_pool2d, conv2d, conv2d_relu_maxpool2d, max_pool2d
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
-from .elementwise import abs, astype, clamp, clip, exp, log, maximum, minimum, sqrt, where
+from .elementwise import abs, astype, clamp, clip, exp, log, maximum, minimum, sqrt, to_device, where
 from .normalization import batch_norm, dropout
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from .reduction import max, mean, min, sum

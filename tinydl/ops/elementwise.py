@@ -3,6 +3,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import array_module
+from ..device import device_of, move
 from ..tensor import Tensor, as_tensor
 from ._util import pair, unbroadcast
 
@@ -156,6 +157,27 @@ class AsType(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad.astype(ctx.dtype)
+
+
+class ToDevice(Function):
+    """y = x, copied to another device.   ∂L/∂x = ∂L/∂y, copied back to x's device."""
+
+    @staticmethod
+    def forward(ctx, x, target=None):
+        ctx.source = device_of(x)
+        return move(x, target)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return move(grad, ctx.source)
+
+
+def to_device(x, target):
+    """``x`` on device ``target`` ('cpu', 'cuda', 'cuda:N'); differentiable, ``x`` itself if already there."""
+    x = as_tensor(x)
+    if x.device == target:
+        return x
+    return ToDevice.apply(x, target=target)
 
 
 def exp(x):

@@ -21,22 +21,31 @@ from tinydl.kernels import reference
 
 CONV_IMPLS = [name for name in td.kernels.available("conv2d") if name != "reference"]
 POOL_IMPLS = [name for name in td.kernels.available("maxpool2d") if name != "reference"]
+if "numba" in CONV_IMPLS:
+    CONV_IMPLS.append("numba-implicit")
 
 
 @contextlib.contextmanager
 def conv_kernels(name, chunk_bytes=None):
-    """The kernel set called ``name``; for Numba, optionally with tiny chunks (several per batch)."""
-    if chunk_bytes is None or name != "numba":
+    """The kernel set called ``name``; for Numba, optionally with tiny chunks (several per batch).
+
+    'numba-implicit' is Numba with its implicit-GEMM path switched on for every
+    shape it supports (normally only for ≥ 64 taps, which small test shapes rarely reach).
+    """
+    if not name.startswith("numba"):
         yield td.kernels.get("conv2d", name)
         return
     import tinydl.kernels.numba_conv as numba_conv
 
-    saved = numba_conv.CHUNK_BYTES
-    numba_conv.CHUNK_BYTES = chunk_bytes
+    saved = numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS
+    if chunk_bytes is not None:
+        numba_conv.CHUNK_BYTES = chunk_bytes
+    if name == "numba-implicit":
+        numba_conv.IMPLICIT_GEMM_MIN_TAPS = 1
     try:
         yield td.kernels.get("conv2d", "numba")
     finally:
-        numba_conv.CHUNK_BYTES = saved
+        numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS = saved
 
 
 @st.composite

@@ -446,7 +446,10 @@ def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool
     for n0, n1 in _chunks(n_images, per_image, min(FUSED_CHUNK_BYTES, CHUNK_BYTES)):
         conv = _buffer((n1 - n0, n_filters, oh * ow), dtype, "conv")
         np.matmul(w2d, _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype), out=conv)
-        _maxpool_relu_forward(conv.reshape(n1 - n0, n_filters, oh, ow), b, pkh, pkw, psh, psw, y[n0:n1], argmax[n0:n1])
+        _maxpool_forward(conv.reshape(n1 - n0, n_filters, oh, ow), pkh, pkw, psh, psw, y[n0:n1], argmax[n0:n1])
+    # Bias and ReLU on the pooled output, a quarter of the size: max(z + b) = max(z) + b, max(relu) = relu(max).
+    y += b.reshape(1, -1, 1, 1)
+    np.maximum(y, 0, out=y)
     return y, argmax
 
 
@@ -590,27 +593,3 @@ def _fused_direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw,
                                                 total += g[o] * w2d[o, t]
                                             grad_xp[n, c, p * sh + i, q * sw + j] += total
                                             t += 1
-
-
-@njit(parallel=True, cache=True)
-def _maxpool_relu_forward(conv, bias, kh, kw, sh, sw, y, argmax):
-    """y = relu(max over each window of (conv + b)); argmax as in _maxpool_forward.
-
-    The bias is added here, to the window's maximum only: max(z + b) = max(z) + b.
-    """
-    n_images, channels, oh, ow = y.shape
-    for n in prange(n_images):
-        for c in range(channels):
-            for p in range(oh):
-                for q in range(ow):
-                    best = conv[n, c, p * sh, q * sw]
-                    where = 0
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = conv[n, c, p * sh + i, q * sw + j]
-                            if v > best:
-                                best = v
-                                where = i * kw + j
-                    best += bias[c]
-                    y[n, c, p, q] = best if best > 0 else 0.0
-                    argmax[n, c, p, q] = where

@@ -58,6 +58,36 @@ def test_leaf_gradients_are_independent_writable_arrays():
     assert d.grad.numpy()[0] == 5.0
 
 
+class _KeepsItsGradient(td.Function):
+    """A (bad-mannered) op whose backward returns an array it also keeps."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(np.full(x.shape, 2.0, dtype=x.dtype))
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.saved[0]
+
+
+def test_leaf_keeps_a_fresh_gradient_without_copying_but_never_a_shared_one():
+    # Fresh: the engine hands the backward's own new array to the leaf (no copy made).
+    x = leaf([1.0, 2.0])
+    (x * 3.0).backward(np.ones(2, dtype=np.float32))
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+    # Shared: an array the op keeps, and one array handed to two inputs, are copied.
+    y = leaf([1.0, 2.0])
+    out = _KeepsItsGradient.apply(y)
+    kept = out._ctx.saved[0]
+    out.backward(np.ones(2, dtype=np.float32))
+    assert not np.shares_memory(y.grad.numpy(), kept)
+    a = leaf([1.0])
+    b = a * 1.0
+    (b + b).backward(np.ones(1, dtype=np.float32))  # Add hands one array to both of b's uses
+    assert a.grad.numpy()[0] == 2.0
+
+
 def test_only_tensors_that_require_grad_get_one():
     x, c = leaf([1.0, 2.0]), td.tensor(np.array([3.0, 4.0]))
     (x * c).sum().backward()

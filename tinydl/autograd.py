@@ -183,6 +183,16 @@ def topological_order(root):
     return order
 
 
+def _fresh(array, input_grads, ctx):
+    """Whether ``array``, returned by a backward, is a new array that nothing else refers to."""
+    return (
+        getattr(array, "base", 0) is None  # not a view (CuPy arrays have .base too)
+        and array.flags.writeable
+        and sum(q is array for q in input_grads) == 1  # not handed to two inputs (a + a)
+        and not any(s is array for s in ctx.saved)  # not an array the op keeps
+    )
+
+
 def backward(root, grad, retain_graph=False):
     """Back-propagate ``grad`` (dL/d root) to every leaf tensor that requires a gradient.
 
@@ -192,9 +202,12 @@ def backward(root, grad, retain_graph=False):
     Unless ``retain_graph`` is True the graph is freed as we go, so the
     activations it holds can be released before the next forward pass.
     """
-    grads = {id(root): grad}
+    # grads[id(node)] = (dL/d node, owned): ``owned`` means no one else holds that array
+    # (a Function's backward made it afresh), so a leaf may keep it as its .grad
+    # without a copy — for a conv layer's input that copy alone is a 16 MiB memcpy.
+    grads = {id(root): (grad, False)}
     for node in reversed(topological_order(root)):
-        g = grads.pop(id(node), None)
+        g, owned = grads.pop(id(node), (None, False))
         if g is None:
             continue
         ctx = node._ctx
@@ -204,7 +217,7 @@ def backward(root, grad, retain_graph=False):
                     "backward() through a graph that was already freed; call the first "
                     "backward with retain_graph=True to back-propagate through it twice"
                 )
-            node._accumulate_grad(g)  # a leaf: parameters and user inputs
+            node._accumulate_grad(g, owned)  # a leaf: parameters and user inputs
             continue
         if node._retains_grad:
             node._accumulate_grad(g)
@@ -225,10 +238,14 @@ def backward(root, grad, retain_graph=False):
                     f"{tuple(pg.shape)} for an input of shape {parent.shape}"
                 )
             if pg.dtype != parent.dtype:
-                pg = pg.astype(parent.dtype)
+                pg, pg_owned = pg.astype(parent.dtype), True
+            elif pg is g:  # passed straight through (e.g. by a reshape-free identity)
+                pg_owned = owned and sum(q is pg for q in input_grads) == 1
+            else:
+                pg_owned = _fresh(pg, input_grads, ctx)
             key = id(parent)
             # ``+`` (not ``+=``): pg may be a view of another node's gradient.
-            grads[key] = grads[key] + pg if key in grads else pg
+            grads[key] = (grads[key][0] + pg, True) if key in grads else (pg, pg_owned)
         if not retain_graph:
             node._ctx = None
             node._graph_freed = True

@@ -208,16 +208,17 @@ class Tensor:
                 )
             grad = array_module(self._data).ones_like(self._data)
         else:
-            grad = _to_array(grad, dtype=self.dtype)
+            grad = _to_array(grad, dtype=self.dtype, copy=False)  # the engine never writes into it
             if grad.shape != self._data.shape:
                 raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, tensor has shape {self.shape}")
         autograd.backward(self, grad, retain_graph=retain_graph)
 
-    def _accumulate_grad(self, g):
-        # Always a fresh, writable array: g may be a read-only broadcast view, or the
+    def _accumulate_grad(self, g, owned=False):
+        # .grad must be an array of its own: g may be a read-only broadcast view, or the
         # very array the engine hands to another tensor (a + b passes one grad to both).
+        # The engine says when g is already ours (``owned``), which saves a copy.
         if self.grad is None:
-            self.grad = Tensor._from_array(array_module(g).array(g, copy=True))
+            self.grad = Tensor._from_array(g if owned else array_module(g).array(g, copy=True))
         else:
             self.grad = Tensor._from_array(self.grad._data + g)
 

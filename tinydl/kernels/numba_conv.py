@@ -173,10 +173,11 @@ def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
         n_parts = min(n_images, numba.get_num_threads())
         rows = -(-n_filters // TILE_POSITIONS) * TILE_POSITIONS
         parts = np.empty((n_parts, rows, -(-filter_size // TILE_FILTERS) * TILE_FILTERS), dtype=dtype)
-        # Images side by side per thread: about WEIGHT_GROUP_BYTES of cols (stays in L2).
-        group = max(1, min(-(-n_images // n_parts), WEIGHT_GROUP_BYTES // (filter_size * oh * ow * grad_y.itemsize)))
+        # Images stacked per thread so that a dot product runs over about WEIGHT_ROW_BYTES.
+        padded_image = (x.shape[2] + 2 * padding[0]) * (x.shape[3] + 2 * padding[1]) * grad_y.itemsize
+        group = max(1, min(-(-n_images // n_parts), WEIGHT_ROW_BYTES // padded_image))
         _implicit_gemm_weight(np.ascontiguousarray(grad_y), np.ascontiguousarray(x, dtype=dtype),
-                              w_shape[2], w_shape[3], padding[0], padding[1], stride[0], stride[1], group, parts)
+                              w_shape[2], w_shape[3], padding[0], padding[1], group, parts)
         return np.ascontiguousarray(parts.sum(axis=0)[:n_filters, :filter_size]).reshape(w_shape)
     xp = _padded(x.astype(dtype, copy=False), padding)
     g3 = grad_y.reshape(n_images, n_filters, oh * ow)
@@ -228,29 +229,18 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 IMPLICIT_GEMM_MIN_TAPS = 64  # below, a dot product is too short for the tiles to pay (e.g. 1·3·3 = 9 taps)
 TILE_POSITIONS = 6  # the register tile: 6 output positions × 4 filters = 24 sums in 24 vector registers
 TILE_FILTERS = 4
-WEIGHT_GROUP_BYTES = 512 << 10  # cols of the images that the weight gradient takes at a time, per thread
+WEIGHT_ROW_BYTES = 12 << 10  # length of the weight gradient's dot products (measured best: 5–20 KiB, L1-sized strips)
 PANEL_POSITIONS = 8 * TILE_POSITIONS  # output positions packed at a time: 48 · 576 taps · 4 B = 108 KiB, in L2
 
 
-@njit(fastmath=True, cache=True, error_model="numpy")
-def _tile_6x4(panel, r, w_rows, o, tile):
-    """tile[a, b] = panel[r + a] · w_rows[o + b]   for a < 6, b < 4: 24 dot products, 24 sums in registers.
+@njit(fastmath=True, cache=True, error_model="numpy", inline="always")  # inlined: a call would pass 10 arrays
+def _dot_tile_6x4(a0, a1, a2, a3, a4, a5, b0, b1, b2, b3, depth, tile):
+    """tile[a, b] += a_a[:depth] · b_b[:depth]   for a < 6, b < 4: 24 dot products, 24 sums in registers.
 
     Every step k loads 6 + 4 numbers and does 24 multiply-adds with them. The rows
-    are taken as 1-D slices indexed from 0, so that LLVM sees contiguous loads and
+    are 1-D arrays indexed from 0, so that LLVM sees contiguous loads and
     vectorises over k (fastmath lets it reorder the sums); see numba_matmul._micro_kernel.
     """
-    depth = panel.shape[1]
-    a0 = panel[r, :depth]
-    a1 = panel[r + 1, :depth]
-    a2 = panel[r + 2, :depth]
-    a3 = panel[r + 3, :depth]
-    a4 = panel[r + 4, :depth]
-    a5 = panel[r + 5, :depth]
-    b0 = w_rows[o, :depth]
-    b1 = w_rows[o + 1, :depth]
-    b2 = w_rows[o + 2, :depth]
-    b3 = w_rows[o + 3, :depth]
     zero = tile.dtype.type(0)
     c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
     c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
@@ -272,12 +262,21 @@ def _tile_6x4(panel, r, w_rows, o, tile):
         c40 += x * y0; c41 += x * y1; c42 += x * y2; c43 += x * y3  # noqa: E702
         x = a5[k]
         c50 += x * y0; c51 += x * y1; c52 += x * y2; c53 += x * y3  # noqa: E702
-    tile[0, 0] = c00; tile[0, 1] = c01; tile[0, 2] = c02; tile[0, 3] = c03  # noqa: E702
-    tile[1, 0] = c10; tile[1, 1] = c11; tile[1, 2] = c12; tile[1, 3] = c13  # noqa: E702
-    tile[2, 0] = c20; tile[2, 1] = c21; tile[2, 2] = c22; tile[2, 3] = c23  # noqa: E702
-    tile[3, 0] = c30; tile[3, 1] = c31; tile[3, 2] = c32; tile[3, 3] = c33  # noqa: E702
-    tile[4, 0] = c40; tile[4, 1] = c41; tile[4, 2] = c42; tile[4, 3] = c43  # noqa: E702
-    tile[5, 0] = c50; tile[5, 1] = c51; tile[5, 2] = c52; tile[5, 3] = c53  # noqa: E702
+    tile[0, 0] += c00; tile[0, 1] += c01; tile[0, 2] += c02; tile[0, 3] += c03  # noqa: E702
+    tile[1, 0] += c10; tile[1, 1] += c11; tile[1, 2] += c12; tile[1, 3] += c13  # noqa: E702
+    tile[2, 0] += c20; tile[2, 1] += c21; tile[2, 2] += c22; tile[2, 3] += c23  # noqa: E702
+    tile[3, 0] += c30; tile[3, 1] += c31; tile[3, 2] += c32; tile[3, 3] += c33  # noqa: E702
+    tile[4, 0] += c40; tile[4, 1] += c41; tile[4, 2] += c42; tile[4, 3] += c43  # noqa: E702
+    tile[5, 0] += c50; tile[5, 1] += c51; tile[5, 2] += c52; tile[5, 3] += c53  # noqa: E702
+
+
+@njit(fastmath=True, cache=True, error_model="numpy", inline="always")
+def _tile_6x4(panel, r, w_rows, o, tile):
+    """tile[a, b] = panel[r + a] · w_rows[o + b]   for a < 6, b < 4."""
+    depth = panel.shape[1]
+    tile[:] = 0.0
+    _dot_tile_6x4(panel[r], panel[r + 1], panel[r + 2], panel[r + 3], panel[r + 4], panel[r + 5],
+                  w_rows[o], w_rows[o + 1], w_rows[o + 2], w_rows[o + 3], depth, tile)
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
@@ -319,48 +318,68 @@ def _implicit_gemm_forward(x, w_rows, bias, kh, kw, ph, pw, sh, sw, y):
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
-def _implicit_gemm_weight(grad_y, x, kh, kw, ph, pw, sh, sw, group, parts):
-    """parts[k] = Σ over the images n of part k of  G[n] · cols[n]ᵀ,  G[n] = ∂L/∂y[n] as (O, OH·OW).
+def _implicit_gemm_weight(grad_y, x, kh, kw, ph, pw, group, parts):
+    """parts[k] = part k of  ∂L/∂w[o, (c·KH + i)·KW + j] = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · xp[n, c, p + i, q + j]
+    (stride 1; xp = x zero-padded by (ph, pw)); the caller adds the parts.
 
-    ∂L/∂w[o, (c·KH + i)·KW + j] = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · xp[n, c, p·sh + i, q·sw + j] is the
-    sum of the parts, xp = x zero-padded by (ph, pw). Each part has its own images and its own
-    accumulator (race-free), and pads each image in a buffer of its own. It
-    takes them ``group`` at a time, side by side in buffers of its thread, G (O, group·OH·OW)
-    and cols (C·KH·KW, group·OH·OW), and multiplies those 6 filters × 4 taps at a time by
-    _tile_6x4: long dot products, so that their final horizontal sums are rare.
-    The accumulators have zero-padded rows and columns up to whole tiles; the caller cuts them off.
+    No im2col: in a padded image stored row after row (width Wp), the window
+    offset (i, j) is a shift of the whole image by i·Wp + j. So with ∂L/∂y laid
+    out at the same "extended" positions s = p·Wp + q (and 0 where q ≥ OW),
+        ∂L/∂w[o, c, i, j] = Σ_s g[o, s] · image[c, s + i·Wp + j],
+    a dot product of a row of g with a shifted row of the image: both contiguous,
+    so _dot_tile_6x4 takes 6 filters × 4 taps at a time straight from them. A thread
+    stacks ``group`` of its images one under the other (the zero rows of g between
+    them keep them apart), so the dot products are long enough that their final
+    horizontal sums are rare; each thread has its own images, buffers and
+    accumulator (race-free). Extra work: the columns q ≥ OW (Wp/OW: 6 % at 32²
+    with padding 1) and, between stacked images, the rows p ≥ OH.
     """
     n_images, n_filters, oh, ow = grad_y.shape
     n_parts, o_rows, t_rows = parts.shape
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    hp, wp = height + 2 * ph, width + 2 * pw
     taps = channels * kh * kw
-    positions = oh * ow
+    length = ((group - 1) * hp + oh) * wp  # the extended positions that can hold an output
     for part in prange(n_parts):
         acc = parts[part]
         acc[:] = 0.0
-        image = np.zeros((channels, height + 2 * ph, width + 2 * pw), dtype=parts.dtype)  # padding stays 0
-        g = np.zeros((o_rows, group * positions), dtype=parts.dtype)  # rows past O stay 0
-        cols = np.zeros((t_rows, group * positions), dtype=parts.dtype)  # rows past C·KH·KW stay 0
-        tile = np.empty((TILE_POSITIONS, TILE_FILTERS), dtype=parts.dtype)
+        image = np.zeros((channels, group * hp * wp + kw), dtype=parts.dtype)  # padding and slack stay 0
+        g = np.zeros((o_rows, group * hp * wp), dtype=parts.dtype)  # rows past O and columns q ≥ OW stay 0
+        zero_row = np.zeros(length, dtype=parts.dtype)  # the taps past C·KH·KW of the last tile
         mine = (n_images - part + n_parts - 1) // n_parts  # this part's images: part, part + n_parts, …
         for first in range(0, mine, group):
             count = min(group, mine - first)
-            if count < group:  # the last, partial group: zeros where its missing images would be
-                g[:, count * positions :] = 0.0
-            for b in range(count):
-                n = part + (first + b) * n_parts
-                for o in range(n_filters):
-                    for p in range(oh):
-                        for q in range(ow):
-                            g[o, b * positions + p * ow + q] = grad_y[n, o, p, q]
-                image[:, ph : ph + height, pw : pw + width] = x[n]
-                _im2col_image(image, kh, kw, sh, sw, oh, ow, cols, b * positions)
-            for o in range(0, o_rows, TILE_POSITIONS):
-                for t in range(0, taps, TILE_FILTERS):
-                    _tile_6x4(g, o, cols, t, tile)
-                    for a in range(TILE_POSITIONS):
-                        for b in range(TILE_FILTERS):
-                            acc[o + a, t + b] += tile[a, b]
+            for b in range(group):
+                if b < count:
+                    n = part + (first + b) * n_parts
+                    for c in range(channels):
+                        for h in range(height):
+                            s = (b * hp + h + ph) * wp + pw
+                            image[c, s : s + width] = x[n, c, h]
+                    for o in range(n_filters):
+                        for p in range(oh):
+                            s = (b * hp + p) * wp
+                            g[o, s : s + ow] = grad_y[n, o, p]
+                else:  # the last group is short: no gradient where its missing images would be
+                    g[:, b * hp * wp : (b + 1) * hp * wp] = 0.0
+            for t in range(0, t_rows, TILE_FILTERS):
+                # the 4 shifted image rows of this tile of taps stay in L1 while the rows of g pass by
+                b0 = b1 = b2 = b3 = zero_row
+                for u in range(TILE_FILTERS):
+                    if t + u < taps:
+                        c, i, j = (t + u) // (kh * kw), ((t + u) // kw) % kh, (t + u) % kw
+                        row = image[c, i * wp + j : i * wp + j + length]
+                        if u == 0:
+                            b0 = row
+                        elif u == 1:
+                            b1 = row
+                        elif u == 2:
+                            b2 = row
+                        else:
+                            b3 = row
+                for o in range(0, o_rows, TILE_POSITIONS):
+                    _dot_tile_6x4(g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5],
+                                  b0, b1, b2, b3, length, acc[o : o + TILE_POSITIONS, t : t + TILE_FILTERS])
 
 
 # ------------------------------------------------------------------ max-pooling

@@ -9,7 +9,7 @@ Only light modules are imported here (NumPy and the pure-Python core), so
 ``import tinydl`` is fast and compiles nothing; Numba kernels, matplotlib and
 CuPy load when first used.
 """
-from . import cuda, kernels, models, nn, optim, testing
+from . import cuda, data, kernels, metrics, models, nn, optim, testing
 from .device import Device, device
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .ops import (
@@ -19,6 +19,7 @@ from .ops import (
 )
 from .ops import max, min, sum  # noqa: A004  (shadow the builtins inside the td namespace, like torch)
 from .random import manual_seed, rand, randn
+from .serialization import ModelFileError, load, load_weights, save
 from .tensor import (
     Tensor, arange, as_tensor, float32, float64, int64, ones, ones_like, tensor, zeros, zeros_like,
 )

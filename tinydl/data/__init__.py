@@ -1,0 +1,46 @@
+"""tinydl.data — medical image data sets, your own image folders, batching and augmentation.
+
+    from tinydl import data
+    train = data.MedMNIST("pneumoniamnist", "train")        # real chest X-rays, 28×28
+    x, y = train.arrays()                                    # float32 (N, 1, 28, 28), int64 (N,)
+    loader = data.DataLoader(train, batch_size=64, shuffle=True, seed=0,
+                             transform=data.default_augmentation())
+    print(data.datasets_table())                             # what is known, what is on disk
+
+Modules: ``medmnist`` (the MedMNIST table, finding, checking and downloading
+files), ``image_folder`` (folders of PNG/JPEG, single images), ``synthetic``
+(a built-in offline stand-in), ``load`` (``load_dataset`` with an explicit
+synthetic fallback), ``loader`` (``DataLoader``), ``transforms``.
+
+Only NumPy and the standard library are imported here; Pillow and urllib
+load when an image is read or a file downloaded.
+"""
+from . import transforms
+from .base import (
+    ChecksumError, DataFileError, DataFileNotFoundError, DownloadError, ImageDataset, images_to_nchw,
+)
+from .image_folder import IMAGE_EXTENSIONS, ImageFolder, load_image
+from .load import SyntheticFallbackWarning, describe_source, load_dataset
+from .loader import DataLoader
+from .medmnist import (
+    MEDMNIST, MEDMNIST_CITATION, SPLITS, DatasetStatus, MedMNIST, MedMNISTInfo, available, cache_dir,
+    datasets_table, download, download_file, find_file, get_info, md5, read_split, search_dirs, verify_md5,
+)
+from .synthetic import SYNTHETIC_INFO, SyntheticLesions, make_lesion_images
+from .transforms import (
+    Compose, GaussianNoise, RandomFlip, RandomRotation, RandomShift, Rescale, Standardize, channel_mean_std,
+    default_augmentation, rotate,
+)
+
+__all__ = [
+    "MedMNIST", "MedMNISTInfo", "MEDMNIST", "MEDMNIST_CITATION", "SPLITS", "get_info", "available",
+    "datasets_table", "DatasetStatus", "md5", "verify_md5", "download", "download_file", "find_file",
+    "search_dirs", "cache_dir", "read_split",
+    "ImageFolder", "load_image", "IMAGE_EXTENSIONS",
+    "SyntheticLesions", "SYNTHETIC_INFO", "make_lesion_images",
+    "load_dataset", "describe_source", "SyntheticFallbackWarning",
+    "DataLoader", "ImageDataset", "images_to_nchw",
+    "transforms", "Compose", "Rescale", "Standardize", "channel_mean_std", "RandomFlip", "RandomRotation",
+    "RandomShift", "GaussianNoise", "rotate", "default_augmentation",
+    "DataFileNotFoundError", "DataFileError", "ChecksumError", "DownloadError",
+]

@@ -1,0 +1,500 @@
+"""MedMNIST: real medical images, 28×28, in one small NumPy file per data set.
+
+MedMNIST v3.0 (Zenodo record 10519652) publishes each 2-D data set as
+``<name>.npz`` with six arrays: ``train_images``, ``train_labels``,
+``val_images``, ``val_labels``, ``test_images``, ``test_labels``. Images are
+``uint8`` (N, 28, 28) for grey or (N, 28, 28, 3) for colour; labels are
+``uint8`` (N, 1), or (N, 14) for ChestMNIST (one 0/1 column per finding).
+
+    from tinydl import data
+    train = data.MedMNIST("pneumoniamnist", "train")     # finds the file (see below)
+    x, y = train.arrays()                                 # float32 (4708, 1, 28, 28), int64 (4708,)
+
+Where the file is looked for, in order: the ``root`` argument, the folder in
+the environment variable ``TINYDL_DATA_DIR``, then the user cache
+(``$TINYDL_CACHE_DIR/medmnist``, else ``$XDG_CACHE_HOME/tinydl/medmnist``,
+else ``~/.cache/tinydl/medmnist``). With ``download=True`` a missing file is
+fetched from Zenodo into ``root`` (or the cache) and checked against its MD5.
+
+Safety: files are read with ``np.load(path)`` and pickles stay disabled —
+a pickled array in a downloaded file could run arbitrary code when loaded.
+"""
+import hashlib
+import os
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .base import ChecksumError, DataFileError, DataFileNotFoundError, DownloadError, ImageDataset
+
+SPLITS = ("train", "val", "test")
+IMAGE_SIZE = 28
+ZENODO_RECORD = "10519652"   # MedMNIST v3.0 (MedMNIST+)
+MEDMNIST_CITATION = (
+    "Jiancheng Yang, Rui Shi, Donglai Wei, Zequan Liu, Lin Zhao, Bilian Ke, Hanspeter Pfister, "
+    "Bingbing Ni. MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image "
+    "classification. Scientific Data 10, 41 (2023)."
+)
+
+
+@dataclass(frozen=True)
+class MedMNISTInfo:
+    """One row of the table: everything tinydl knows about a MedMNIST data set."""
+
+    name: str                 # key, e.g. "pneumoniamnist"
+    title: str                # e.g. "PneumoniaMNIST"
+    md5: str                  # of the 28×28 file on Zenodo
+    task: str                 # "binary-class", "multi-class", "multi-label, binary-class", "ordinal-regression"
+    classes: tuple            # label index → name
+    n_channels: int           # 1 grey, 3 colour
+    n_samples: dict           # {"train": ..., "val": ..., "test": ...}
+    modality: str
+    description: str
+    source_citation: str      # the data the images were made from; cite it together with MEDMNIST_CITATION
+    license: str = "CC BY 4.0"
+    citation: str = field(default=MEDMNIST_CITATION, repr=False)
+
+    @property
+    def file_name(self):
+        return f"{self.name}.npz"
+
+    @property
+    def url(self):
+        return f"https://zenodo.org/records/{ZENODO_RECORD}/files/{self.file_name}?download=1"
+
+    @property
+    def n_classes(self):
+        return len(self.classes)
+
+    @property
+    def multi_label(self):
+        return self.task.startswith("multi-label")
+
+
+_ORGANS = ("bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right", "liver",
+           "lung-left", "lung-right", "pancreas", "spleen")
+_ORGAN_SOURCE = ("Bilic et al., The Liver Tumor Segmentation Benchmark (LiTS), Medical Image Analysis 2023; "
+                 "Xu et al., Efficient multiple organ localization in CT image using 3D region proposal "
+                 "network, IEEE TMI 2019.")
+_KERMANY = ("Kermany et al., Identifying medical diagnoses and treatable diseases by image-based deep "
+            "learning, Cell 2018.")
+
+
+def _info(name, title, md5, task, classes, n_channels, train, val, test, modality, description, source,
+          license="CC BY 4.0"):
+    return MedMNISTInfo(name, title, md5, task, tuple(classes), n_channels,
+                        {"train": train, "val": val, "test": test}, modality, description, source, license)
+
+
+# The one table. MD5s, split sizes, class names and licences are the official MedMNIST v3.0 values
+# (the MedMNIST project's medmnist/info.py, version 3.0.2, Zenodo record 10519652).
+MEDMNIST = {info.name: info for info in (
+    _info("pathmnist", "PathMNIST", "a8b06965200029087d5bd730944a56c1", "multi-class",
+          ["adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle", "normal colon mucosa",
+           "cancer-associated stroma", "colorectal adenocarcinoma epithelium"],
+          3, 89996, 10004, 7180, "colon pathology (H&E-stained tissue patches)",
+          "9 tissue types in colorectal cancer histology; the test set comes from a different clinical centre.",
+          "Kather et al., Predicting survival from colorectal cancer histology slides using deep learning, "
+          "PLOS Medicine 2019."),
+    _info("chestmnist", "ChestMNIST", "02c8a6516a18b556561a56cbdd36c4a8", "multi-label, binary-class",
+          ["atelectasis", "cardiomegaly", "effusion", "infiltration", "mass", "nodule", "pneumonia",
+           "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis", "pleural", "hernia"],
+          1, 78468, 11219, 22433, "chest X-ray (frontal)",
+          "14 text-mined findings per image (each 0 or 1, several at once); official NIH split.",
+          "Wang et al., ChestX-ray8: hospital-scale chest X-ray database and benchmarks, CVPR 2017."),
+    _info("dermamnist", "DermaMNIST", "0744692d530f8e62ec473284d019b0c7", "multi-class",
+          ["actinic keratoses and intraepithelial carcinoma", "basal cell carcinoma",
+           "benign keratosis-like lesions", "dermatofibroma", "melanoma", "melanocytic nevi",
+           "vascular lesions"],
+          3, 7007, 1003, 2005, "dermatoscopy (pigmented skin lesions)",
+          "7 diagnoses of pigmented skin lesions (HAM10000).",
+          "Tschandl et al., The HAM10000 dataset, Scientific Data 2018; Codella et al., ISIC 2018, arXiv 2019.",
+          license="CC BY-NC 4.0"),   # v3.0 lists DermaMNIST as non-commercial
+    _info("octmnist", "OCTMNIST", "c68d92d5b585d8d81f7112f81e2d0842", "multi-class",
+          ["choroidal neovascularization", "diabetic macular edema", "drusen", "normal"],
+          1, 97477, 10832, 1000, "retinal optical coherence tomography (OCT)",
+          "4 diagnoses from retinal OCT scans.", _KERMANY),
+    _info("pneumoniamnist", "PneumoniaMNIST", "28209eda62fecd6e6a2d98b1501bb15f", "binary-class",
+          ["normal", "pneumonia"],
+          1, 4708, 524, 624, "chest X-ray (paediatric, frontal)",
+          "Pneumonia versus normal in children's chest X-rays; about 3 in 4 training images show pneumonia.",
+          _KERMANY),
+    _info("retinamnist", "RetinaMNIST", "bd4c0672f1bba3e3a89f0e4e876791e4", "ordinal-regression",
+          ["grade 0", "grade 1", "grade 2", "grade 3", "grade 4"],
+          3, 1080, 120, 400, "retinal fundus photograph",
+          "Diabetic retinopathy severity, grades 0-4 (ordered; often treated as 5 classes).",
+          "Liu et al., DeepDRiD: Diabetic Retinopathy - Grading and Image Quality Estimation Challenge, "
+          "Patterns 2022."),
+    _info("breastmnist", "BreastMNIST", "750601b1f35ba3300ea97c75c52ff8f6", "binary-class",
+          ["malignant", "normal, benign"],
+          1, 546, 78, 156, "breast ultrasound",
+          "Malignant versus normal-or-benign breast ultrasound images.",
+          "Al-Dhabyani et al., Dataset of breast ultrasound images, Data in Brief 2020."),
+    _info("bloodmnist", "BloodMNIST", "7053d0359d879ad8a5505303e11de1dc", "multi-class",
+          ["basophil", "eosinophil", "erythroblast",
+           "immature granulocytes (myelocytes, metamyelocytes and promyelocytes)", "lymphocyte", "monocyte",
+           "neutrophil", "platelet"],
+          3, 11959, 1712, 3421, "blood cell microscopy",
+          "8 types of normal blood cells from healthy donors.",
+          "Acevedo et al., A dataset of microscopic peripheral blood cell images for development of "
+          "automatic recognition systems, Data in Brief 2020."),
+    _info("tissuemnist", "TissueMNIST", "ebe78ee8b05294063de985d821c1c34b", "multi-class",
+          ["Collecting Duct, Connecting Tubule", "Distal Convoluted Tubule", "Glomerular endothelial cells",
+           "Interstitial endothelial cells", "Leukocytes", "Podocytes", "Proximal Tubule Segments",
+           "Thick Ascending Limb"],
+          1, 165466, 23640, 47280, "kidney cortex cell microscopy",
+          "8 kidney cortex cell types (maximum projection of 7 microscope slices).",
+          "Ljosa et al., Annotated high-throughput microscopy image sets for validation (BBBC051), "
+          "Nature Methods 2012."),
+    _info("organamnist", "OrganAMNIST", "68e3f8846a6bd62f0c9bf841c0d9eacc", "multi-class", _ORGANS,
+          1, 34561, 6491, 17778, "abdominal CT (axial slices)",
+          "11 body organs in axial CT slices.", _ORGAN_SOURCE),
+    _info("organcmnist", "OrganCMNIST", "b9ceb9546e10131b32923c5bbeaea2b1", "multi-class", _ORGANS,
+          1, 12975, 2392, 8216, "abdominal CT (coronal slices)",
+          "11 body organs in coronal CT slices.", _ORGAN_SOURCE),
+    _info("organsmnist", "OrganSMNIST", "9ab87b696fb54e2a387ebe992d6ed5f1", "multi-class", _ORGANS,
+          1, 13932, 2452, 8827, "abdominal CT (sagittal slices)",
+          "11 body organs in sagittal CT slices.", _ORGAN_SOURCE),
+)}
+
+
+def get_info(name):
+    """The table row for ``name`` ("pneumoniamnist", "PneumoniaMNIST" or "pneumonia"); ValueError if unknown."""
+    key = str(name).strip().lower()
+    if key.endswith(".npz"):
+        key = key[:-4]
+    if key not in MEDMNIST and key + "mnist" in MEDMNIST:
+        key += "mnist"
+    if key not in MEDMNIST:
+        raise ValueError(f"unknown MedMNIST data set {name!r}; known: {', '.join(MEDMNIST)}")
+    return MEDMNIST[key]
+
+
+def check_split(split):
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    return split
+
+
+# --- where files live --------------------------------------------------------------------------
+
+def cache_dir():
+    """The user cache folder for MedMNIST files (created only when something is downloaded there).
+
+    ``$TINYDL_CACHE_DIR/medmnist`` if that variable is set, else
+    ``$XDG_CACHE_HOME/tinydl/medmnist``, else ``~/.cache/tinydl/medmnist``.
+    """
+    override = os.environ.get("TINYDL_CACHE_DIR")
+    if override:
+        return Path(override).expanduser() / "medmnist"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "tinydl" / "medmnist"
+
+
+def search_dirs(root=None):
+    """[(label, folder or None)] in the order files are looked for: root, TINYDL_DATA_DIR, cache."""
+    env = os.environ.get("TINYDL_DATA_DIR")
+    return [
+        ("root argument", Path(root).expanduser() if root is not None else None),
+        ("TINYDL_DATA_DIR", Path(env).expanduser() if env else None),
+        ("cache", cache_dir()),
+    ]
+
+
+def find_file(file_name, root=None):
+    """(path, source) of the first ``file_name`` found in ``search_dirs(root)``, or (None, None)."""
+    for label, folder in search_dirs(root):
+        if folder is not None and (folder / file_name).is_file():
+            return folder / file_name, f"{label} ({folder})"
+    return None, None
+
+
+def _not_found_error(info, root):
+    lines, searched = [f"MedMNIST file {info.file_name} not found. Looked in:"], []
+    for i, (label, folder) in enumerate(search_dirs(root), 1):
+        if folder is None:
+            lines.append(f"  {i}. {label}: (not set)")
+        else:
+            searched.append(folder / info.file_name)
+            lines.append(f"  {i}. {label}: {folder / info.file_name}")
+    target = Path(root) if root is not None else cache_dir()
+    lines += [
+        "To get it, either:",
+        f"  - pass download=True (saves it to {target}, checked against its MD5), or",
+        f"  - download {info.url} (MD5 {info.md5}) yourself and put it in one of the folders above, or",
+        "  - set TINYDL_DATA_DIR to the folder that already holds it.",
+    ]
+    return DataFileNotFoundError("\n".join(lines), searched)
+
+
+# --- MD5 ---------------------------------------------------------------------------------------
+
+def md5(path, chunk_size=1 << 20):
+    """MD5 of a file as 32 hex digits, read in 1 MiB chunks (a 40 MB file takes about 0.1 s)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# Files already checked in this process, keyed by (path, size, modification time): loading the
+# train, val and test splits of one file hashes it once. A changed file gets a new key.
+_VERIFIED = {}
+
+
+def _file_key(path):
+    st = os.stat(path)
+    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def verify_md5(path, expected, hint=""):
+    """Raise ChecksumError unless the MD5 of ``path`` is ``expected``; returns the MD5."""
+    key = _file_key(path)
+    actual = _VERIFIED.get(key) or md5(path)
+    if actual != expected:
+        raise ChecksumError(path, expected, actual, hint)
+    _VERIFIED[key] = actual
+    return actual
+
+
+# --- download ----------------------------------------------------------------------------------
+
+def _open_url(url, timeout):
+    # Imported here: urllib.request is only needed by the few who download. Tests replace this
+    # function to download without a network. (Keep urllib's own User-Agent: Zenodo refuses
+    # scripts that pretend to be browsers.)
+    import urllib.request
+
+    return urllib.request.urlopen(url, timeout=timeout)
+
+
+def download_file(url, dest, expected_md5, timeout=60.0, quiet=False, chunk_size=1 << 20):
+    """Download ``url`` to ``dest`` safely; return ``dest``.
+
+    The bytes go to a temporary file beside ``dest`` while their MD5 is computed;
+    only when the size and MD5 are right is the file renamed to ``dest`` with
+    ``os.replace``, which is atomic. A wrong MD5, a cut connection or Ctrl-C
+    deletes the temporary file: ``dest`` is either complete and verified or absent.
+    """
+    if not expected_md5:
+        raise ValueError(f"refusing to download {url} without an MD5 to check it against")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    if not quiet:
+        print(f"Downloading {url}\n         to {dest} ...", flush=True)
+    try:
+        digest, n_bytes = hashlib.md5(), 0
+        with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as response:
+            headers = getattr(response, "headers", None)
+            length = headers.get("Content-Length") if headers is not None else None
+            expected_size = int(length) if length else None
+            for chunk in iter(lambda: response.read(chunk_size), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                n_bytes += len(chunk)
+        if expected_size is not None and n_bytes != expected_size:
+            raise DownloadError(f"download of {url} was interrupted: got {n_bytes} of {expected_size} bytes")
+        actual = digest.hexdigest()
+        if actual != expected_md5:
+            raise ChecksumError(url, expected_md5, actual,
+                                "The downloaded file was deleted. Try again later; if it persists, "
+                                "the file on the server has changed.")
+        os.replace(tmp, dest)
+    except BaseException as exc:   # BaseException: Ctrl-C must not leave a half-written file either
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (DownloadError, ChecksumError)) or not isinstance(exc, Exception):
+            raise
+        raise DownloadError(f"downloading {url} failed ({type(exc).__name__}: {exc}); "
+                            "no file was saved") from exc
+    _VERIFIED[_file_key(dest)] = actual
+    if not quiet:
+        print(f"Saved {dest} ({n_bytes / 1e6:.1f} MB, MD5 ok).", flush=True)
+    return dest
+
+
+def download(name, root=None, quiet=False):
+    """Download one MedMNIST file into ``root`` (default: the cache folder); return its path."""
+    info = get_info(name)
+    folder = Path(root).expanduser() if root is not None else cache_dir()
+    return download_file(info.url, folder / info.file_name, info.md5, quiet=quiet)
+
+
+# --- reading and checking a file ---------------------------------------------------------------
+
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+
+
+def _unreadable(path, info, exc):
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return DataFileError(
+            f"{path} contains pickled (object) data, which tinydl refuses to load: unpickling can run "
+            f"arbitrary code. Official MedMNIST files hold plain uint8 arrays; get the real file from "
+            f"{info.url}.")
+    return DataFileError(
+        f"cannot read {path} as a .npz archive ({type(exc).__name__}: {exc}). It may be truncated "
+        f"(an interrupted download) or not a MedMNIST file: delete it and get it again with "
+        f"download=True or from {info.url} (MD5 {info.md5}).")
+
+
+def read_split(path, info, split):
+    """(images uint8, labels int64) of one split of a MedMNIST file, checked; DataFileError if wrong."""
+    image_key, label_key = f"{split}_images", f"{split}_labels"
+    try:
+        archive = np.load(path)   # allow_pickle stays False: never unpickle data from a file
+        if not hasattr(archive, "files"):
+            raise DataFileError(f"{path} is a single .npy array, not a .npz archive with "
+                                f"{image_key} and {label_key}")
+        with archive:
+            for key in (image_key, label_key):
+                if key not in archive.files:
+                    raise DataFileError(f"{path} has no array {key!r}; it holds {sorted(archive.files)}")
+            images, labels = archive[image_key], archive[label_key]
+    except DataFileError:
+        raise
+    except _UNREADABLE as exc:
+        raise _unreadable(path, info, exc) from exc
+    return _check_images(images, info, path, image_key), _check_labels(labels, images, info, path, label_key)
+
+
+def _check_images(images, info, path, key):
+    expected = (IMAGE_SIZE, IMAGE_SIZE) + ((3,) if info.n_channels == 3 else ())
+    if images.dtype != np.uint8 or images.ndim != len(expected) + 1 or images.shape[1:] != expected:
+        raise DataFileError(f"{path}: {key} should be uint8 of shape (N, {', '.join(map(str, expected))}) "
+                            f"for {info.title}, got {images.dtype} {images.shape}")
+    return images
+
+
+def _check_labels(labels, images, info, path, key):
+    n = len(images)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataFileError(f"{path}: {key} should hold integers, got dtype {labels.dtype}")
+    if info.multi_label:
+        ok_shape = labels.shape == (n, info.n_classes)
+        want = f"({n}, {info.n_classes})"
+    else:
+        ok_shape = labels.shape in ((n,), (n, 1))
+        want = f"({n},) or ({n}, 1)"
+    if not ok_shape:
+        raise DataFileError(f"{path}: {key} has shape {labels.shape}, expected {want} "
+                            f"to match {n} images")
+    labels = labels.astype(np.int64).reshape(n, -1) if info.multi_label else labels.astype(np.int64).reshape(n)
+    high = 1 if info.multi_label else info.n_classes - 1
+    if n and (labels.min() < 0 or labels.max() > high):
+        raise DataFileError(f"{path}: {key} has values from {labels.min()} to {labels.max()}, but "
+                            f"{info.title} labels must be between 0 and {high}")
+    return labels
+
+
+# --- the data set -------------------------------------------------------------------------------
+
+class MedMNIST(ImageDataset):
+    """One split of a 2-D MedMNIST data set, held in memory.
+
+    Parameters: ``name`` (see ``MEDMNIST``), ``split`` ("train", "val" or "test"),
+    ``root`` (a folder to look in first, and to download into), ``download``
+    (fetch the file if it is found nowhere), ``transform`` / ``target_transform``
+    (applied by ``ds[i]``), ``check_md5`` (compare the file with the published
+    MD5; on by default — it costs ~0.1 s per file, once per process, and catches
+    damaged or different-version files before they quietly skew results).
+
+    Attributes: ``images`` (uint8 as stored), ``labels`` (int64, (N,) or (N, 14)
+    for ChestMNIST), ``info`` (the table row), ``classes``, ``task``,
+    ``n_channels``, ``path`` (the file used), ``source`` (where it was found),
+    ``md5`` (of the file used).
+    """
+
+    def __init__(self, name, split="train", root=None, download=False, transform=None,
+                 target_transform=None, check_md5=True):
+        self.info = get_info(name)
+        self.name, self.split = self.info.name, check_split(split)
+        self.task = self.info.task
+        path, source = find_file(self.info.file_name, root)
+        if path is None:
+            if not download:
+                raise _not_found_error(self.info, root)
+            folder = Path(root).expanduser() if root is not None else cache_dir()
+            path = download_file(self.info.url, folder / self.info.file_name, self.info.md5)
+            source = f"download ({self.info.url})"
+        self.path, self.source = Path(path), source
+        self._md5 = None
+        if check_md5:
+            self._md5 = verify_md5(
+                self.path, self.info.md5,
+                f"The file is damaged or not the MedMNIST v3.0 {self.info.file_name}. Delete it and load "
+                f"again with download=True (or get {self.info.url}); check_md5=False loads it anyway.")
+        images, labels = read_split(self.path, self.info, self.split)
+        super().__init__(images, labels, self.info.classes, transform, target_transform)
+
+    @property
+    def md5(self):
+        """MD5 of the file used (computed on first access when check_md5=False)."""
+        if self._md5 is None:
+            self._md5 = md5(self.path)
+        return self._md5
+
+    @property
+    def n_channels(self):
+        return self.info.n_channels
+
+
+# --- what is available -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """One line of ``available()``: a known data set and whether a local file was found."""
+
+    name: str
+    title: str
+    task: str
+    n_classes: int
+    n_channels: int
+    n_samples: dict
+    found: bool
+    path: object      # Path of the file found, or None
+    source: str       # where it was found ("TINYDL_DATA_DIR (/data)"), "built-in", or "missing"
+
+
+def available(root=None):
+    """Every known data set, each with whether and where a local file was found (no MD5 check)."""
+    rows = []
+    for info in MEDMNIST.values():
+        path, source = find_file(info.file_name, root)
+        rows.append(DatasetStatus(info.name, info.title, info.task, info.n_classes, info.n_channels,
+                                  dict(info.n_samples), path is not None, path, source or "missing"))
+    from .synthetic import SYNTHETIC_INFO   # the built-in fallback, always there
+
+    rows.append(DatasetStatus(SYNTHETIC_INFO.name, SYNTHETIC_INFO.title, SYNTHETIC_INFO.task,
+                              SYNTHETIC_INFO.n_classes, SYNTHETIC_INFO.n_channels,
+                              dict(SYNTHETIC_INFO.n_samples), True, None, "built-in (generated)"))
+    return rows
+
+
+def datasets_table(root=None):
+    """``available()`` as a text table for printing (``tinydl datasets``)."""
+    rows = available(root)
+    header = ("name", "task", "classes", "ch", "train/val/test", "local file")
+    lines = []
+    for row in rows:
+        sizes = "/".join(str(row.n_samples[s]) for s in SPLITS)
+        where = f"{row.path}  [{row.source.split(' (')[0]}]" if row.path else row.source
+        lines.append((row.name, row.task, str(row.n_classes), str(row.n_channels), sizes, where))
+    widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header) - 1)]
+
+    def fmt(r):
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]
+
+    text = "\n".join([fmt(header), fmt(tuple("-" * len(h) for h in header))] + [fmt(r) for r in lines])
+    if not all(row.found for row in rows):
+        places = "; ".join(f"{label}: {folder if folder is not None else '(not set)'}"
+                           for label, folder in search_dirs(root))
+        text += ("\n\nSearched, in order: " + places + ".\nA missing file: load it with download=True, "
+                 "or set TINYDL_DATA_DIR to a folder that holds it.")
+    return text

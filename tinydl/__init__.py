@@ -9,7 +9,7 @@ Only light modules are imported here (NumPy and the pure-Python core), so
 ``import tinydl`` is fast and compiles nothing; Numba kernels, matplotlib and
 CuPy load when first used.
 """
-from . import cuda, data, kernels, metrics, models, nn, optim, testing
+from . import cuda, data, explain, kernels, metrics, models, nn, optim, plots, testing, train
 from .device import Device, device
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .ops import (

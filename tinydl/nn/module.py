@@ -58,6 +58,26 @@ def _to_numpy(value):
     return np.asarray(value)
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook (twice is harmless)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 def _as_float_dtype(dtype):
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
@@ -90,7 +110,32 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        output = self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for hook in tuple(hooks.values()):
+                result = hook(self, args, output)
+                if result is not None:
+                    output = result
+        return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every ``forward`` of this module (as in PyTorch).
+
+        ``inputs`` is the tuple of positional arguments. A hook that returns
+        something other than None replaces the output. Useful to look at
+        intermediate activations (see :mod:`tinydl.explain`). Returns a handle;
+        ``handle.remove()`` takes the hook off again (or use it in a ``with`` block).
+        """
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook expects a callable, got {type(hook).__name__}")
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks is None:  # created on first use, so modules without hooks carry nothing extra
+            hooks = OrderedDict()
+            object.__setattr__(self, "_forward_hooks", hooks)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     # ------------------------------------------------------------ registration
     def _check_initialised(self, what):

@@ -1,0 +1,529 @@
+"""Looking inside a trained CNN: which pixels did it use for its decision?
+
+Two classic answers, both computed with tinydl's own autograd::
+
+    import tinydl as td
+    import tinydl.explain
+
+    maps = td.explain.saliency(model, x)            # (N, H, W): |∂ score / ∂ pixel|
+    maps, probs = td.explain.grad_cam(model, x, return_probs=True)   # (N, H, W) in [0, 1]
+    td.explain.plot_explanations(x, maps, titles=["pneumonia 0.93", ...], path="cam.png")
+
+* **Saliency** (Simonyan et al., 2013) asks: if I nudged this pixel, how
+  much would the class score move? It is the gradient of the score with
+  respect to the input image, one number per pixel. Sharp (full resolution)
+  but *noisy*: neighbouring pixels can get very different values, and a big
+  gradient says "sensitive here", not "this is what the network saw".
+  :func:`smoothgrad` averages it over noisy copies of the image to calm it.
+* **Grad-CAM** (Selvaraju et al., 2017) asks: which regions of the last
+  convolutional feature maps pushed the score up? It weighs each feature map
+  by how much the score cares about it and adds them up. Smoother and
+  usually more readable than saliency, but *coarse*: it lives at the feature
+  map's resolution (26×26 for SmallCNN's conv, 14×14 for ConvNet's second
+  conv, 13×13 after a pool) and is stretched to the image size, so it points
+  to a region, not to a pixel.
+
+Neither map proves the model is right for the right reason. They show where
+the score is sensitive, which is how you catch a model that reads a
+hospital's text marker instead of the lungs — the classic chest X-ray pitfall.
+
+matplotlib is imported only inside :func:`overlay` and
+:func:`plot_explanations`, so ``import tinydl.explain`` stays light.
+"""
+import contextlib
+import pathlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .autograd import enable_grad
+from .nn.conv import Conv2d
+from .nn.module import Module
+from .tensor import Tensor
+
+__all__ = [
+    "Explanation", "explain", "saliency", "smoothgrad", "grad_cam", "upsample_bilinear", "overlay",
+    "plot_explanations",
+]
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain` returns: the heat maps and what the model predicted.
+
+    ``heatmaps``   (N, H, W) maps at the input's size (Grad-CAM: in [0, 1]; saliency: raw |gradient|),
+    ``probs``      (N, K) predicted class probabilities (softmax of the logits; sigmoid for K = 1),
+    ``predicted``  (N,) the predicted class of each image,
+    ``target``     (N,) the class each map explains (the predicted one unless you chose),
+    ``method``     "grad_cam", "saliency" or "smoothgrad",
+    ``layer``      the module name Grad-CAM looked at (None for the gradient methods),
+    ``cam``        Grad-CAM only: the (N, h, w) map at the layer's resolution, before upsampling
+                   and normalising (None for the gradient methods).
+    """
+
+    heatmaps: np.ndarray
+    probs: np.ndarray
+    predicted: np.ndarray
+    target: np.ndarray
+    method: str
+    layer: str = None
+    cam: np.ndarray = None
+
+    def titles(self, class_names=None):
+        """One title per image, e.g. ``"pneumonia (p = 0.93)"``: the explained class and its probability.
+
+        ``class_names`` maps a class index to a name (a list or dict); default: the index.
+        When the explained class is not the predicted one, the prediction is added.
+        """
+        def name(k):
+            if class_names is None:
+                return f"class {k}"
+            return str(class_names[k])
+
+        out = []
+        for i, (t, p) in enumerate(zip(self.target, self.predicted)):
+            title = f"{name(int(t))} (p = {_class_prob(self.probs[i], int(t)):.2f})"
+            if t != p:
+                title += f", predicted {name(int(p))}"
+            out.append(title)
+        return out
+
+
+def _class_prob(probs, k):
+    return float(probs[k]) if probs.shape[0] > 1 else float(probs[0] if k == 1 else 1 - probs[0])
+
+
+# --------------------------------------------------------------------------- model state
+@contextlib.contextmanager
+def _explaining(model):
+    """Run the model as a fixed function of its input, and put everything back afterwards (even on error).
+
+    Inside: evaluation mode (no dropout, BatchNorm uses its running statistics),
+    the weights frozen (so explaining never adds to their ``.grad``), gradient
+    recording on (even inside ``td.no_grad()``), and fused shortcuts such as
+    SmallCNN's ``fused=True`` switched off so that every layer runs as its own
+    module (same weights, same numbers) and hooks on it fire.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"expected a tinydl Module as the model, got {type(model).__name__}")
+    modules = list(model.modules())
+    training = [m.training for m in modules]
+    params = list(model.parameters())
+    flags = [p.requires_grad for p in params]
+    fused = [m for m in modules if m.__dict__.get("fused") is True]
+    try:
+        model.eval()
+        for p in params:
+            p.requires_grad = False
+        for m in fused:
+            m.fused = False
+        with enable_grad():
+            yield
+    finally:
+        for m, mode in zip(modules, training):
+            m.training = mode
+        for p, flag in zip(params, flags):
+            p.requires_grad = flag
+        for m in fused:
+            m.fused = True
+
+
+def _input_tensor(model, x):
+    """``x`` as a fresh Tensor that requires grad, with the model's dtype and device; shape (N, C, H, W)."""
+    data = x.numpy() if isinstance(x, Tensor) else x
+    data = data if hasattr(data, "shape") and hasattr(data, "dtype") else np.asarray(data)
+    if data.ndim != 4:
+        hint = "; for one image add a batch axis: x[None]" if data.ndim == 3 else ""
+        raise ValueError(f"expected x of shape (N, C, H, W), got shape {tuple(data.shape)}{hint}")
+    if data.shape[0] == 0:
+        raise ValueError(f"expected x of shape (N, C, H, W) with at least one image, got shape {tuple(data.shape)}")
+    param = next(model.parameters(), None)
+    dtype = param.dtype if param is not None and param.dtype.kind == "f" else np.float32
+    device = param.device if param is not None else None
+    return Tensor(data, dtype=dtype, device=device, requires_grad=True)
+
+
+def _logits(model, x):
+    logits = model(x)
+    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != x.shape[0]:
+        shape = getattr(logits, "shape", type(logits).__name__)
+        raise ValueError(f"expected the model to return class scores of shape (N, num_classes), got {shape}")
+    return logits
+
+
+def _probabilities(logits):
+    z = logits.numpy().astype(np.float64)
+    if z.shape[1] == 1:  # one logit: binary classifier with a sigmoid
+        return 1 / (1 + np.exp(-z))
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _predicted(probs):
+    if probs.shape[1] == 1:
+        return (probs[:, 0] > 0.5).astype(np.int64)
+    return probs.argmax(axis=1)
+
+
+def _targets(target, predicted, num_classes):
+    n = predicted.shape[0]
+    if target is None:
+        return predicted.copy()
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu" and not (t.dtype.kind == "f" and np.all(t == np.round(t))):
+        raise TypeError(f"target must be a class index or an array of class indices, got {target!r}")
+    t = np.broadcast_to(t.astype(np.int64), (n,)) if t.ndim == 0 else t.astype(np.int64).reshape(-1)
+    if t.shape[0] != n:
+        raise ValueError(f"target has {t.shape[0]} entries but x has {n} images")
+    classes = max(num_classes, 2)
+    if np.any(t < 0) or np.any(t >= classes):
+        raise ValueError(f"target {t.tolist()} out of range: the model has {classes} classes (0..{classes - 1})")
+    return t.copy()
+
+
+def _score_gradient(logits, target):
+    """dL/d logits for L = Σ_n score of image n's target class (its logit; −logit for class 0 of a 1-logit model).
+
+    Images do not interact in evaluation mode, so one backward pass of this
+    sum gives every image the gradient of its own score.
+    """
+    n, k = logits.shape
+    grad = np.zeros((n, k), dtype=logits.dtype)
+    if k == 1:
+        grad[:, 0] = np.where(target == 1, 1.0, -1.0)
+    else:
+        grad[np.arange(n), target] = 1.0
+    return grad
+
+
+# --------------------------------------------------------------------------- gradient maps
+def _input_gradient(model, x, target):
+    """(gradient of the target scores w.r.t. x as a NumPy array, probs, predicted, target)."""
+    x = _input_tensor(model, x)
+    with _explaining(model):
+        logits = _logits(model, x)
+        probs = _probabilities(logits)
+        predicted = _predicted(probs)
+        target = _targets(target, predicted, logits.shape[1])
+        logits.backward(_score_gradient(logits, target))
+    return _numpy(x.grad), probs, predicted, target
+
+
+def _numpy(t):
+    return np.asarray(t.numpy())
+
+
+def saliency(model, x, target=None, return_probs=False):
+    """Input-gradient saliency: how strongly each pixel moves the class score.
+
+        map[n, i, j] = max over channels c of | ∂ y_t / ∂ x[n, c, i, j] |
+
+    where y_t is the *logit* (score before softmax) of the target class t of
+    image n (default: the predicted class; ``target`` may be one index for
+    all images or one per image). ``x`` has shape (N, C, H, W); the result
+    (N, H, W), raw gradient magnitudes (not normalised: :func:`overlay`
+    scales them for display). The model runs in evaluation mode and is left
+    as it was; its weights' ``.grad`` are not touched.
+
+    Read it as "sensitivity", not "evidence": the map is noisy, and a large
+    value says that a tiny change of that pixel would change the score a lot.
+    With ``return_probs=True`` returns ``(maps, probs)``, probs (N, K).
+    """
+    grad, probs, _, _ = _input_gradient(model, x, target)
+    maps = np.abs(grad).max(axis=1)
+    return (maps, probs) if return_probs else maps
+
+
+def smoothgrad(model, x, target=None, n=16, noise=0.1, seed=0, return_probs=False):
+    """SmoothGrad (Smilkov et al., 2017): saliency averaged over ``n`` noisy copies of each image.
+
+    Each copy adds Gaussian noise of standard deviation ``noise`` × (max − min
+    of that image). The noise-driven flicker of plain :func:`saliency`
+    averages out while what is consistently important stays. The class is
+    fixed by the clean image (the prediction on it, unless ``target``), so
+    noise cannot change which score is explained. Result (N, H, W), ≥ 0.
+    """
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"smoothgrad: n must be a positive integer, got {n!r}")
+    data = _input_tensor(model, x).numpy()
+    probs, target = _clean_prediction(model, data, target)
+    rng = np.random.default_rng(seed)
+    spread = (data.max(axis=(1, 2, 3), keepdims=True) - data.min(axis=(1, 2, 3), keepdims=True)) * noise
+    total = np.zeros((data.shape[0], data.shape[2], data.shape[3]))
+    for _ in range(n):
+        noisy = data + rng.standard_normal(data.shape) * spread
+        grad, _, _, _ = _input_gradient(model, noisy.astype(data.dtype), target)
+        total += np.abs(grad).max(axis=1)
+    maps = total / n
+    return (maps, probs) if return_probs else maps
+
+
+def _clean_prediction(model, data, target):
+    """Probabilities and the explained class on the clean images."""
+    x = _input_tensor(model, data)
+    with _explaining(model):
+        logits = _logits(model, x)
+    probs = _probabilities(logits)
+    return probs, _targets(target, _predicted(probs), logits.shape[1])
+
+
+# --------------------------------------------------------------------------- Grad-CAM
+def _conv_layer_names(model):
+    return [name for name, m in model.named_modules() if isinstance(m, Conv2d)]
+
+
+def _resolve_layer(model, layer):
+    """(name, module) of the layer Grad-CAM looks at."""
+    named = list(model.named_modules())
+    convs = _conv_layer_names(model)
+    if layer is None:
+        if not convs:
+            raise ValueError(
+                f"{type(model).__name__} has no Conv2d layer, so there is no default layer for Grad-CAM; "
+                f"pass layer=<name of a module with a 4-D (N, C, h, w) output>"
+            )
+        name = convs[-1]
+        return name, dict(named)[name]
+    if isinstance(layer, Module):
+        for name, m in named:
+            if m is layer:
+                return name, m
+        raise ValueError(f"the layer {layer!r} is not part of the model; conv layers: {convs}")
+    if isinstance(layer, str):
+        modules = dict(named)
+        if layer in modules and layer != "":
+            return layer, modules[layer]
+        raise ValueError(
+            f"the model has no layer named {layer!r}; conv layers: {convs} "
+            f"(any name from model.named_modules() whose output is (N, C, h, w) works too)"
+        )
+    raise TypeError(f"layer must be a module name (str), a Module or None, got {type(layer).__name__}")
+
+
+def grad_cam(model, x, layer=None, target=None, return_probs=False):
+    """Grad-CAM heat maps, (N, H, W) at the input's size, each normalised to [0, 1].
+
+    With A_k (k = 1..K) the feature maps a layer outputs for one image, and
+    y_c the score (logit) of the class explained:
+
+        α_k      = mean over positions (i, j) of ∂ y_c / ∂ A_k(i, j)     how much class c cares about map k
+        map(i,j) = ReLU( Σ_k α_k A_k(i, j) )                               where those maps are active
+
+    The ReLU keeps only what speaks *for* class c. The map is then upsampled
+    to H × W (bilinear, :func:`upsample_bilinear`) and divided by its maximum
+    (an all-zero map stays zero).
+
+    ``layer``: a name from ``model.named_modules()`` (e.g. "features.0") or the
+    Module itself; default the **last Conv2d** of the model, and the map is
+    built from that conv's *output* (before its ReLU/BatchNorm). Passing the
+    following ReLU ("features.1" in SmallCNN) uses the rectified maps of the
+    original paper instead; the two usually highlight similar regions. ``target``: class
+    index, or one per image; default the predicted class.
+
+    Limits: the map has the layer's resolution (26×26 for SmallCNN's conv on
+    28×28 images, 14×14 for ConvNet's last conv), so it shows a *region*;
+    the upsampling smooths it further. It explains one class score, not the
+    whole decision. With ``return_probs=True`` returns ``(maps, probs)``;
+    :func:`explain` gives everything (prediction, target, raw map).
+    """
+    result = _grad_cam(model, x, layer, target)
+    return (result.heatmaps, result.probs) if return_probs else result.heatmaps
+
+
+def _grad_cam(model, x, layer, target):
+    name, module = _resolve_layer(model, layer)
+    x = _input_tensor(model, x)
+    seen = []
+
+    def keep_activation(mod, inputs, output):
+        if not isinstance(output, Tensor) or output.ndim != 4:
+            shape = getattr(output, "shape", type(output).__name__)
+            raise ValueError(
+                f"Grad-CAM needs a layer whose output is feature maps of shape (N, C, h, w); "
+                f"layer {name!r} ({type(mod).__name__}) gives {shape}. Conv layers: {_conv_layer_names(model)}"
+            )
+        seen.append(output.retain_grad())
+
+    with _explaining(model), module.register_forward_hook(keep_activation):
+        logits = _logits(model, x)
+        if len(seen) != 1:
+            raise ValueError(
+                f"layer {name!r} ran {len(seen)} times in the forward pass; Grad-CAM needs a layer that runs "
+                f"exactly once. Conv layers: {_conv_layer_names(model)}"
+            )
+        activation = seen[0]
+        probs = _probabilities(logits)
+        predicted = _predicted(probs)
+        target = _targets(target, predicted, logits.shape[1])
+        logits.backward(_score_gradient(logits, target))
+
+    A = _numpy(activation).astype(np.float64)
+    if activation.grad is None:  # the score does not depend on this layer at all
+        dA = np.zeros_like(A)
+    else:
+        dA = _numpy(activation.grad).astype(np.float64)
+    alpha = dA.mean(axis=(2, 3))                                        # (N, K)
+    cam = np.maximum(np.einsum("nk,nkhw->nhw", alpha, A), 0.0)          # (N, h, w)
+    heatmaps = _normalise(upsample_bilinear(cam, x.shape[2:]))
+    return Explanation(heatmaps, probs, predicted, target, "grad_cam", layer=name, cam=cam)
+
+
+def _normalise(maps):
+    """Divide each (non-negative) map by its maximum; all-zero maps stay zero."""
+    peak = maps.max(axis=(1, 2), keepdims=True)
+    return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
+
+
+def explain(model, x, method="grad_cam", target=None, layer=None, **options):
+    """One call for the CLI and notebooks: an :class:`Explanation` (maps, probs, prediction, target).
+
+    ``method``: "grad_cam" (``layer`` as in :func:`grad_cam`), "saliency" or
+    "smoothgrad" (``options``: n, noise, seed).
+    """
+    if method == "grad_cam":
+        if options:
+            raise TypeError(f"grad_cam takes no options {sorted(options)}")
+        return _grad_cam(model, x, layer, target)
+    if layer is not None:
+        raise ValueError(f"layer= is for Grad-CAM only, not for {method!r}")
+    if method == "saliency":
+        if options:
+            raise TypeError(f"saliency takes no options {sorted(options)}")
+        grad, probs, predicted, target = _input_gradient(model, x, target)
+        return Explanation(np.abs(grad).max(axis=1), probs, predicted, target, "saliency")
+    if method == "smoothgrad":
+        maps, probs = smoothgrad(model, x, target=target, return_probs=True, **options)
+        predicted = _predicted(probs)
+        return Explanation(maps, probs, predicted, _targets(target, predicted, probs.shape[1]), "smoothgrad")
+    raise ValueError(f"unknown method {method!r}; choose 'grad_cam', 'saliency' or 'smoothgrad'")
+
+
+# --------------------------------------------------------------------------- resizing
+def _interpolation(n_in, n_out):
+    """Source indices and weights for 1-D linear resizing, pixel centres aligned (PyTorch's align_corners=False).
+
+    Output pixel o covers [o, o+1) in output units, so its centre o + ½ sits at
+    (o + ½)·n_in/n_out in input units, i.e. at input coordinate s = that − ½;
+    it takes (1 − w)·in[⌊s⌋] + w·in[⌊s⌋ + 1] with w = s − ⌊s⌋, clamped at the borders.
+    """
+    s = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    s = np.clip(s, 0, n_in - 1)
+    lo = np.floor(s).astype(np.int64)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, s - lo
+
+
+def upsample_bilinear(maps, size):
+    """Resize (…, h, w) maps to (…, H, W) = ``size`` by bilinear interpolation (NumPy only).
+
+    Rows first, then columns: each is a 1-D linear interpolation between the
+    two nearest source pixels (see :func:`_interpolation`); the same numbers as
+    ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim < 2:
+        raise ValueError(f"upsample_bilinear expects maps of shape (..., h, w), got {maps.shape}")
+    H, W = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    lo, hi, w = _interpolation(maps.shape[-2], H)
+    rows = maps[..., lo, :] * (1 - w)[:, None] + maps[..., hi, :] * w[:, None]
+    lo, hi, w = _interpolation(maps.shape[-1], W)
+    return rows[..., lo] * (1 - w) + rows[..., hi] * w
+
+
+# --------------------------------------------------------------------------- pictures
+def _as_hw_image(image):
+    """An image as (H, W) or (H, W, 3) floats in [0, 1]; accepts CHW, HWC or HW, any range."""
+    img = np.asarray(image.numpy() if isinstance(image, Tensor) else image, dtype=np.float64)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+        img = np.moveaxis(img, 0, -1)  # CHW -> HWC
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3) or (1|3, H, W), got {img.shape}")
+    lo, hi = img.min(), img.max()
+    if lo >= 0 and hi <= 1:
+        return img
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def _as_unit_heatmap(heatmap):
+    h = np.asarray(heatmap, dtype=np.float64)
+    if h.ndim != 2:
+        raise ValueError(f"expected a heat map of shape (H, W), got {h.shape}")
+    lo, hi = h.min(), h.max()
+    if lo >= 0:  # Grad-CAM (already peak 1) or saliency (any positive scale): divide by the peak
+        return h / hi if hi > 0 else h
+    return (h - lo) / (hi - lo)
+
+
+def overlay(image, heatmap, alpha=0.4, cmap="jet"):
+    """Blend a heat map over an image: RGB floats in [0, 1], shape (H, W, 3).
+
+    ``image``: (H, W), (H, W, 1|3) or (1|3, H, W), any range (rescaled to [0, 1]
+    if outside it). ``heatmap``: (h, w); non-negative maps are divided by their
+    peak, others min-max scaled; resized (bilinear) when not H × W.
+    result = (1 − alpha)·image + alpha·cmap(heatmap). In "jet", red = high.
+    """
+    import matplotlib  # here, not at the top: matplotlib is slow to import
+
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = _as_hw_image(image)
+    rgb = np.repeat(img[..., None], 3, axis=-1) if img.ndim == 2 else img
+    h = _as_unit_heatmap(heatmap)
+    if h.shape != rgb.shape[:2]:
+        h = np.clip(upsample_bilinear(h, rgb.shape[:2]), 0, 1)
+    colours = matplotlib.colormaps[cmap](h)[..., :3]
+    return np.clip((1 - alpha) * rgb + alpha * colours, 0.0, 1.0)
+
+
+def plot_explanations(images, heatmaps, titles=None, path=None, alpha=0.4, cmap="jet", columns=None,
+                      heatmap_label="heat map", dpi=120):
+    """A figure with, for each image, the original beside its heat-map overlay; saved when ``path`` is given.
+
+    ``images`` (N, C, H, W), (N, H, W) or a list of images; ``heatmaps`` (N, H, W);
+    ``titles`` one string per image (e.g. ``Explanation.titles(class_names)``);
+    ``columns`` image pairs per row (default up to 4). The file format comes
+    from the suffix of ``path`` (PNG by default); the file is written
+    atomically (a temporary file beside it, then renamed), so a crash never
+    leaves half a picture. Returns the matplotlib ``Figure`` (drawn on the Agg
+    canvas, as :mod:`tinydl.viz` does: no window, no pyplot, works on a server).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    images = list(images.numpy() if isinstance(images, Tensor) else images)
+    heatmaps = list(heatmaps)
+    if len(images) != len(heatmaps):
+        raise ValueError(f"got {len(images)} images but {len(heatmaps)} heat maps")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    n = len(images)
+    if n == 0:
+        raise ValueError("plot_explanations needs at least one image")
+    columns = min(n, 4) if columns is None else max(1, min(int(columns), n))
+    rows = -(-n // columns)
+
+    figure = Figure(figsize=(2 * 2.1 * columns, 2.3 * rows))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, 2 * columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i, (image, heatmap) in enumerate(zip(images, heatmaps)):
+        r, c = divmod(i, columns)
+        left, right = axes[r, 2 * c], axes[r, 2 * c + 1]
+        img = _as_hw_image(image)
+        left.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+        right.imshow(overlay(img, heatmap, alpha=alpha, cmap=cmap))
+        left.set_title(titles[i] if titles is not None else f"image {i}", fontsize=8)
+        right.set_title(heatmap_label, fontsize=8)
+    figure.tight_layout()
+
+    if path is not None:
+        from .serialization import _write_atomically
+
+        path = pathlib.Path(path)
+        fmt = path.suffix.lower().lstrip(".") or "png"
+        _write_atomically(path, lambda f: figure.savefig(f, format=fmt, dpi=dpi))
+    return figure

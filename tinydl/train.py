@@ -1,0 +1,482 @@
+"""Training a classifier: the loop every course writes, written once, with what a real job needs.
+
+    trainer = td.train.Trainer(model, task="binary-class", lr=1e-3, batch_size=32, epochs=10, seed=0)
+    history = trainer.fit(train, val)            # data sets with .arrays(), or (x, y) tuples
+    probs = trainer.predict_proba(x_test)        # (N, K) class probabilities
+    report = trainer.evaluate(test)              # td.metrics.evaluate: ACC, AUC, F1, ECE, …
+
+One epoch is the loop of the article, step by step:
+
+    for x, y in batches:                         # shuffled anew every epoch
+        logits = model(normalize(augment(x)))    # forward
+        loss = cross_entropy(logits, y)          # how wrong (softmax inside, stable)
+        optimizer.zero_grad(); loss.backward()   # back-propagation: ∂loss/∂θ for every θ
+        optimizer.step()                         # θ ← θ − lr · (Adam's) update
+
+Around it: a validation pass after each epoch, a history of every figure, the
+best weights by a chosen validation figure (AUC by default: it does not depend
+on a threshold), early stopping, class weights for imbalanced data, a
+learning-rate schedule, L2 weight decay, and a progress line with the time left.
+Everything random (initial weights, dropout, shuffling, augmentation) comes
+from ``seed``: the same seed gives the same run.
+"""
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from . import metrics as _metrics
+from . import optim
+from .autograd import no_grad
+from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
+from .random import manual_seed
+from .tensor import Tensor
+
+TASKS = ("binary-class", "multi-class", "multi-label, binary-class", "ordinal-regression")
+MONITORS = {"val_auc": "max", "val_acc": "max", "val_loss": "min", "train_loss": "min"}
+
+
+class TrainingError(FloatingPointError):
+    """Training cannot go on: the loss became NaN or infinite."""
+
+
+# ---------------------------------------------------------------------------- data plumbing
+def as_arrays(data):
+    """(x float32 NCHW, y) from a data set with ``arrays()`` or an (x, y) tuple."""
+    if hasattr(data, "arrays"):
+        x, y = data.arrays()
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+    else:
+        raise TypeError(f"expected a data set with .arrays() or a tuple (x, y), got {type(data).__name__}")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {x.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    return x.astype(np.float32, copy=False), y
+
+
+class Normalizer:
+    """x ↦ (x − mean) / std per channel, with the statistics of the *training* set.
+
+    Why the training set only: the validation and test images must be treated
+    exactly as new patients' images will be, and those are unknown at training
+    time. Standardised inputs (mean 0, std 1) keep the first layer's outputs in
+    a range where the initial weights and the learning rate make sense.
+    """
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, dtype=np.float32).reshape(-1)
+        self.std = np.asarray(std, dtype=np.float32).reshape(-1)
+        if self.mean.shape != self.std.shape or np.any(self.std <= 0) or not np.all(np.isfinite(self.mean)):
+            raise ValueError(f"Normalizer needs finite means and positive stds, one per channel; got {mean!r}, {std!r}")
+
+    @classmethod
+    def fit(cls, x):
+        """Per-channel mean and std of images x (N, C, H, W)."""
+        x = np.asarray(x, dtype=np.float64)
+        return cls(x.mean(axis=(0, 2, 3)), np.maximum(x.std(axis=(0, 2, 3)), 1e-6))
+
+    def __call__(self, x):
+        if x.shape[1] != self.mean.size:
+            raise ValueError(f"images have {x.shape[1]} channels, the normaliser was fitted on {self.mean.size}")
+        shape = (1, -1, 1, 1)
+        return ((x - self.mean.reshape(shape)) / self.std.reshape(shape)).astype(np.float32, copy=False)
+
+    def to_dict(self):
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["mean"], d["std"])
+
+
+def balanced_class_weights(labels, num_classes):
+    """w_c = N / (K · n_c): every class contributes equally to the loss (a class absent from y gets 0)."""
+    counts = np.bincount(np.asarray(labels).reshape(-1), minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- prediction
+def predict_proba(model, x, normalizer=None, task="multi-class", batch_size=512):
+    """Class probabilities for images x (N, C, H, W): softmax of the logits, or a sigmoid per finding (multi-label).
+
+    The model runs in eval mode (dropout off, BatchNorm's running statistics) without
+    recording a graph; its previous mode is restored afterwards.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with no_grad():
+            for start in range(0, len(x), batch_size):
+                xb = x[start:start + batch_size]
+                if normalizer is not None:
+                    xb = normalizer(xb)
+                logits = model(Tensor._from_array(np.ascontiguousarray(xb)))
+                probs = sigmoid(logits) if task.startswith("multi-label") else softmax(logits, axis=1)
+                out.append(probs.numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+class Ensemble:
+    """Average the predicted probabilities of several models: p(x) = (1/M) Σ_m p_m(x).
+
+    Models trained from different seeds make partly independent mistakes, so
+    their average is usually better calibrated and a little more accurate than
+    any one of them (the article's "model ensembling"). Each member keeps its
+    own normaliser.
+    """
+
+    def __init__(self, members, task="multi-class"):
+        """``members``: a list of (model, normalizer) pairs, or of Trainers."""
+        self.members = []
+        for m in members:
+            if isinstance(m, Trainer):
+                self.members.append((m.model, m.normalizer))
+            else:
+                model, normalizer = m
+                self.members.append((model, normalizer))
+        if not self.members:
+            raise ValueError("an Ensemble needs at least one model")
+        self.task = task
+
+    def predict_proba(self, x, batch_size=512):
+        return np.mean([predict_proba(model, x, norm, self.task, batch_size) for model, norm in self.members], axis=0)
+
+
+# ---------------------------------------------------------------------------- history and progress
+class History:
+    """One row per epoch: epoch, train_loss, train_acc, val_loss, val_acc, val_auc, lr, seconds."""
+
+    def __init__(self):
+        self.rows = []
+
+    def append(self, row):
+        self.rows.append(dict(row))
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        """history["val_auc"] → the column as a list (None where not measured)."""
+        return [row.get(key) for row in self.rows]
+
+    def columns(self):
+        cols = []
+        for row in self.rows:
+            cols += [k for k in row if k not in cols]
+        return cols
+
+    def to_csv(self, path):
+        """Write the history as CSV, atomically (a temporary file, then a rename)."""
+        cols = self.columns()
+        lines = [",".join(cols)]
+        for row in self.rows:
+            lines.append(",".join("" if row.get(c) is None else f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c])
+                                  for c in cols))
+        write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A crash or Ctrl-C midway leaves either the old file or none, never half a file.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class Progress:
+    """A one-line progress bar on stderr: epoch, batches, loss, accuracy and the time left.
+
+    In a terminal it redraws in place (at most ~10 times a second); in a log file
+    or a notebook it prints one line per epoch instead.
+    """
+
+    def __init__(self, epochs, batches, stream=None, enabled=True):
+        self.epochs, self.batches = epochs, batches
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.live = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+
+    def _eta(self, epoch, batch):
+        done = (epoch - 1) * self.batches + batch
+        total = self.epochs * self.batches
+        elapsed = time.perf_counter() - self.start
+        return elapsed / done * (total - done) if done else float("nan")
+
+    def update(self, epoch, batch, loss, acc):
+        if not self.live or time.perf_counter() - self.last_draw < 0.1 and batch < self.batches:
+            return
+        self.last_draw = time.perf_counter()
+        width = 20
+        filled = int(width * batch / self.batches)
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\repoch {epoch}/{self.epochs} [{bar}] {batch}/{self.batches} "
+                          f"loss {loss:.4f} acc {acc:.3f} | {_seconds(self._eta(epoch, batch))} left ")
+        self.stream.flush()
+
+    def end_epoch(self, epoch, row):
+        if not self.enabled:
+            return
+        parts = [f"epoch {epoch}/{self.epochs}", f"loss {row['train_loss']:.4f}", f"acc {row['train_acc']:.3f}"]
+        for key in ("val_loss", "val_acc", "val_auc"):
+            if row.get(key) is not None:
+                parts.append(f"{key} {row[key]:.4f}")
+        parts.append(f"{row['seconds']:.1f} s")
+        if epoch < self.epochs:
+            parts.append(f"~{_seconds(self._eta(epoch, self.batches))} left")
+        self.stream.write(("\r" if self.live else "") + " | ".join(parts) + " " * 10 + "\n")
+        self.stream.flush()
+
+
+def _seconds(s):
+    if not math.isfinite(s):
+        return "?"
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
+
+
+# ---------------------------------------------------------------------------- the trainer
+class Trainer:
+    """Fit a classifier with mini-batch gradient descent; see the module docstring.
+
+    Parameters (all keyword):
+      task           "binary-class" / "multi-class" / "ordinal-regression" (softmax + cross-entropy)
+                     or "multi-label, binary-class" (a sigmoid per finding + binary cross-entropy);
+                     taken from the training data set's ``task`` when it has one.
+      optimizer      "adam" (default), "adamw", "sgd" (momentum 0.9) or a tinydl Optimizer.
+      lr, weight_decay   learning rate; L2 penalty λ (adds λθ to each gradient; decoupled for "adamw").
+      batch_size, epochs
+      augment        a transform applied to each training batch (e.g. td.data.default_augmentation()).
+      normalize      True: standardise inputs with the training set's per-channel mean and std.
+      class_weights  None, "balanced" (w_c = N / (K·n_c)) or an array of K weights.
+      schedule       None, "cosine" (lr → 0 over the epochs) or "step" (×0.1 half-way).
+      monitor        the validation figure that picks the best epoch: "val_auc", "val_acc" or "val_loss".
+      early_stopping stop after this many epochs without a better ``monitor`` (None: never);
+                     better means by more than ``min_delta``.
+      restore_best   at the end, put back the weights of the best epoch (needs validation data).
+      seed           seeds tinydl's generator (dropout) and the shuffling (give the augmentation its own seed).
+      progress       show the progress line (stderr).
+    """
+
+    def __init__(self, model, *, task=None, optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=32,
+                 epochs=10, augment=None, normalize=True, class_weights=None, schedule=None,
+                 monitor="val_auc", early_stopping=None, min_delta=0.0, restore_best=True, seed=0, progress=True):
+        if task is not None and task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+        if monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {monitor!r}")
+        if schedule not in (None, "cosine", "step"):
+            raise ValueError(f"schedule must be None, 'cosine' or 'step', got {schedule!r}")
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        if early_stopping is not None and (not isinstance(early_stopping, int) or early_stopping < 1):
+            raise ValueError(f"early_stopping must be None or a positive number of epochs, got {early_stopping!r}")
+        self.model, self.task = model, task
+        self.optimizer_spec, self.lr, self.weight_decay = optimizer, float(lr), float(weight_decay)
+        self.batch_size, self.epochs = int(batch_size), int(epochs)
+        self.augment, self.normalize, self.class_weights_spec = augment, normalize, class_weights
+        self.schedule, self.monitor, self.early_stopping = schedule, monitor, early_stopping
+        self.min_delta = float(min_delta)
+        self.restore_best, self.seed, self.progress = restore_best, seed, progress
+        self.normalizer = None
+        self.class_weights = None
+        self.history = History()
+        self.best_epoch, self.best_score = None, None
+        self.stopped_early = False
+
+    # -------------------------------------------------------------- pieces
+    def _make_optimizer(self):
+        params = self.model.parameters()
+        spec = self.optimizer_spec
+        if isinstance(spec, optim.Optimizer):
+            return spec
+        if spec == "adam":
+            return optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if spec == "adamw":
+            return optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if spec == "sgd":
+            return optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        raise ValueError(f"unknown optimizer {spec!r}; choose 'adam', 'adamw', 'sgd' or pass a tinydl Optimizer")
+
+    def _make_schedule(self, optimizer):
+        if self.schedule == "cosine":
+            return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        if self.schedule == "step":
+            return optim.lr_scheduler.StepLR(optimizer, step_size=max(1, self.epochs // 2), gamma=0.1)
+        return None
+
+    def _loss(self, logits, y):
+        if self.multi_label:
+            return binary_cross_entropy_with_logits(logits, y.astype(np.float32))
+        return cross_entropy(logits, y, weight=self.class_weights)
+
+    def _check_labels(self, y, where):
+        if self.multi_label:
+            if y.ndim != 2 or not np.isin(y, (0, 1)).all():
+                raise ValueError(f"{where}: multi-label targets must be a 0/1 array (N, findings), got shape {y.shape}")
+            return y
+        y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise ValueError(f"{where}: labels must be integer class indices of shape (N,), got {y.dtype} {y.shape}")
+        return y.astype(np.int64, copy=False)
+
+    # -------------------------------------------------------------- fit
+    def fit(self, train, val=None):
+        """Train for ``epochs`` epochs (fewer with early stopping); returns the History."""
+        if self.task is None:
+            self.task = getattr(train, "task", None) or "multi-class"
+        self.multi_label = self.task.startswith("multi-label")
+        x_train, y_train = as_arrays(train)
+        y_train = self._check_labels(y_train, "training data")
+        if val is not None:
+            x_val, y_val = as_arrays(val)
+            y_val = self._check_labels(y_val, "validation data")
+        elif self.monitor.startswith("val_"):
+            self.monitor = "train_loss"
+        if not np.all(np.isfinite(x_train)):
+            raise ValueError("training images contain NaN or infinity")
+        manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        self.normalizer = Normalizer.fit(x_train) if self.normalize else None
+        if not self.multi_label:
+            classes = self._num_classes()
+            if y_train.max(initial=0) >= classes or y_train.min(initial=0) < 0:
+                raise ValueError(f"training labels must lie in [0, {classes}) for a model with {classes} outputs; "
+                                 f"found {int(y_train.min())}..{int(y_train.max())}")
+            if isinstance(self.class_weights_spec, str):
+                if self.class_weights_spec != "balanced":
+                    raise ValueError(f"class_weights must be None, 'balanced' or an array, got {self.class_weights_spec!r}")
+                self.class_weights = balanced_class_weights(y_train, classes)
+            elif self.class_weights_spec is not None:
+                self.class_weights = np.asarray(self.class_weights_spec, dtype=np.float32)
+        optimizer = self._make_optimizer()
+        scheduler = self._make_schedule(optimizer)
+        n = len(x_train)
+        batches = math.ceil(n / self.batch_size)
+        progress = Progress(self.epochs, batches, enabled=self.progress)
+        sign = 1.0 if MONITORS[self.monitor] == "max" else -1.0  # compare sign·score: higher is better
+        best_state, waited = None, 0
+        for epoch in range(1, self.epochs + 1):
+            started = time.perf_counter()
+            self.model.train()
+            order = rng.permutation(n)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for b in range(batches):
+                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                xb, yb = x_train[idx], y_train[idx]
+                if self.augment is not None:
+                    xb = self.augment(xb)  # tinydl.data transforms draw from their own seeded generator
+                if self.normalizer is not None:
+                    xb = self.normalizer(xb)
+                logits = self.model(Tensor._from_array(np.ascontiguousarray(xb, dtype=np.float32)))
+                loss = self._loss(logits, yb)
+                value = float(loss.item())
+                if not math.isfinite(value):
+                    raise TrainingError(
+                        f"the loss became {value} at epoch {epoch}, batch {b + 1}/{batches} (lr {self.lr:g}); "
+                        "try a smaller learning rate, check the inputs for NaN, or use normalize=True"
+                    )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                loss_sum += value * len(idx)
+                seen += len(idx)
+                correct += self._correct(logits.numpy(), yb)
+                progress.update(epoch, b + 1, loss_sum / seen, correct / (seen * (yb.shape[1] if self.multi_label else 1)))
+            row = {"epoch": epoch, "train_loss": loss_sum / seen,
+                   "train_acc": correct / (seen * (y_train.shape[1] if self.multi_label else 1)),
+                   "lr": optimizer.param_groups[0]["lr"]}
+            if val is not None:
+                row.update(self._validate(x_val, y_val))
+            row["seconds"] = time.perf_counter() - started
+            self.history.append(row)
+            progress.end_epoch(epoch, row)
+            if scheduler is not None:
+                scheduler.step()
+            score = row.get(self.monitor)
+            if score is not None and (self.best_score is None or sign * (score - self.best_score) > self.min_delta):
+                self.best_score, self.best_epoch, waited = score, epoch, 0
+                if self.restore_best and val is not None:
+                    best_state = {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()}
+            else:
+                waited += 1
+                if self.early_stopping is not None and waited >= self.early_stopping:
+                    self.stopped_early = True
+                    break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        self.model.eval()
+        return self.history
+
+    def _num_classes(self):
+        last = [p for name, p in self.model.named_parameters() if name.endswith("bias") or name.endswith("weight")]
+        config = getattr(self.model, "config", {})
+        if "num_classes" in config:
+            return int(config["num_classes"])
+        return int(last[-1].shape[0])
+
+    def _correct(self, logits, y):
+        if self.multi_label:
+            return int(((logits > 0) == (y > 0.5)).sum())
+        return int((logits.argmax(axis=1) == y).sum())
+
+    def _validate(self, x, y):
+        probs = self.predict_proba(x)
+        eps = 1e-7
+        if self.multi_label:
+            p = np.clip(probs, eps, 1 - eps)
+            loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+            acc = float(np.mean((probs > 0.5) == (y > 0.5)))
+        else:
+            loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1))))
+            acc = float(np.mean(probs.argmax(axis=1) == y))
+        try:
+            auc = float(_metrics.roc_auc(y, probs if probs.shape[1] > 2 or self.multi_label else probs[:, 1]))
+        except ValueError:  # one class only in this validation set: AUC is undefined
+            auc = None
+        return {"val_loss": loss, "val_acc": acc, "val_auc": auc}
+
+    # -------------------------------------------------------------- use
+    def predict_proba(self, x, batch_size=512):
+        """Probabilities for images x (N, C, H, W) in [0, 1], normalised as in training."""
+        return predict_proba(self.model, x, self.normalizer, self.task or "multi-class", batch_size)
+
+    def evaluate(self, data, class_names=None):
+        """td.metrics.evaluate on a data set (or (x, y)): ACC, AUC, per-class figures, confusion matrix, ECE."""
+        x, y = as_arrays(data)
+        y = self._check_labels(y, "evaluation data")
+        class_names = class_names or getattr(data, "classes", None)
+        return _metrics.evaluate(y, self.predict_proba(x), task=self.task or "multi-class",
+                                 class_names=list(class_names) if class_names is not None else None)
+
+
+def fit(model, train, val=None, **options):
+    """Shortcut: ``Trainer(model, **options).fit(train, val)``; returns the Trainer (with .history)."""
+    trainer = Trainer(model, **options)
+    trainer.fit(train, val)
+    return trainer

@@ -84,3 +84,23 @@ def test_bench_rejects_an_unknown_section():
     result = subprocess.run([sys.executable, str(BENCH), "--only", "matmul,nope"], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "unknown section" in result.stderr
+
+
+MEDMNIST_BENCH = BENCH.parent / "medmnist_vs_torch.py"
+
+
+def test_medmnist_benchmark_quick_mode_trains_both_frameworks_on_the_same_batches(data_dir, tmp_path):
+    """--quick: one epoch of the article's CNN in tinydl and (where installed) PyTorch, same start, same batches."""
+    env = dict(__import__("os").environ, TINYDL_DATA_DIR=str(data_dir))
+    result = subprocess.run([sys.executable, str(MEDMNIST_BENCH), "--quick", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600, cwd=BENCH.parents[1], env=env)
+    assert result.returncode == 0, f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    assert "| pneumoniamnist |" in (tmp_path / "medmnist.md").read_text()
+    results = json.loads((tmp_path / "medmnist.json").read_text())
+    (row,) = results["article_cnn"]
+    assert 0.5 < row["tinydl_acc"] <= 1 and 0.5 < row["tinydl_auc"] <= 1 and row["tinydl_seconds"] > 0
+    if results["torch"] is not None:
+        # Same initial weights and batches: after one epoch the two models differ only by rounding.
+        assert abs(row["tinydl_auc"] - row["torch_auc"]) < 0.01
+    (best,) = results["best"]
+    assert 0.5 < best["acc"] <= 1 and math.isfinite(best["seconds"])

@@ -62,14 +62,33 @@ def test_train_on_real_pneumonia_data(data_dir, tmp_path, capsys):
 def test_missing_data_falls_back_to_synthetic_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TINYDL_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("TINYDL_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--quiet", "--no-plots",
+    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--quiet", "--no-plots", "--no-download",
                  "--out", str(tmp_path / "run")]) == 0
     captured = capsys.readouterr()
-    assert "SYNTHETIC" in captured.err and "breastmnist.npz not found" in captured.err
-    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--no-synthetic-fallback",
+    assert "SYNTHETIC" in captured.err and "breastmnist.npz" in captured.err
+    assert "synthetic-lesions / train" in captured.out
+    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--no-synthetic-fallback", "--no-download",
                  "--out", str(tmp_path / "run2")]) == 1
     assert "breastmnist.npz" in capsys.readouterr().err
     assert not (tmp_path / "run2").exists()
+
+
+def test_a_failed_download_falls_back_to_synthetic(tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    import tinydl.data.medmnist as medmnist
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("no network in this test")
+
+    monkeypatch.setattr(medmnist, "_open_url", offline)
+    monkeypatch.setenv("TINYDL_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("TINYDL_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--quiet", "--no-plots",
+                 "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "Downloading breastmnist" in err and "download failed" in err and "SYNTHETIC" in err
+    assert not list((tmp_path / "cache").rglob("*.npz*"))  # nothing half-downloaded left behind
 
 
 def test_errors_are_one_clear_line(synthetic_run, tmp_path, capsys):

@@ -52,7 +52,8 @@ def build_parser():
     p = sub.add_parser("train", help="train a model on a data set and evaluate it on the test split")
     p.add_argument("--data", default="pneumoniamnist", help="data set name (see `tinydl datasets`), or 'synthetic'")
     p.add_argument("--data-dir", help="folder with the .npz files (default: $TINYDL_DATA_DIR, then the cache)")
-    p.add_argument("--download", action="store_true", help="download the data set if it is not found (needs internet)")
+    p.add_argument("--no-download", action="store_true",
+                   help="do not try to download a data set that is not found locally")
     p.add_argument("--no-synthetic-fallback", action="store_true",
                    help="fail when the data set is missing instead of training on the built-in synthetic set")
     p.add_argument("--model", default="small_cnn", help="small_cnn (the article's CNN) or convnet")
@@ -113,17 +114,27 @@ def build_parser():
 
 # ---------------------------------------------------------------------------- helpers
 def _load_splits(name, data_dir, download=False, fallback=True, splits=("train", "val", "test")):
+    """The splits of ``name``: from --data-dir / TINYDL_DATA_DIR / the cache, else downloaded (when
+    ``download``), else — when ``fallback`` — the built-in synthetic set; prints which it used."""
     from . import data
 
-    loaded = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", data.SyntheticFallbackWarning)
-        for split in splits:
-            loaded[split] = data.load_dataset(name, split, root=data_dir, download=download, fallback_synthetic=fallback)
-    for w in caught:
-        if issubclass(w.category, data.SyntheticFallbackWarning):
-            print(f"WARNING: {w.message}", file=sys.stderr)
-            break
+    try:
+        loaded = {s: data.load_dataset(name, s, root=data_dir) for s in splits}
+    except data.DataFileNotFoundError as missing:
+        reason = str(missing).splitlines()[0]
+        loaded = None
+        if download:
+            print(f"{reason}\nDownloading {name} from Zenodo ...", file=sys.stderr)
+            try:
+                loaded = {s: data.load_dataset(name, s, root=data_dir, download=True) for s in splits}
+            except (data.DownloadError, OSError) as failed:
+                reason = f"the download failed ({failed})"
+        if loaded is None:
+            if not fallback:
+                raise
+            print(f"WARNING: {reason}; training on tinydl's SYNTHETIC images instead (not medical data). "
+                  "Set TINYDL_DATA_DIR or pass --data-dir to use real data.", file=sys.stderr)
+            loaded = {s: data.load_dataset("synthetic", s) for s in splits}
     print(data.describe_source(loaded[splits[0]]))
     return loaded
 
@@ -203,7 +214,7 @@ def cmd_train(args):
     if args.device == "cuda":
         raise NotImplementedError("--device cuda: tinydl's convolution kernels run on the CPU only for now "
                                   "(the CuPy kernels are not written yet); use --device cpu")
-    splits = _load_splits(args.data, args.data_dir, args.download, not args.no_synthetic_fallback)
+    splits = _load_splits(args.data, args.data_dir, not args.no_download, not args.no_synthetic_fallback)
     train, val, test = splits["train"], splits["val"], splits["test"]
     multi_label = train.task.startswith("multi-label")
     num_outputs = train.labels.shape[1] if multi_label else train.n_classes

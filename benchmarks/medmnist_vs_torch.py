@@ -76,7 +76,7 @@ def torch_small_cnn(in_channels, num_classes):
 
 
 def train_torch(model, x, y, epochs, batch_size, seed, lr):
-    """The same loop as td.train.Trainer with normalize=False: a new permutation from the seed's generator each epoch."""
+    """The loop of td.train.Trainer (normalize=False): each epoch a new permutation from default_rng(seed), as td.data.DataLoader draws it."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)

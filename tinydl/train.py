@@ -31,6 +31,7 @@ import numpy as np
 from . import metrics as _metrics
 from . import optim
 from .autograd import no_grad
+from .data.loader import DataLoader
 from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
 from .random import manual_seed
 from .tensor import Tensor
@@ -361,7 +362,6 @@ class Trainer:
         if not np.all(np.isfinite(x_train)):
             raise ValueError("training images contain NaN or infinity")
         manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
         self.normalizer = Normalizer.fit(x_train) if self.normalize else None
         if not self.multi_label:
             classes = self._num_classes()
@@ -376,21 +376,18 @@ class Trainer:
                 self.class_weights = np.asarray(self.class_weights_spec, dtype=np.float32)
         optimizer = self._make_optimizer()
         scheduler = self._make_schedule(optimizer)
-        n = len(x_train)
-        batches = math.ceil(n / self.batch_size)
+        # Shuffled anew every epoch from the seed; the augmentation runs on each batch.
+        loader = DataLoader((x_train, y_train), batch_size=self.batch_size, shuffle=True, seed=self.seed,
+                            transform=self.augment)
+        batches = len(loader)
         progress = Progress(self.epochs, batches, enabled=self.progress)
         sign = 1.0 if MONITORS[self.monitor] == "max" else -1.0  # compare sign·score: higher is better
         best_state, waited = None, 0
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
             self.model.train()
-            order = rng.permutation(n)
             loss_sum, correct, seen = 0.0, 0, 0
-            for b in range(batches):
-                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-                xb, yb = x_train[idx], y_train[idx]
-                if self.augment is not None:
-                    xb = self.augment(xb)  # tinydl.data transforms draw from their own seeded generator
+            for b, (xb, yb) in enumerate(loader):
                 if self.normalizer is not None:
                     xb = self.normalizer(xb)
                 logits = self.model(Tensor._from_array(np.ascontiguousarray(xb, dtype=np.float32)))
@@ -404,8 +401,8 @@ class Trainer:
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                loss_sum += value * len(idx)
-                seen += len(idx)
+                loss_sum += value * len(yb)
+                seen += len(yb)
                 correct += self._correct(logits.numpy(), yb)
                 progress.update(epoch, b + 1, loss_sum / seen, correct / (seen * (yb.shape[1] if self.multi_label else 1)))
             row = {"epoch": epoch, "train_loss": loss_sum / seen,

@@ -639,3 +639,22 @@ def test_import_tinydl_data_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
+
+
+def test_brightness_contrast_changes_exposure_per_image_reproducibly():
+    from tinydl.data import RandomBrightnessContrast
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.3, 0.7, size=(8, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(RandomBrightnessContrast(0.0, 0.0, seed=0)(x), x, atol=1e-6)  # no change asked
+    a, b = RandomBrightnessContrast(0.1, 0.2, seed=3)(x), RandomBrightnessContrast(0.1, 0.2, seed=3)(x)
+    np.testing.assert_array_equal(a, b)
+    # x' − mean(x') = c·(x − mean(x)) with one c per image in [0.8, 1.2]; the means move by at most 0.1
+    da = (a - a.mean(axis=(1, 2, 3), keepdims=True)).reshape(8, -1)
+    dx = (x - x.mean(axis=(1, 2, 3), keepdims=True)).reshape(8, -1)
+    c = (da * dx).sum(axis=1) / (dx * dx).sum(axis=1)  # least-squares c per image
+    np.testing.assert_allclose(da, c[:, None] * dx, atol=1e-5)
+    assert np.all((c >= 0.8 - 1e-6) & (c <= 1.2 + 1e-6)) and np.ptp(c) > 0
+    assert np.all(np.abs(a.mean(axis=(1, 2, 3)) - x.mean(axis=(1, 2, 3))) <= 0.1 + 1e-6)
+    with pytest.raises(ValueError, match="contrast"):
+        RandomBrightnessContrast(0.1, 1.5)

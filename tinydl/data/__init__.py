@@ -28,7 +28,7 @@ from .medmnist import (
 )
 from .synthetic import SYNTHETIC_INFO, SyntheticLesions, make_lesion_images
 from .transforms import (
-    Compose, GaussianNoise, RandomFlip, RandomRotation, RandomShift, Rescale, Standardize, channel_mean_std,
+    Compose, GaussianNoise, RandomBrightnessContrast, RandomFlip, RandomRotation, RandomShift, Rescale, Standardize, channel_mean_std,
     default_augmentation, rotate,
 )
 
@@ -41,6 +41,6 @@ __all__ = [
     "load_dataset", "describe_source", "SyntheticFallbackWarning",
     "DataLoader", "ImageDataset", "images_to_nchw",
     "transforms", "Compose", "Rescale", "Standardize", "channel_mean_std", "RandomFlip", "RandomRotation",
-    "RandomShift", "GaussianNoise", "rotate", "default_augmentation",
+    "RandomShift", "GaussianNoise", "RandomBrightnessContrast", "rotate", "default_augmentation",
     "DataFileNotFoundError", "DataFileError", "ChecksumError", "DownloadError",
 ]

@@ -237,6 +237,32 @@ class GaussianNoise(RandomTransform):
         return np.clip(out, *self.clip) if self.clip is not None else out
 
 
+class RandomBrightnessContrast(RandomTransform):
+    """x' = m + c · (x − m) + b per image, m its mean, c ~ U[1 − contrast, 1 + contrast], b ~ U[−brightness, brightness].
+
+    X-rays from another hospital or machine are brighter, darker, flatter or
+    harsher; varying exposure and contrast in training keeps the network from
+    keying on them. Optional ``clip=(low, high)``.
+    """
+
+    def __init__(self, brightness=0.1, contrast=0.1, clip=(0.0, 1.0), seed=None):
+        super().__init__(seed)
+        if brightness < 0 or not 0 <= contrast < 1:
+            raise ValueError(f"RandomBrightnessContrast: need brightness >= 0 and 0 <= contrast < 1, "
+                             f"got {brightness}, {contrast}")
+        self.brightness, self.contrast, self.clip = float(brightness), float(contrast), clip
+
+    def apply(self, batch):
+        n = len(batch)
+        shape = (n,) + (1,) * (batch.ndim - 1)
+        c = self.rng.uniform(1 - self.contrast, 1 + self.contrast, size=n).astype(np.float32).reshape(shape)
+        b = self.rng.uniform(-self.brightness, self.brightness, size=n).astype(np.float32).reshape(shape)
+        batch = _float32(batch)
+        mean = batch.mean(axis=tuple(range(1, batch.ndim)), keepdims=True)
+        out = mean + c * (batch - mean) + b
+        return np.clip(out, *self.clip) if self.clip is not None else out
+
+
 class Compose(Transform):
     """Apply transforms in order: Compose([a, b, c])(x) = c(b(a(x)))."""
 
@@ -252,8 +278,11 @@ class Compose(Transform):
         return "Compose([" + ", ".join(map(repr, self.transforms)) + "])"
 
 
-def default_augmentation(flip=False, degrees=10.0, max_shift=2, noise_std=0.02, seed=None):
+def default_augmentation(flip=False, degrees=10.0, max_shift=2, noise_std=0.02, brightness=0.0, contrast=0.0,
+                         seed=None):
     """The standard set for 28×28 medical images: small rotation, shift and noise (and flip only if asked).
+
+    ``brightness``/``contrast`` > 0 add RandomBrightnessContrast (exposure changes between machines).
 
     ``flip=True`` adds random horizontal flips — leave it off for chest X-rays,
     where left and right matter. All transforms share one generator from ``seed``.
@@ -263,5 +292,7 @@ def default_augmentation(flip=False, degrees=10.0, max_shift=2, noise_std=0.02, 
     steps = [RandomRotation(degrees, seed=rng), RandomShift(max_shift, seed=rng)]
     if flip:
         steps.append(RandomFlip(horizontal=True, seed=rng))
+    if brightness or contrast:
+        steps.append(RandomBrightnessContrast(brightness, contrast, seed=rng))
     steps.append(GaussianNoise(noise_std, clip=(0.0, 1.0), seed=rng))
     return Compose(steps)

@@ -165,6 +165,7 @@ def topological_order(root):
     parents, so reversing the list visits every node after every node that
     uses it — the order the chain rule needs.
     """
+    # BEGIN SOLUTION assignment=1 hint="depth-first search from root over node._ctx.parents that require grad; append a node after all its parents"
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
@@ -181,6 +182,7 @@ def topological_order(root):
                 if parent.requires_grad and id(parent) not in visited:
                     stack.append((parent, False))
     return order
+    # END SOLUTION
 
 
 def _fresh(array, input_grads, ctx):

@@ -105,9 +105,10 @@ def build_parser():
     p.set_defaults(run=cmd_datasets)
 
     p = sub.add_parser("assignment", help="course assignments: write a student version")
-    p.add_argument("action", choices=["make", "list"])
-    p.add_argument("number", nargs="?", type=int)
-    p.add_argument("--out", default=None)
+    p.add_argument("action", choices=["make", "list"], help="make: write a student version; list: what each covers")
+    p.add_argument("number", nargs="?", type=int, help="the assignment (1-4)")
+    p.add_argument("--out", default=None, help="folder to write (default: assignmentN)")
+    p.add_argument("--solution", action="store_true", help="write the same folder with the solutions (to check the autograder)")
     p.set_defaults(run=cmd_assignment)
     return parser
 

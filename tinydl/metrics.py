@@ -200,7 +200,9 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
 
 def _confusion(y_true, y_pred, k):
     # Give each (true, predicted) pair its own cell number true·K + predicted; bincount counts all cells at once.
+    # BEGIN SOLUTION assignment=4 hint="cm[t, p] = how many samples of true class t were predicted p (np.bincount of t*K + p is one way)"
     return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    # END SOLUTION
 
 
 def _counts_from_confusion(cm):
@@ -416,8 +418,10 @@ def _binary_auc(y, s):
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == len(y):
         return np.nan
+    # BEGIN SOLUTION assignment=4 hint="the area under (FPR, TPR) from _roc_counts, starting at (0, 0): _trapezoid(fpr, tpr)"
     fps, tps, _ = _roc_counts(y, s)
     return _trapezoid(np.r_[0, fps] / (len(y) - n_pos), np.r_[0, tps] / n_pos)
+    # END SOLUTION
 
 
 def _is_multilabel(y):

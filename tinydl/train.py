@@ -79,8 +79,10 @@ class Normalizer:
     @classmethod
     def fit(cls, x):
         """Per-channel mean and std of images x (N, C, H, W)."""
+        # BEGIN SOLUTION assignment=4 hint="per-channel mean and std over the images and both spatial axes (axes 0, 2, 3)"
         x = np.asarray(x, dtype=np.float64)
         return cls(x.mean(axis=(0, 2, 3)), np.maximum(x.std(axis=(0, 2, 3)), 1e-6))
+        # END SOLUTION
 
     def __call__(self, x):
         if x.shape[1] != self.mean.size:
@@ -98,8 +100,10 @@ class Normalizer:
 
 def balanced_class_weights(labels, num_classes):
     """w_c = N / (K · n_c): every class contributes equally to the loss (a class absent from y gets 0)."""
+    # BEGIN SOLUTION assignment=4 hint="w_c = N / (K * n_c) from np.bincount; 0 for a class with no samples"
     counts = np.bincount(np.asarray(labels).reshape(-1), minlength=num_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
+    # END SOLUTION
     return weights.astype(np.float32)
 
 
@@ -390,17 +394,21 @@ class Trainer:
             for b, (xb, yb) in enumerate(loader):
                 if self.normalizer is not None:
                     xb = self.normalizer(xb)
+                # BEGIN SOLUTION assignment=4 hint="forward: logits = model(Tensor of the batch); loss = self._loss(logits, yb)"
                 logits = self.model(Tensor._from_array(np.ascontiguousarray(xb, dtype=np.float32)))
                 loss = self._loss(logits, yb)
+                # END SOLUTION
                 value = float(loss.item())
                 if not math.isfinite(value):
                     raise TrainingError(
                         f"the loss became {value} at epoch {epoch}, batch {b + 1}/{batches} (lr {self.lr:g}); "
                         "try a smaller learning rate, check the inputs for NaN, or use normalize=True"
                     )
+                # BEGIN SOLUTION assignment=4 hint="clear the old gradients, back-propagate, update the weights"
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                # END SOLUTION
                 loss_sum += value * len(yb)
                 seen += len(yb)
                 correct += self._correct(logits.numpy(), yb)

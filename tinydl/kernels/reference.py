@@ -32,12 +32,14 @@ def conv2d_forward(x, w, bias, stride, padding):
     oh, ow = output_size(height, kh, sh, ph), output_size(width, kw, sw, pw)
     xp = pad_images(x, padding)
     y = np.zeros((n_images, n_filters, oh, ow), dtype=np.result_type(x, w))
+    # BEGIN SOLUTION assignment=3 hint="y[n, o, p, q] = sum of the window xp[n, :, p*sh : p*sh+kh, q*sw : q*sw+kw] times the filter w[o]"
     for n in range(n_images):
         for o in range(n_filters):
             for p in range(oh):
                 for q in range(ow):
                     window = xp[n, :, p * sh : p * sh + kh, q * sw : q * sw + kw]
                     y[n, o, p, q] = np.sum(window * w[o])
+    # END SOLUTION
     if bias is not None:
         y += bias.reshape(1, -1, 1, 1)
     return y
@@ -53,11 +55,13 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     _, n_filters, oh, ow = grad_y.shape
     grad_xp = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=grad_y.dtype)
+    # BEGIN SOLUTION assignment=3 hint="each output spreads grad_y[n, o, p, q] * w[o] back over the window it read (+=, windows overlap)"
     for n in range(n_images):
         for o in range(n_filters):
             for p in range(oh):
                 for q in range(ow):
                     grad_xp[n, :, p * sh : p * sh + kh, q * sw : q * sw + kw] += grad_y[n, o, p, q] * w[o]
+    # END SOLUTION
     return grad_xp[:, :, ph : ph + height, pw : pw + width]
 
 
@@ -68,11 +72,13 @@ def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
     n_images, n_filters, oh, ow = grad_y.shape
     xp = pad_images(x, padding)
     grad_w = np.zeros(w_shape, dtype=grad_y.dtype)
+    # BEGIN SOLUTION assignment=3 hint="grad_w[o] += grad_y[n, o, p, q] * the window under that output, over all n, p, q"
     for n in range(n_images):
         for o in range(n_filters):
             for p in range(oh):
                 for q in range(ow):
                     grad_w[o] += grad_y[n, o, p, q] * xp[n, :, p * sh : p * sh + kh, q * sw : q * sw + kw]
+    # END SOLUTION
     return grad_w
 
 
@@ -91,10 +97,12 @@ def maxpool2d_forward(x, kernel, stride):
         for c in range(channels):
             for p in range(oh):
                 for q in range(ow):
+                    # BEGIN SOLUTION assignment=3 hint="the window's maximum, and its flat position i*KW + j in argmax (np.argmax gives the first on ties)"
                     window = x[n, c, p * sh : p * sh + kh, q * sw : q * sw + kw]
                     k = int(np.argmax(window))
                     argmax[n, c, p, q] = k
                     y[n, c, p, q] = window.flat[k]
+                    # END SOLUTION
     return y, argmax
 
 
@@ -107,8 +115,10 @@ def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
         for c in range(channels):
             for p in range(oh):
                 for q in range(ow):
+                    # BEGIN SOLUTION assignment=3 hint="only the winner (i, j) = divmod(argmax, KW) of each window gets that window's gradient"
                     i, j = divmod(int(argmax[n, c, p, q]), kw)
                     grad_x[n, c, p * sh + i, q * sw + j] += grad_y[n, c, p, q]
+                    # END SOLUTION
     return grad_x
 
 

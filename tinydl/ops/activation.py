@@ -12,14 +12,18 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x):
+        # BEGIN SOLUTION assignment=2 hint="y = max(x, 0); save what backward needs"
         y = array_module(x).maximum(x, 0)
         ctx.save_for_backward(y)
         return y
+        # END SOLUTION
 
     @staticmethod
     def backward(ctx, grad):
+        # BEGIN SOLUTION assignment=2 hint="dy/dx = 1 where x > 0, else 0"
         (y,) = ctx.saved
         return grad * (y > 0)
+        # END SOLUTION
 
 
 class Sigmoid(Function):
@@ -39,8 +43,10 @@ class Sigmoid(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # BEGIN SOLUTION assignment=2 hint="dsigma/dx = y (1 - y) with the saved output y"
         (y,) = ctx.saved
         return grad * y * (1 - y)
+        # END SOLUTION
 
 
 class Tanh(Function):
@@ -54,8 +60,10 @@ class Tanh(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # BEGIN SOLUTION assignment=2 hint="dtanh/dx = 1 - y^2"
         (y,) = ctx.saved
         return grad * (1 - y * y)
+        # END SOLUTION
 
 
 class Softmax(Function):

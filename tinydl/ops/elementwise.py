@@ -19,8 +19,10 @@ class Exp(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # BEGIN SOLUTION assignment=1 hint="d(e^x)/dx = e^x, which is the saved output y"
         (y,) = ctx.saved
         return grad * y
+        # END SOLUTION
 
 
 class Log(Function):
@@ -33,8 +35,10 @@ class Log(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        # BEGIN SOLUTION assignment=1 hint="d(ln x)/dx = 1/x"
         (x,) = ctx.saved
         return grad / x
+        # END SOLUTION
 
 
 class Sqrt(Function):

@@ -65,6 +65,7 @@ class Adam(Optimizer):
         # arithmetic for large layers (memory traffic and page faults, see PERF-NOTES).
         tmp = state["scratch"]
 
+        # BEGIN SOLUTION assignment=2 hint="m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; theta -= lr * m_hat / (sqrt(v_hat) + eps) with m_hat = m/(1-b1^t), v_hat = v/(1-b2^t); update m, v in place"
         m *= beta1                                           # m ← β₁ m + (1 − β₁) g
         xp.multiply(grad, 1 - beta1, out=tmp)
         m += tmp
@@ -80,6 +81,7 @@ class Adam(Optimizer):
         xp.divide(m, tmp, out=tmp)
         tmp *= group["lr"] / (1 - beta1**t)
         param.data -= tmp
+        # END SOLUTION
 
 
 class AdamW(Adam):

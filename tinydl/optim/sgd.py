@@ -64,6 +64,7 @@ class SGD(Optimizer):
         g = grad
         if weight_decay != 0:
             g = g + weight_decay * param.data
+        # BEGIN SOLUTION assignment=2 hint="b = g on the first step, then b = momentum*b + (1 - dampening)*g kept in state['momentum_buffer']; Nesterov uses g + momentum*b"
         if momentum != 0:
             buffer = state.get("momentum_buffer")
             if buffer is None:
@@ -72,4 +73,5 @@ class SGD(Optimizer):
                 buffer *= momentum
                 buffer += (1 - group["dampening"]) * g
             g = g + momentum * buffer if group["nesterov"] else buffer
+        # END SOLUTION
         param.data -= group["lr"] * g

@@ -98,6 +98,7 @@ def numerical_gradient(fn, inputs, index, v, eps):
     x = inputs[index].data
     grad = np.zeros_like(x)
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
+    # BEGIN SOLUTION assignment=1 hint="for each element: f(x + eps) and f(x - eps) through _scalarize(fn(*inputs), v); (plus - minus) / (2 eps); restore x"
     for i in range(flat_x.size):
         saved = flat_x[i]
         flat_x[i] = saved + eps
@@ -106,6 +107,7 @@ def numerical_gradient(fn, inputs, index, v, eps):
         minus = _scalarize(fn(*inputs), v)
         flat_x[i] = saved
         flat_g[i] = (plus - minus) / (2 * eps)
+    # END SOLUTION
     return grad
 
 

@@ -47,9 +47,9 @@ class InputCheck:
         return self.failures == 0
 
 
-@dataclass
+@dataclass(repr=False)
 class GradcheckReport:
-    """The result of :func:`gradcheck`; truthy when every input passed."""
+    """The result of :func:`gradcheck`; truthy when every input passed; prints as a readable table."""
 
     inputs: list = field(default_factory=list)
     eps: float = 1e-6
@@ -62,6 +62,9 @@ class GradcheckReport:
 
     def __bool__(self):
         return self.passed
+
+    def __repr__(self):  # a notebook cell ending with a report shows the table, not the fields
+        return str(self)
 
     def __str__(self):
         lines = [f"gradcheck {'passed' if self.passed else 'FAILED'} (eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"]

@@ -63,7 +63,10 @@ def build_parser():
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty λ")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability (convnet)")
-    p.add_argument("--augment", action="store_true", help="random rotations, shifts and noise while training")
+    p.add_argument("--augment", action="store_true",
+                   help="random rotations (±10°), shifts (±2 px), brightness/contrast and noise while training")
+    p.add_argument("--brightness", type=float, default=0.1, help="with --augment: brightness change, ± (default 0.1)")
+    p.add_argument("--contrast", type=float, default=0.15, help="with --augment: contrast change, ± (default 0.15)")
     p.add_argument("--flip", action="store_true",
                    help="also random left-right flips (off by default: left and right matter in chest X-rays)")
     p.add_argument("--class-weights", choices=["none", "balanced"], default="none")
@@ -224,7 +227,8 @@ def cmd_train(args):
         model_args["dropout"] = args.dropout
     td.manual_seed(args.seed)
     model = td.models.create(args.model, **model_args)
-    augment = td.data.default_augmentation(flip=args.flip, seed=args.seed) if args.augment else None
+    augment = td.data.default_augmentation(flip=args.flip, brightness=args.brightness, contrast=args.contrast,
+                                           seed=args.seed) if args.augment else None
     trainer = Trainer(
         model, task=train.task, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
         batch_size=args.batch_size, epochs=args.epochs, augment=augment,

@@ -80,3 +80,14 @@ def test_mixing_devices_in_one_op_names_both_devices():
         on_cpu + on_gpu
     with pytest.raises(RuntimeError, match="different devices"):
         td.matmul(on_gpu, on_cpu.T)
+
+
+def test_convolution_on_a_gpu_tensor_says_the_kernels_are_cpu_only(monkeypatch):
+    """Without a GPU we fake the device: the error must name the device and the way out."""
+    x = td.zeros(1, 1, 5, 5)
+    w = td.zeros(2, 1, 3, 3)
+    monkeypatch.setattr(type(x), "device", property(lambda self: td.device("cuda:0")))
+    with pytest.raises(NotImplementedError, match=r"cuda:0.*CPU only.*\.to\('cpu'\)"):
+        td.nn.functional.conv2d(x, w)
+    with pytest.raises(NotImplementedError, match="max_pool2d"):
+        td.nn.functional.max_pool2d(x, 2)

@@ -105,6 +105,18 @@ def test_bad_labels_and_arguments_are_named():
         Trainer(tiny_cnn(), optimizer="rmsprop", progress=False, epochs=1).fit((x, np.array([0, 1, 1, 0])))
 
 
+def test_feature_vectors_train_too_with_per_feature_standardisation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float32) * [1, 10, 100] + [0, 5, -50]
+    y = (x[:, 0] + x[:, 1] / 10 > 0.5).astype(np.int64)
+    td.manual_seed(0)
+    model = td.nn.Sequential(td.nn.Linear(3, 8), td.nn.ReLU(), td.nn.Linear(8, 2))
+    trainer = Trainer(model, lr=0.05, epochs=20, progress=False)
+    trainer.fit((x, y))
+    np.testing.assert_allclose(trainer.normalizer.mean, x.mean(axis=0), rtol=1e-4)
+    assert trainer.history["train_acc"][-1] > 0.9
+
+
 def test_multi_label_uses_a_sigmoid_per_finding():
     rng = np.random.default_rng(0)
     x = rng.random((64, 1, 28, 28)).astype(np.float32)

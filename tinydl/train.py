@@ -54,15 +54,17 @@ def as_arrays(data):
     else:
         raise TypeError(f"expected a data set with .arrays() or a tuple (x, y), got {type(data).__name__}")
     x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {x.shape}")
+    if x.ndim not in (2, 4):
+        raise ValueError(f"inputs must have shape (N, C, H, W) for images or (N, features), got {x.shape}"
+                         + ("; add the channel axis: x[:, None]" if x.ndim == 3 else ""))
     if len(x) != len(y):
         raise ValueError(f"{len(x)} images but {len(y)} labels")
     return x.astype(np.float32, copy=False), y
 
 
 class Normalizer:
-    """x ↦ (x − mean) / std per channel, with the statistics of the *training* set.
+    """x ↦ (x − mean) / std per channel (axis 1: image channels, or features of (N, F) data),
+    with the statistics of the *training* set.
 
     Why the training set only: the validation and test images must be treated
     exactly as new patients' images will be, and those are unknown at training
@@ -78,16 +80,17 @@ class Normalizer:
 
     @classmethod
     def fit(cls, x):
-        """Per-channel mean and std of images x (N, C, H, W)."""
-        # BEGIN SOLUTION assignment=4 hint="per-channel mean and std over the images and both spatial axes (axes 0, 2, 3)"
+        """Per-channel mean and std of images x (N, C, H, W) — or per feature of x (N, F)."""
+        # BEGIN SOLUTION assignment=4 hint="mean and std over every axis except the channel axis 1 (for images: 0, 2, 3)"
         x = np.asarray(x, dtype=np.float64)
-        return cls(x.mean(axis=(0, 2, 3)), np.maximum(x.std(axis=(0, 2, 3)), 1e-6))
+        axes = (0,) + tuple(range(2, x.ndim))
+        return cls(x.mean(axis=axes), np.maximum(x.std(axis=axes), 1e-6))
         # END SOLUTION
 
     def __call__(self, x):
         if x.shape[1] != self.mean.size:
             raise ValueError(f"images have {x.shape[1]} channels, the normaliser was fitted on {self.mean.size}")
-        shape = (1, -1, 1, 1)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
         return ((x - self.mean.reshape(shape)) / self.std.reshape(shape)).astype(np.float32, copy=False)
 
     def to_dict(self):

@@ -165,9 +165,20 @@ class AvgPool2d(Function):
         return grad_x
 
 
+def _on_cpu(where, *tensors):
+    """The conv and pooling kernels are NumPy/Numba: say so plainly for GPU tensors."""
+    for t in tensors:
+        if t.device.type != "cpu":
+            raise NotImplementedError(
+                f"{where}: a tensor is on {t.device}, but tinydl's convolution and pooling kernels run on the "
+                "CPU only for now (the CuPy kernels are not written yet); move the model and data with .to('cpu')"
+            )
+
+
 def _conv_inputs(x, weight, bias, stride, padding):
     """Check the arguments of a convolution; return (tensors, stride, padding)."""
     x, weight = as_tensor(x), as_tensor(weight)
+    _on_cpu("conv2d", x, weight)
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must have shape (out_channels, in_channels, KH, KW), got {weight.shape}")
@@ -213,6 +224,7 @@ def _pool_args(where, x_shape, kernel_size, stride):
 def max_pool2d(x, kernel_size, stride=None):
     """Max over each kernel_size window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
     x = as_tensor(x)
+    _on_cpu("max_pool2d", x)
     kernel, stride = _pool_args("max_pool2d", x.shape, kernel_size, stride)
     return MaxPool2d.apply(x, kernel=kernel, stride=stride)
 

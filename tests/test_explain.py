@@ -141,7 +141,7 @@ def test_grad_cam_shape_range_and_default_layer():
     model = small_cnn(image_size=28)
     x = images(n=3, size=28)
     result = explain.explain(model, x)
-    assert result.layer == "features.0" and result.method == "grad_cam"
+    assert result.layer == "features.1" and result.method == "grad_cam"  # the ReLU after the last conv
     assert result.heatmaps.shape == (3, 28, 28) and result.cam.shape == (3, 26, 26)
     assert result.heatmaps.min() >= 0 and result.heatmaps.max() <= 1
     assert result.probs.shape == (3, 2)
@@ -151,7 +151,8 @@ def test_grad_cam_shape_range_and_default_layer():
     titles = result.titles(["normal", "pneumonia"])
     assert len(titles) == 3 and all("p = " in t for t in titles)
     convnet = td.models.ConvNet(channels=(2, 3), hidden=4)
-    assert explain.explain(convnet, x.astype(np.float32)).layer == "features.4"
+    assert explain.explain(convnet, x.astype(np.float32)).layer == "features.6"  # conv 4 → BatchNorm 5 → ReLU 6
+    assert explain.explain(model, x, layer="features.0").layer == "features.0"  # the conv output, on request
 
 
 def test_grad_cam_on_fused_small_cnn_equals_unfused_and_stays_fused():
@@ -235,8 +236,8 @@ def test_grad_cam_matches_pytorch(torch):
             t_model.get_submodule(t_name).bias.copy_(torch.from_numpy(state[f"{name}.bias"]))
 
     xt = torch.from_numpy(x)
-    A = t_model[0](xt)
-    logits = t_model[1:](A)
+    A = t_model[:2](xt)  # the default layer: the rectified maps of the conv block
+    logits = t_model[2:](A)
     score = logits[torch.arange(3), torch.tensor([0, 1, 1])].sum()
     (dA,) = torch.autograd.grad(score, A)
     alpha = dA.mean(dim=(2, 3), keepdim=True)

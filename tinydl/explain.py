@@ -283,8 +283,15 @@ def _resolve_layer(model, layer):
                 f"{type(model).__name__} has no Conv2d layer, so there is no default layer for Grad-CAM; "
                 f"pass layer=<name of a module with a 4-D (N, C, h, w) output>"
             )
-        name = convs[-1]
-        return name, dict(named)[name]
+        # The rectified maps of the last conv block, as in the Grad-CAM paper: the first ReLU after
+        # the last Conv2d (past any BatchNorm). Before BatchNorm, a map can be all negative and
+        # come out of the final ReLU as zeros (measured: 8-68 % of ConvNet's maps).
+        names = [n for n, _ in named]
+        after = names[names.index(convs[-1]) + 1:]
+        modules = dict(named)
+        relu = next((n for n in after if type(modules[n]).__name__ == "ReLU"), None)
+        name = relu or convs[-1]
+        return name, modules[name]
     if isinstance(layer, Module):
         for name, m in named:
             if m is layer:
@@ -315,10 +322,11 @@ def grad_cam(model, x, layer=None, target=None, return_probs=False):
     (an all-zero map stays zero).
 
     ``layer``: a name from ``model.named_modules()`` (e.g. "features.0") or the
-    Module itself; default the **last Conv2d** of the model, and the map is
-    built from that conv's *output* (before its ReLU/BatchNorm). Passing the
-    following ReLU ("features.1" in SmallCNN) uses the rectified maps of the
-    original paper instead; the two usually highlight similar regions. ``target``: class
+    Module itself; default the rectified output of the last conv block — the
+    first ReLU after the **last Conv2d** ("features.1" in SmallCNN, "features.6"
+    in ConvNet), as in the original paper — or that conv itself when no ReLU
+    follows it. With a single conv layer (SmallCNN) the map is close to a
+    filtered copy of the image: deeper models give more telling maps. ``target``: class
     index, or one per image; default the predicted class.
 
     Limits: the map has the layer's resolution (26×26 for SmallCNN's conv on

@@ -17,8 +17,9 @@ Around it: a validation pass after each epoch, a history of every figure, the
 best weights by a chosen validation figure (AUC by default: it does not depend
 on a threshold), early stopping, class weights for imbalanced data, a
 learning-rate schedule, L2 weight decay, and a progress line with the time left.
-Everything random (initial weights, dropout, shuffling, augmentation) comes
-from ``seed``: the same seed gives the same run.
+Same seeds, same run: call ``td.manual_seed(seed)`` before building the model
+(the initial weights are drawn then), give the augmentation its own seed, and the
+Trainer's ``seed`` fixes dropout and the order of the batches.
 """
 import math
 import os

@@ -111,8 +111,8 @@ class Pow(Function):
 
 def _matmul(a, b):
     """a @ b; plain 2-D NumPy matrices go through the kernel registry (``td.kernels.use("matmul", ...)``)."""
-    # OpenBLAS's small AVX-512 kernels can raise the CPU's "invalid" flag from padding lanes
-    # even for all-zero inputs (seen as a flaky "invalid value encountered in matmul");
+    # The BLAS call can leave the CPU's "invalid" flag set even for all-zero inputs (seen once in
+    # CI as "invalid value encountered in matmul" on (1, 2) @ (2, 5) zeros, not reproducible alone);
     # a real NaN or inf still shows in the result, so the flag is ignored here.
     with np.errstate(invalid="ignore"):
         if a.ndim == 2 and b.ndim == 2 and isinstance(a, np.ndarray) and isinstance(b, np.ndarray):

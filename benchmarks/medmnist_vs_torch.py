@@ -24,7 +24,6 @@ results/medmnist.md + .json beside this script (or --out).
 """
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -48,10 +47,10 @@ BEST = dict(model="convnet", epochs=15, batch_size=64, lr=1e-3, weight_decay=1e-
 BEST_OVERRIDES = {"organamnist": dict(epochs=4, seeds=(0,))}
 
 
-def split_arrays(name, data_dir):
+def load_splits(name, data_dir):
+    """The three splits of a data set, read (and MD5-checked) once, with their arrays."""
     sets = {s: td.data.MedMNIST(name, s, root=data_dir) for s in ("train", "val", "test")}
-    return sets, {s: (lambda xy: (xy[0], xy[1].reshape(-1) if xy[1].ndim == 2 and xy[1].shape[1] == 1 else xy[1]))(d.arrays())
-                  for s, d in sets.items()}
+    return sets, {s: d.arrays() for s, d in sets.items()}
 
 
 def scores(task, y, probs):
@@ -98,8 +97,8 @@ def torch_probs(model, x):
         return torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
 
 
-def part1(name, data_dir, seeds, epochs, batch_size, lr):
-    sets, arrays = split_arrays(name, data_dir)
+def part1(sets, arrays, seeds, epochs, batch_size, lr):
+    name = sets["train"].name
     (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
     task, channels, classes = sets["train"].task, sets["train"].n_channels, sets["train"].n_classes
     rows = []
@@ -128,9 +127,8 @@ def part1(name, data_dir, seeds, epochs, batch_size, lr):
 
 
 # ------------------------------------------------------------------------------ part 2
-def part2(name, data_dir, recipe):
-    sets, arrays = split_arrays(name, data_dir)
-    train, val = sets["train"], sets["val"]
+def part2(sets, arrays, recipe):
+    train, val, name = sets["train"], arrays["val"], sets["train"].name
     x_test, y_test = arrays["test"]
     trainers, members = [], []
     start = time.perf_counter()
@@ -142,7 +140,7 @@ def part2(name, data_dir, recipe):
             weight_decay=recipe["weight_decay"], class_weights=recipe["class_weights"], schedule=recipe["schedule"],
             augment=td.data.default_augmentation(brightness=recipe["brightness"], contrast=recipe["contrast"], seed=seed),
             monitor="val_auc", seed=seed, progress=False)
-        trainer.fit(train, val)
+        trainer.fit(arrays["train"], val)
         trainers.append(trainer)
         acc, auc = scores(train.task, y_test, trainer.predict_proba(x_test))
         members.append({"seed": seed, "acc": acc, "auc": auc, "best_epoch": trainer.best_epoch})
@@ -214,13 +212,14 @@ def main(argv=None):
         print("PyTorch is not installed: its columns read n/a", file=sys.stderr)
     rows1, rows2 = [], []
     for name in args.datasets.split(","):
+        sets, arrays = load_splits(name, args.data_dir)
         if not args.only_best:
-            rows1 += part1(name, args.data_dir, args.seeds, args.epochs, args.batch_size, args.lr)
+            rows1 += part1(sets, arrays, args.seeds, args.epochs, args.batch_size, args.lr)
         if not args.no_best:
             recipe = dict(BEST, **BEST_OVERRIDES.get(name, {}))
             if args.quick:
                 recipe.update(epochs=1, seeds=(0,))
-            rows2.append(part2(name, args.data_dir, recipe))
+            rows2.append(part2(sets, arrays, recipe))
     text = markdown(rows1, rows2, args)
     print(text)
     out = Path(args.out)

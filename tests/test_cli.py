@@ -87,7 +87,7 @@ def test_a_failed_download_falls_back_to_synthetic(tmp_path, monkeypatch, capsys
     assert main(["train", "--data", "breastmnist", "--epochs", "1", "--quiet", "--no-plots",
                  "--out", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
-    assert "Downloading breastmnist" in err and "download failed" in err and "SYNTHETIC" in err
+    assert "download failed" in err and "SYNTHETIC" in err
     assert not list((tmp_path / "cache").rglob("*.npz*"))  # nothing half-downloaded left behind
 
 
@@ -102,6 +102,12 @@ def test_errors_are_one_clear_line(synthetic_run, tmp_path, capsys):
     assert "rgb.npy" in capsys.readouterr().err
     assert main(["train", "--data", "nosuchmnist", "--epochs", "1"]) == 1
     assert "known:" in capsys.readouterr().err
+    assert main(["train", "--data", "synthetic", "--dropout", "0.2", "--out", str(tmp_path / "d")]) == 1
+    assert "no dropout layer" in capsys.readouterr().err
+    bare = tmp_path / "bare" / "model.npz"
+    td.save(td.models.SmallCNN(1, 2), bare)  # weights and architecture only: no classes, no image shape
+    assert main(["predict", str(bare.parent), str(tmp_path / "img.npy")]) == 1
+    assert "lacks the metadata" in capsys.readouterr().err
 
 
 def test_datasets_lists_known_sets_and_local_files(data_dir, capsys):

@@ -157,3 +157,38 @@ def test_history_csv_is_written_whole(tmp_path):
     h.to_csv(path)
     assert path.read_text().splitlines() == ["epoch,train_loss,val_auc", "1,0.5,", "2,0.25,0.75"]
     assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]
+
+
+def test_a_second_fit_starts_afresh_and_step_schedule_cuts_once():
+    train, val = small_lesions("train", 200), small_lesions("val", 100)
+    trainer = Trainer(tiny_cnn(), lr=3e-3, epochs=3, seed=0, progress=False, schedule="step")
+    trainer.fit(train, val)
+    assert trainer.history["lr"] == pytest.approx([3e-3, 3e-3, 3e-4])  # ×0.1 once, after ⌈3/2⌉ epochs
+    trainer.fit(train, val)
+    assert trainer.history["epoch"] == [1, 2, 3] and trainer.best_epoch in (1, 2, 3)
+
+
+def test_an_unmeasurable_monitor_neither_stops_nor_selects():
+    x, y = small_lesions("train", 200).arrays()
+    val = (x[:50], np.zeros(50, np.int64))  # one class only: validation AUC is undefined
+    trainer = Trainer(tiny_cnn(), epochs=3, early_stopping=1, progress=False)
+    history = trainer.fit((x, y), val)
+    assert len(history) == 3 and not trainer.stopped_early and trainer.best_epoch is None
+    assert history["val_auc"] == [None, None, None]
+
+
+def test_ensemble_of_multi_label_trainers_uses_their_sigmoid():
+    rng = np.random.default_rng(1)
+    x = rng.random((40, 1, 28, 28)).astype(np.float32)
+    y = (rng.random((40, 3)) > 0.5).astype(np.int64)
+    trainers = []
+    for seed in (0, 1):
+        td.manual_seed(seed)
+        t = Trainer(td.models.SmallCNN(1, 3, channels=2, hidden=4), task="multi-label, binary-class",
+                    epochs=1, progress=False, seed=seed)
+        t.fit((x, y))
+        trainers.append(t)
+    ensemble = Ensemble(trainers)
+    assert ensemble.task == "multi-label, binary-class"
+    np.testing.assert_allclose(ensemble.predict_proba(x),
+                               (trainers[0].predict_proba(x) + trainers[1].predict_proba(x)) / 2, rtol=1e-6)

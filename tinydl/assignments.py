@@ -17,10 +17,14 @@ stubs are written, and passes on the solution (``--solution`` writes the same
 folder without stubs, which is how the test suite checks the round trip).
 """
 import json
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .files import _umask
 
 ASSIGNMENTS = {
     1: ("Autograd ops and gradient checking",
@@ -132,9 +136,27 @@ def make(n, out, solution=False, root=None):
     if n not in ASSIGNMENTS:
         raise AssignmentError(f"unknown assignment {n}; known: {sorted(ASSIGNMENTS)}")
     root = Path(root) if root else repository_root()
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise AssignmentError(f"{out} exists and is not empty; choose a new folder")
+    final = Path(out)
+    if final.exists() and any(final.iterdir()):
+        raise AssignmentError(f"{final} exists and is not empty; choose a new folder")
+    regions_of(n, root)  # every marker is checked before anything is written
+    # Built in a temporary folder beside the target, renamed into place at the end: an error or
+    # Ctrl-C midway leaves no half-made assignment.
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    os.chmod(out, 0o777 & ~_umask())  # mkdtemp's folder is private (0700); the hand-out should not be
+    try:
+        stubs = _build(n, root, out, solution)
+        if final.exists():
+            final.rmdir()  # empty (checked above)
+        out.rename(final)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return stubs
+
+
+def _build(n, root, out, solution):
     stubs = 0
     shutil.copytree(root / "tinydl", out / "tinydl", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
     for path in _sources(out / "tinydl"):

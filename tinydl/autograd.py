@@ -188,8 +188,8 @@ def topological_order(root):
 def _fresh(array, input_grads, ctx):
     """Whether ``array``, returned by a backward, is a new array that nothing else refers to."""
     return (
-        getattr(array, "base", 0) is None  # not a view (CuPy arrays have .base too)
-        and array.flags.writeable
+        getattr(array, "base", 0) is None  # not a view (NumPy and CuPy arrays both have .base)
+        and getattr(array.flags, "writeable", True)  # CuPy's flags have no 'writeable': its arrays always are
         and sum(q is array for q in input_grads) == 1  # not handed to two inputs (a + a)
         and not any(s is array for s in ctx.saved)  # not an array the op keeps
     )

@@ -17,10 +17,8 @@ environment variable TINYDL_DATA_DIR, then the user cache (see ``tinydl datasets
 """
 import argparse
 import json
-import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +37,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted; files already written are complete, nothing is half-written", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, OSError, FloatingPointError, NotImplementedError) as exc:
+    except (ValueError, OSError, FloatingPointError, NotImplementedError) as exc:  # OSError: files, downloads
         print(f"tinydl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -56,7 +54,8 @@ def build_parser():
                    help="do not try to download a data set that is not found locally")
     p.add_argument("--no-synthetic-fallback", action="store_true",
                    help="fail when the data set is missing instead of training on the built-in synthetic set")
-    p.add_argument("--model", default="small_cnn", help="small_cnn (the article's CNN) or convnet")
+    p.add_argument("--model", default="small_cnn", choices=["small_cnn", "convnet"],
+                   help="small_cnn (the article's CNN) or convnet (two conv blocks, BatchNorm, dropout)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -120,25 +119,17 @@ def build_parser():
 def _load_splits(name, data_dir, download=False, fallback=True, splits=("train", "val", "test")):
     """The splits of ``name``: from --data-dir / TINYDL_DATA_DIR / the cache, else downloaded (when
     ``download``), else — when ``fallback`` — the built-in synthetic set; prints which it used."""
+    import warnings
+
     from . import data
 
-    try:
-        loaded = {s: data.load_dataset(name, s, root=data_dir) for s in splits}
-    except data.DataFileNotFoundError as missing:
-        reason = str(missing).splitlines()[0]
-        loaded = None
-        if download:
-            print(f"{reason}\nDownloading {name} from Zenodo ...", file=sys.stderr)
-            try:
-                loaded = {s: data.load_dataset(name, s, root=data_dir, download=True) for s in splits}
-            except (data.DownloadError, OSError) as failed:
-                reason = f"the download failed ({failed})"
-        if loaded is None:
-            if not fallback:
-                raise
-            print(f"WARNING: {reason}; training on tinydl's SYNTHETIC images instead (not medical data). "
-                  "Set TINYDL_DATA_DIR or pass --data-dir to use real data.", file=sys.stderr)
-            loaded = {s: data.load_dataset("synthetic", s) for s in splits}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", data.SyntheticFallbackWarning)
+        loaded = {s: data.load_dataset(name, s, root=data_dir, download=download, fallback_synthetic=fallback)
+                  for s in splits}
+    if any(issubclass(w.category, data.SyntheticFallbackWarning) for w in caught):
+        print(f"WARNING: {loaded[splits[0]].fallback_reason}; training on tinydl's SYNTHETIC images instead "
+              "(not medical data). Set TINYDL_DATA_DIR or pass --data-dir to use real data.", file=sys.stderr)
     print(data.describe_source(loaded[splits[0]]))
     return loaded
 
@@ -158,45 +149,39 @@ def _load_run(run_dir):
     folder, model_path = _run_paths(run_dir)
     model = serialization.load(model_path)
     meta = model.metadata
+    missing = [key for key in ("task", "class_names", "image_shape", "dataset") if key not in meta]
+    if missing:
+        raise ValueError(f"{model_path} lacks the metadata {missing} that the command line needs; it was saved "
+                         "without them (e.g. by td.save alone) — save with the keys that `tinydl train` writes")
     normalizer = Normalizer.from_dict(meta["normalization"]) if meta.get("normalization") else None
     return folder, model, meta, normalizer
 
 
 def _write_json(path, obj):
-    from .train import write_text_atomic
+    from .files import write_text
 
-    write_text_atomic(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
-
-
-def _labels_1d(y):
-    y = np.asarray(y)
-    return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def _evaluation_plots(out, x, y, probs, class_names, task, history=None):
     from . import metrics, plots
 
-    written = []
     if history is not None:
-        written.append(plots.training_curves(history, out / "training_curves.png") and "training_curves.png")
+        plots.training_curves(history, out / "training_curves.png")
     if not task.startswith("multi-label"):
         matrix = metrics.confusion_matrix(y, probs.argmax(axis=1), num_classes=probs.shape[1])
         plots.confusion_matrix(matrix, class_names, out / "confusion_matrix.png")
         plots.reliability(y, probs, path=out / "calibration.png")
         plots.sample_predictions(x, y, probs, class_names, path=out / "sample_predictions.png")
-        written += ["confusion_matrix.png", "calibration.png", "sample_predictions.png"]
     plots.roc_curves(y, probs, class_names, task, out / "roc_curve.png")
-    written.append("roc_curve.png")
-    return written
 
 
 def _gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=None):
     from . import explain
 
     inputs = normalizer(x) if normalizer is not None else x
-    result = explain.grad_cam(model, inputs, layer=layer, return_probs=True)
-    maps, probs = result if isinstance(result, tuple) else (result, None)
-    if titles is None and probs is not None:
+    maps, probs = explain.grad_cam(model, inputs, layer=layer, return_probs=True)
+    if titles is None:
         names = list(class_names) if class_names else [str(i) for i in range(probs.shape[1])]
         titles = [f"{names[int(p.argmax())]} ({p.max():.2f})" for p in probs]
     explain.plot_explanations(x, maps, titles=titles, path=path)
@@ -224,6 +209,8 @@ def cmd_train(args):
     num_outputs = train.labels.shape[1] if multi_label else train.n_classes
     model_args = {"in_channels": train.n_channels, "num_classes": int(num_outputs)}
     if args.dropout is not None:
+        if args.model != "convnet":
+            raise ValueError(f"--dropout: the {args.model} model has no dropout layer; use --model convnet")
         model_args["dropout"] = args.dropout
     td.manual_seed(args.seed)
     model = td.models.create(args.model, **model_args)
@@ -243,7 +230,7 @@ def cmd_train(args):
     seconds = time.perf_counter() - started
     x_test, y_test = test.arrays()
     probs = trainer.predict_proba(x_test)
-    report = td.metrics.evaluate(_labels_1d(y_test), probs, task=train.task, class_names=list(train.classes))
+    report = td.metrics.evaluate(y_test, probs, task=train.task, class_names=list(train.classes))
     report.update({"split": "test", "n_images": int(len(x_test)), "train_seconds": round(seconds, 2),
                    "best_epoch": trainer.best_epoch, "monitor": trainer.monitor,
                    "best_validation_score": trainer.best_score})
@@ -261,7 +248,7 @@ def cmd_train(args):
     _write_json(out / "metrics.json", report)
     history.to_csv(out / "history.csv")
     if not args.no_plots:
-        _evaluation_plots(out, x_test, _labels_1d(y_test), probs, list(train.classes), train.task, history)
+        _evaluation_plots(out, x_test, y_test, probs, list(train.classes), train.task, history)
         if not multi_label:
             _gradcam_figure(model, x_test[:8], trainer.normalizer, list(train.classes), out / "gradcam.png")
     auc = report.get("auc")
@@ -282,12 +269,12 @@ def cmd_evaluate(args):
     from .train import predict_proba
 
     probs = predict_proba(model, x, normalizer, meta["task"])
-    report = metrics.evaluate(_labels_1d(y), probs, task=meta["task"], class_names=meta["class_names"])
+    report = metrics.evaluate(y, probs, task=meta["task"], class_names=meta["class_names"])
     report.update({"split": args.split, "n_images": int(len(x))})
     out = Path(args.out or folder / f"eval-{args.split}")
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "metrics.json", report)
-    _evaluation_plots(out, x, _labels_1d(y), probs, meta["class_names"], meta["task"])
+    _evaluation_plots(out, x, y, probs, meta["class_names"], meta["task"])
     auc = report.get("auc")
     print(f"{meta['dataset']} / {args.split} ({len(x)} images): accuracy {report['accuracy']:.4f}  "
           f"AUC {'n/a' if auc is None else f'{auc:.4f}'}")
@@ -348,17 +335,15 @@ def cmd_explain(args):
         default = folder / f"gradcam-{args.split}.png"
     out = Path(args.out) if args.out else default
     probs = _gradcam_figure(model, x, normalizer, meta["class_names"], out, layer=args.layer)
-    if titles_from and probs is not None:
+    if titles_from:
         for name, p in zip(titles_from, probs):
             print(f"{name}: {meta['class_names'][int(p.argmax())]} ({p.max():.3f})")
     print(f"Saved {out}")
 
 
 def cmd_assignment(args):
-    try:
-        from . import assignments
-    except ImportError:
-        raise NotImplementedError("assignments are not available in this version of tinydl") from None
+    from . import assignments
+
     return assignments.main(args)
 
 

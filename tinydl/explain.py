@@ -529,9 +529,9 @@ def plot_explanations(images, heatmaps, titles=None, path=None, alpha=0.4, cmap=
     figure.tight_layout()
 
     if path is not None:
-        from .serialization import _write_atomically
+        from .files import write_atomically
 
         path = pathlib.Path(path)
         fmt = path.suffix.lower().lstrip(".") or "png"
-        _write_atomically(path, lambda f: figure.savefig(f, format=fmt, dpi=dpi))
+        write_atomically(path, lambda f: figure.savefig(f, format=fmt, dpi=dpi))
     return figure

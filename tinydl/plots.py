@@ -7,9 +7,10 @@ the figure. matplotlib is imported inside the functions, so ``import tinydl``
 stays light.
 """
 import os
-import tempfile
 
 import numpy as np
+
+from .files import write_atomically
 
 
 def new_figure(width=6.0, height=4.0):
@@ -23,20 +24,9 @@ def new_figure(width=6.0, height=4.0):
 
 
 def save_figure(figure, path, dpi=110):
-    """Save ``figure`` to ``path`` (format from its suffix) through a temporary file and ``os.replace``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=dpi, format=suffix.lstrip("."))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Save ``figure`` to ``path`` (format from its suffix, PNG by default), atomically."""
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
+    write_atomically(path, lambda f: figure.savefig(f, dpi=dpi, format=fmt))
     return path
 
 
@@ -126,7 +116,7 @@ def roc_curves(y_true, probs, class_names=None, task="multi-class", path=None):
     return _finish(figure, path)
 
 
-def reliability(y_true, probs, n_bins=10, path=None):
+def reliability(y_true, probs, n_bins=15, path=None):
     """Calibration: for each confidence bin, the accuracy actually reached (the diagonal is perfect calibration)."""
     from . import metrics
 

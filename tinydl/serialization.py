@@ -35,12 +35,12 @@ metadata only) and read back into a model you build with :func:`load_weights`.
 """
 import datetime
 import json
-import os
 import pathlib
-import tempfile
 import zipfile
 
 import numpy as np
+
+from .files import write_atomically
 
 FORMAT_VERSION = 1  # bump when the layout changes; load() refuses files from a newer version
 METADATA_KEY = "__metadata__"
@@ -92,10 +92,10 @@ def save(model, path, *, architecture="auto", write_json=False, **metadata):
     arrays[METADATA_KEY] = np.frombuffer(metadata_json.encode("utf-8"), dtype=np.uint8)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, lambda f: np.savez(f, **arrays))
+    write_atomically(path, lambda f: np.savez(f, **arrays))
     if write_json:
         json_path = path.parent / "metadata.json" if write_json is True else pathlib.Path(write_json)
-        _write_atomically(json_path, lambda f: f.write((metadata_json + "\n").encode("utf-8")))
+        write_atomically(json_path, lambda f: f.write((metadata_json + "\n").encode("utf-8")))
     return path
 
 
@@ -156,45 +156,6 @@ def _state_arrays(model):
             raise ValueError(f"save(): state entry {key!r} has dtype {value.dtype}; only numeric arrays can be saved")
         arrays[key] = value
     return arrays
-
-
-def _write_atomically(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it onto ``path`` in one step.
-
-    The temporary file is in the same folder because ``os.replace`` is only
-    atomic within one file system. fsync makes sure the bytes are on disk
-    before the rename makes them visible, so even a power cut cannot leave a
-    renamed-but-empty file.
-    """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        # Whatever went wrong (even Ctrl-C), remove the partial file; the old `path` was never touched.
-        try:
-            os.remove(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder):
-    # Makes the rename itself durable on POSIX; Windows cannot open a folder, and does not need to.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ====================================================================== loading

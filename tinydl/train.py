@@ -22,9 +22,7 @@ Same seeds, same run: call ``td.manual_seed(seed)`` before building the model
 Trainer's ``seed`` fixes dropout and the order of the batches.
 """
 import math
-import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -33,6 +31,7 @@ from . import metrics as _metrics
 from . import optim
 from .autograd import no_grad
 from .data.loader import DataLoader
+from .files import write_text
 from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
 from .random import manual_seed
 from .tensor import Tensor
@@ -145,18 +144,22 @@ class Ensemble:
     own normaliser.
     """
 
-    def __init__(self, members, task="multi-class"):
-        """``members``: a list of (model, normalizer) pairs, or of Trainers."""
-        self.members = []
+    def __init__(self, members, task=None):
+        """``members``: a list of (model, normalizer) pairs, or of fitted Trainers (whose task is used)."""
+        self.members, tasks = [], set()
         for m in members:
             if isinstance(m, Trainer):
                 self.members.append((m.model, m.normalizer))
+                tasks.add(m.task)
             else:
                 model, normalizer = m
                 self.members.append((model, normalizer))
         if not self.members:
             raise ValueError("an Ensemble needs at least one model")
-        self.task = task
+        tasks.discard(None)
+        if len(tasks) > 1:
+            raise ValueError(f"the members were trained for different tasks: {sorted(tasks)}")
+        self.task = task or (tasks.pop() if tasks else "multi-class")
 
     def predict_proba(self, x, batch_size=512):
         return np.mean([predict_proba(model, x, norm, self.task, batch_size) for model, norm in self.members], axis=0)
@@ -192,26 +195,7 @@ class History:
         for row in self.rows:
             lines.append(",".join("" if row.get(c) is None else f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c])
                                   for c in cols))
-        write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def write_text_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A crash or Ctrl-C midway leaves either the old file or none, never half a file.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        write_text(path, "\n".join(lines) + "\n")
 
 
 class Progress:
@@ -320,10 +304,10 @@ class Trainer:
 
     # -------------------------------------------------------------- pieces
     def _make_optimizer(self):
-        params = self.model.parameters()
         spec = self.optimizer_spec
         if isinstance(spec, optim.Optimizer):
             return spec
+        params = self.model.parameters()
         if spec == "adam":
             return optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         if spec == "adamw":
@@ -336,7 +320,7 @@ class Trainer:
         if self.schedule == "cosine":
             return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
         if self.schedule == "step":
-            return optim.lr_scheduler.StepLR(optimizer, step_size=max(1, self.epochs // 2), gamma=0.1)
+            return optim.lr_scheduler.StepLR(optimizer, step_size=math.ceil(self.epochs / 2), gamma=0.1)
         return None
 
     def _loss(self, logits, y):
@@ -359,6 +343,8 @@ class Trainer:
         """Train for ``epochs`` epochs (fewer with early stopping); returns the History."""
         if self.task is None:
             self.task = getattr(train, "task", None) or "multi-class"
+        self.history = History()  # a second fit() starts afresh
+        self.best_epoch, self.best_score, self.stopped_early = None, None, False
         self.multi_label = self.task.startswith("multi-label")
         x_train, y_train = as_arrays(train)
         y_train = self._check_labels(y_train, "training data")
@@ -428,7 +414,9 @@ class Trainer:
             if scheduler is not None:
                 scheduler.step()
             score = row.get(self.monitor)
-            if score is not None and (self.best_score is None or sign * (score - self.best_score) > self.min_delta):
+            if score is None:  # not measurable this epoch (e.g. AUC with one class in the validation set)
+                continue
+            if self.best_score is None or sign * (score - self.best_score) > self.min_delta:
                 self.best_score, self.best_epoch, waited = score, epoch, 0
                 if self.restore_best and val is not None:
                     best_state = {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()}
@@ -443,11 +431,11 @@ class Trainer:
         return self.history
 
     def _num_classes(self):
-        last = [p for name, p in self.model.named_parameters() if name.endswith("bias") or name.endswith("weight")]
+        """The model's number of outputs: from its config (zoo models), else the size of its last parameter."""
         config = getattr(self.model, "config", {})
         if "num_classes" in config:
             return int(config["num_classes"])
-        return int(last[-1].shape[0])
+        return int(list(self.model.parameters())[-1].shape[0])
 
     def _correct(self, logits, y):
         if self.multi_label:

@@ -180,7 +180,8 @@ def _load_npy(path, channels, size, resize, convert):
     except (ValueError, OSError, EOFError) as exc:
         raise DataFileError(f"cannot read {path} as a plain .npy array ({exc}); pickled or object arrays "
                             "are refused") from exc
-    if not isinstance(array, np.ndarray):
+    if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name: close it, then refuse
+        getattr(array, "close", lambda: None)()
         raise DataFileError(f"{path} is not a single .npy array")
     # Shape → (C, H, W).
     if array.ndim == 2:

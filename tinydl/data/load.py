@@ -6,7 +6,7 @@ X-rays, so the fallback is off by default, warns when it happens, and leaves
 """
 import warnings
 
-from .base import DataFileNotFoundError
+from .base import DataFileNotFoundError, DownloadError
 from .medmnist import MedMNIST
 from .synthetic import SYNTHETIC_INFO, SyntheticLesions
 
@@ -22,8 +22,8 @@ def load_dataset(name, split="train", root=None, download=False, fallback_synthe
     """One split of ``name``: a MedMNIST set, or "synthetic" for ``SyntheticLesions``.
 
     The file is looked for as ``MedMNIST`` does (root, TINYDL_DATA_DIR, cache,
-    then download if ``download=True``). If it is still missing and
-    ``fallback_synthetic=True``, a ``SyntheticFallbackWarning`` is issued and the
+    then download if ``download=True``). If it is still missing (or the download
+    failed: offline) and ``fallback_synthetic=True``, a ``SyntheticFallbackWarning`` is issued and the
     synthetic set is returned, with ``source == "synthetic"`` and
     ``fallback_reason`` saying what was missing. ``ds.source`` always says where
     the data came from; ``describe_source(ds)`` makes a sentence of it.
@@ -32,13 +32,16 @@ def load_dataset(name, split="train", root=None, download=False, fallback_synthe
         return SyntheticLesions(split, seed=seed, transform=transform)
     try:
         return MedMNIST(name, split, root=root, download=download, transform=transform, check_md5=check_md5)
-    except DataFileNotFoundError as exc:
+    except (DataFileNotFoundError, DownloadError) as exc:
         if not fallback_synthetic:
             raise
         dataset = SyntheticLesions(split, seed=seed, transform=transform)
-        places = ", ".join(str(path.parent) for path in exc.searched)
-        file_name = exc.searched[-1].name if exc.searched else name
-        dataset.fallback_reason = f"{file_name} not found in {places}"
+        if isinstance(exc, DownloadError):
+            dataset.fallback_reason = f"{name} is not on this machine and the download failed ({exc})"
+        else:
+            places = ", ".join(str(path.parent) for path in exc.searched)
+            file_name = exc.searched[-1].name if exc.searched else name
+            dataset.fallback_reason = f"{file_name} not found in {places}"
         warnings.warn(f"{dataset.fallback_reason}; using SYNTHETIC images instead ({SYNTHETIC_INFO.title}: "
                       "binary normal/lesion, not medical data).", SyntheticFallbackWarning, stacklevel=2)
         return dataset

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .autograd import enable_grad
+from .plots import as_display_image
 from .nn.conv import Conv2d
 from .nn.module import Module
 from .tensor import Tensor
@@ -440,21 +441,6 @@ def upsample_bilinear(maps, size):
 
 
 # --------------------------------------------------------------------------- pictures
-def _as_hw_image(image):
-    """An image as (H, W) or (H, W, 3) floats in [0, 1]; accepts CHW, HWC or HW, any range."""
-    img = np.asarray(image.numpy() if isinstance(image, Tensor) else image, dtype=np.float64)
-    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
-        img = np.moveaxis(img, 0, -1)  # CHW -> HWC
-    if img.ndim == 3 and img.shape[-1] == 1:
-        img = img[..., 0]
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
-        raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3) or (1|3, H, W), got {img.shape}")
-    lo, hi = img.min(), img.max()
-    if lo >= 0 and hi <= 1:
-        return img
-    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
-
-
 def _as_unit_heatmap(heatmap):
     h = np.asarray(heatmap, dtype=np.float64)
     if h.ndim != 2:
@@ -477,7 +463,7 @@ def overlay(image, heatmap, alpha=0.4, cmap="jet"):
 
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    img = _as_hw_image(image)
+    img = as_display_image(image)
     rgb = np.repeat(img[..., None], 3, axis=-1) if img.ndim == 2 else img
     h = _as_unit_heatmap(heatmap)
     if h.shape != rgb.shape[:2]:
@@ -521,7 +507,7 @@ def plot_explanations(images, heatmaps, titles=None, path=None, alpha=0.4, cmap=
     for i, (image, heatmap) in enumerate(zip(images, heatmaps)):
         r, c = divmod(i, columns)
         left, right = axes[r, 2 * c], axes[r, 2 * c + 1]
-        img = _as_hw_image(image)
+        img = as_display_image(image)
         left.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
         right.imshow(overlay(img, heatmap, alpha=alpha, cmap=cmap))
         left.set_title(titles[i] if titles is not None else f"image {i}", fontsize=8)

@@ -145,7 +145,7 @@ def sample_predictions(images, y_true, probs, class_names=None, n=16, path=None,
     axes = np.atleast_1d(figure.subplots(rows, cols)).reshape(-1)
     names = list(class_names) if class_names is not None else None
     for ax, i in zip(axes, picks):
-        ax.imshow(to_display(images[i]), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(as_display_image(images[i]), cmap="gray", vmin=0, vmax=1)
         predicted = int(np.argmax(probs[i]))
         label = (lambda c: names[c] if names else str(c))
         ax.set_title(f"{label(predicted)} ({probs[i][predicted]:.2f})\ntrue: {label(int(y_true[i]))}",
@@ -155,11 +155,21 @@ def sample_predictions(images, y_true, probs, class_names=None, n=16, path=None,
     return _finish(figure, path)
 
 
-def to_display(image):
-    """(C, H, W) or (H, W) float/uint8 → (H, W) or (H, W, 3) float in [0, 1] for imshow."""
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        image = image.astype(np.float32) / 255
-    if image.ndim == 3 and image.shape[0] in (1, 3):
-        image = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
-    return np.clip(image, 0, 1)
+def as_display_image(image):
+    """An image as (H, W) or (H, W, 3) floats in [0, 1] for imshow; accepts CHW, HWC or HW.
+
+    uint8 images are divided by 255; float images already in [0, 1] are kept; any
+    other range is stretched to [0, 1] (standardised inputs, for instance).
+    """
+    img = np.asarray(getattr(image, "numpy", lambda: image)())
+    img = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+        img = np.moveaxis(img, 0, -1)  # CHW -> HWC
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3):
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1|3) or (1|3, H, W), got {img.shape}")
+    lo, hi = img.min(), img.max()
+    if lo >= 0 and hi <= 1:
+        return img
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)

@@ -31,6 +31,7 @@ from . import metrics as _metrics
 from . import optim
 from .autograd import no_grad
 from .data.loader import DataLoader
+from .data.loader import as_arrays as _loader_arrays
 from .files import write_text
 from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
 from .random import manual_seed
@@ -46,19 +47,11 @@ class TrainingError(FloatingPointError):
 
 # ---------------------------------------------------------------------------- data plumbing
 def as_arrays(data):
-    """(x float32 NCHW, y) from a data set with ``arrays()`` or an (x, y) tuple."""
-    if hasattr(data, "arrays"):
-        x, y = data.arrays()
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        x, y = data
-    else:
-        raise TypeError(f"expected a data set with .arrays() or a tuple (x, y), got {type(data).__name__}")
-    x, y = np.asarray(x), np.asarray(y)
+    """(x float32, y) from a data set with ``arrays()`` or an (x, y) tuple; x is (N, C, H, W) or (N, F)."""
+    x, y = _loader_arrays(data, "training")
     if x.ndim not in (2, 4):
         raise ValueError(f"inputs must have shape (N, C, H, W) for images or (N, features), got {x.shape}"
                          + ("; add the channel axis: x[:, None]" if x.ndim == 3 else ""))
-    if len(x) != len(y):
-        raise ValueError(f"{len(x)} images but {len(y)} labels")
     return x.astype(np.float32, copy=False), y
 
 

@@ -14,6 +14,23 @@ import math
 import numpy as np
 
 
+def as_arrays(data, where="data"):
+    """(x, y) arrays from a data set with ``arrays()`` or an (x, y) tuple; float x becomes float32."""
+    if hasattr(data, "arrays"):
+        x, y = data.arrays()
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+    else:
+        raise TypeError(f"{where} needs a data set with .arrays() or a tuple (x, y) of arrays, "
+                        f"got {type(data).__name__}")
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"{where}: x has {len(x)} samples but y has {len(y)}")
+    if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
+        x = x.astype(np.float32)   # the framework computes in float32
+    return x, y
+
+
 class DataLoader:
     """Iterate over (x, y) mini-batches of NumPy arrays.
 
@@ -26,20 +43,9 @@ class DataLoader:
     """
 
     def __init__(self, data, batch_size=32, shuffle=False, seed=None, drop_last=False, transform=None):
-        if hasattr(data, "arrays"):
-            x, y = data.arrays()
-        elif isinstance(data, (tuple, list)) and len(data) == 2:
-            x, y = data
-        else:
-            raise TypeError("DataLoader needs a data set with .arrays() or a tuple (x, y) of arrays, "
-                            f"got {type(data).__name__}")
-        x, y = np.asarray(x), np.asarray(y)
-        if len(x) != len(y):
-            raise ValueError(f"DataLoader: x has {len(x)} samples but y has {len(y)}")
+        x, y = as_arrays(data, "DataLoader")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
-        if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
-            x = x.astype(np.float32)   # the framework computes in float32
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self.transform = transform

@@ -388,3 +388,31 @@ def test_scheduler_errors():
         lr_scheduler.CosineAnnealingLR(optimizer, T_max=0)
     with pytest.raises(TypeError, match="Optimizer"):
         lr_scheduler.StepLR([1.0], step_size=2)
+
+
+@pytest.mark.parametrize("cls, options", [(optim.Adam, {}), (optim.Adam, {"weight_decay": 0.1}),
+                                          (optim.AdamW, {"weight_decay": 0.05})])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_adam_gives_the_numpy_lines_numbers_bit_for_bit(cls, options, dtype):
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(7, 5)).astype(dtype)
+    grads = rng.normal(size=(12, 7, 5)).astype(dtype)
+
+    def run(fused):
+        p = td.tensor(start.copy(), requires_grad=True, dtype=dtype)
+        opt = cls([p], lr=0.01, fused=fused, **options)
+        for g in grads:
+            p.grad = td.tensor(g, dtype=dtype)
+            opt.step()
+        return p.numpy()
+
+    np.testing.assert_array_equal(run(True), run(False))
+
+
+def test_fused_adam_true_needs_numpy_parameters():
+    p = td.tensor(np.ones((4, 4))[:, ::2], requires_grad=True)  # a non-contiguous parameter
+    p.grad = td.ones(4, 2)
+    p._data = np.asfortranarray(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="contiguous"):
+        optim.Adam([p], fused=True).step()
+    optim.Adam([p]).step()  # the default falls back to the NumPy lines

@@ -83,7 +83,7 @@ def test_adam_three_steps_against_the_formula():
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
     start = np.array([0.5, -1.5, 2.0])
     w = td.tensor(start.copy(), requires_grad=True, dtype=td.float64)
-    opt = td.optim.Adam([w], lr=lr, betas=(b1, b2), eps=eps)
+    opt = td.optim.Adam([w], lr=lr, betas=(b1, b2), eps=eps, fused=False)  # your NumPy lines, not the fused kernel
     theta, m, v = start.copy(), np.zeros(3), np.zeros(3)
     for t in range(1, 4):
         opt.zero_grad()

@@ -468,3 +468,15 @@ def test_mlp_training_matches_torch(torch):
     assert losses[-1] < 0.5 * losses[0], losses  # and it actually learned
     for name, value in torch_model.state_dict().items():
         np.testing.assert_allclose(model.state_dict()[name], value.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_linear_promotes_mixed_precision_like_numpy():
+    x = td.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    w = td.tensor(np.ones((4, 3), np.float32), requires_grad=True)
+    b = td.tensor(np.ones(4, np.float64), requires_grad=True)
+    y = F.linear(x, w, b)
+    assert y.dtype == np.float64 and np.all(y.numpy() == 4.0)
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    with pytest.raises(ValueError, match="in_features = 3"):
+        F.linear(td.ones(2, 5), w)

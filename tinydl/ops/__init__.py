@@ -1,6 +1,7 @@
 """Every differentiable operation of tinydl, one family per file.
 
 arithmetic   + − × ÷ ** @ and negation
+linear       the fully connected layer x Wᵀ + b as one op
 elementwise  exp, log, sqrt, abs, clip, where, maximum, minimum, astype
 reduction    sum, mean, max, min
 shape        reshape, flatten, permute/transpose, indexing, concatenate, stack
@@ -12,6 +13,7 @@ loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .conv import avg_pool2d, conv2d, conv2d_relu_maxpool2d, max_pool2d
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .linear import linear
 from .elementwise import abs, astype, clamp, clip, exp, log, maximum, minimum, sqrt, to_device, where
 from .normalization import batch_norm, dropout
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss

@@ -125,11 +125,15 @@ def _load_splits(name, data_dir, download=False, fallback=True, splits=("train",
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", data.SyntheticFallbackWarning)
-        loaded = {s: data.load_dataset(name, s, root=data_dir, download=download, fallback_synthetic=fallback)
-                  for s in splits}
-    if any(issubclass(w.category, data.SyntheticFallbackWarning) for w in caught):
-        print(f"WARNING: {loaded[splits[0]].fallback_reason}; training on tinydl's SYNTHETIC images instead "
-              "(not medical data). Set TINYDL_DATA_DIR or pass --data-dir to use real data.", file=sys.stderr)
+        first = data.load_dataset(name, splits[0], root=data_dir, download=download, fallback_synthetic=fallback)
+    fell_back = any(issubclass(w.category, data.SyntheticFallbackWarning) for w in caught)
+    # The other splits come from the same place: the file found or downloaded, or — after a
+    # fallback — the synthetic set at once (no second wait for a network that is not there).
+    source = "synthetic" if fell_back else name
+    loaded = {splits[0]: first, **{s: data.load_dataset(source, s, root=data_dir) for s in splits[1:]}}
+    if fell_back:
+        print(f"WARNING: {first.fallback_reason}; training on tinydl's SYNTHETIC images (not medical data). "
+              "Set TINYDL_DATA_DIR or pass --data-dir to use real data.", file=sys.stderr)
     print(data.describe_source(loaded[splits[0]]))
     return loaded
 

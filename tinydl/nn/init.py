@@ -144,3 +144,12 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     """He et al. (2015): W ~ N(0, σ²),  σ = gain / √fan,  gain = calculate_gain(nonlinearity, a)."""
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return _fill(tensor, generator().normal(0.0, std, size=tensor.shape))
+
+
+def layer_default_(weight, bias=None):
+    """PyTorch's default for Linear and Conv2d: W ~ kaiming_uniform_(a=√5), which is U(−1/√fan_in, 1/√fan_in),
+    and b ~ the same U(−1/√fan_in, 1/√fan_in)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        bound = 1 / math.sqrt(_calculate_fan_in_and_fan_out(weight)[0])
+        uniform_(bias, -bound, bound)

@@ -1,5 +1,4 @@
 """Layers: Linear, the activation functions as modules, Identity, Flatten and Sequential."""
-import math
 from collections import OrderedDict
 
 import numpy as np
@@ -40,10 +39,7 @@ class Linear(Module):
 
     def reset_parameters(self):
         """Draw fresh weights: kaiming_uniform_(a=√5) ⇒ U(−1/√fan_in, 1/√fan_in), and the same bound for b."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, x):
         x = as_tensor(x)

@@ -158,11 +158,15 @@ def test_numba_kernels_run_as_plain_python_with_jit_disabled():
         "import numpy as np, tinydl as td\n"
         "from tinydl.kernels import reference as R\n"
         "k = td.kernels.get('conv2d', 'numba')\n"
-        "x = np.random.default_rng(0).standard_normal((2, 40, 5, 5)); w = np.ones((3, 40, 3, 3))\n"
+        "x = np.random.default_rng(0).standard_normal((2, 40, 5, 5)); w = np.random.default_rng(2).standard_normal((8, 40, 3, 3))\n"
         "assert np.allclose(k.conv2d_forward(x, w, None, (1, 1), (1, 1)), R.conv2d_forward(x, w, None, (1, 1), (1, 1)))\n"
+        "g = np.random.default_rng(1).standard_normal((2, 8, 5, 5))\n"  # the implicit GEMM's backward: SIMD ops in NumPy
+        "assert np.allclose(k.conv2d_backward_weight(g, x, w.shape, (1, 1), (1, 1)), R.conv2d_backward_weight(g, x, w.shape, (1, 1), (1, 1)))\n"
+        "assert np.allclose(k.conv2d_backward_input(g, w, x.shape, (1, 1), (1, 1)), R.conv2d_backward_input(g, w, x.shape, (1, 1), (1, 1)))\n"
         "y, a = td.kernels.get('maxpool2d', 'numba').maxpool2d_forward(x, (2, 2), (2, 2))\n"
         "assert np.array_equal(y, R.maxpool2d_forward(x, (2, 2), (2, 2))[0])\n"
         "import numba; assert numba.config.DISABLE_JIT\n"
+        "import tinydl.kernels.numba_conv as nc; assert nc._use_implicit_gemm(40, 8, (3, 3), (1, 1), (1, 1))\n"
     )
     if "numba" not in td.kernels.available("conv2d"):
         pytest.skip("numba is not installed")

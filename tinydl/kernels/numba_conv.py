@@ -26,6 +26,7 @@ import numpy as np
 
 from ._numba import njit, numba, prange
 from .reference import output_size
+from .simd import VECTOR_BYTES, lanes, vbroadcast, vfma, vload, vsplat, vstore
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's ``cols``
 FUSED_CHUNK_BYTES = 4 << 20  # target size of one chunk's conv output in the fused op (measured: smaller chunks cost more in calls than they save in cache misses)
@@ -125,7 +126,7 @@ def conv2d_forward(x, w, bias, stride, padding):
     taps = channels * kh * kw
     if _use_implicit_gemm(channels, n_filters, (kh, kw), stride, padding):
         x = np.ascontiguousarray(x, dtype=dtype)
-        return _implicit_gemm(x, np.asarray(w, dtype=dtype), bias, stride, padding, (oh, ow))
+        return _implicit_gemm(x, np.ascontiguousarray(w, dtype=dtype), bias, padding, (oh, ow))
     xp = _padded(x.astype(dtype, copy=False), padding)
     w2d = np.ascontiguousarray(w, dtype=dtype).reshape(n_filters, taps)
     y = np.empty((n_images, n_filters, oh * ow), dtype=dtype)
@@ -150,18 +151,39 @@ def _use_implicit_gemm(channels, n_filters, kernel, stride, padding):
             and min(channels, n_filters) * kh * kw >= IMPLICIT_GEMM_MIN_TAPS)
 
 
-def _implicit_gemm(x, w, bias, stride, padding, out_hw):
-    """conv2d of x (zero-padded by ``padding``) with w (+ bias) by _implicit_gemm_forward."""
+def _implicit_gemm(x, w, bias, padding, out_hw):
+    """conv2d of x (zero-padded by ``padding``, stride 1) with w (+ bias) by _implicit_gemm_forward."""
     n_filters, channels, kh, kw = w.shape
+    (ph, pw), dtype = padding, w.dtype
     taps = channels * kh * kw
-    # The filters tap by tap in (i, j, c) order, to match the panel; zero rows and columns
-    # up to whole tiles of TILE_FILTERS filters and a multiple of 16 taps (one cache line).
-    w_rows = np.zeros((-(-n_filters // TILE_FILTERS) * TILE_FILTERS, -(-taps // 16) * 16), dtype=w.dtype)
-    w_rows[:n_filters, :taps] = w.transpose(0, 2, 3, 1).reshape(n_filters, taps)
-    b = np.zeros(n_filters, w.dtype) if bias is None else np.ascontiguousarray(bias, dtype=w.dtype)
-    y = np.empty((x.shape[0], n_filters, *out_hw), dtype=w.dtype)
-    _implicit_gemm_forward(x, w_rows, b, kh, kw, padding[0], padding[1], stride[0], stride[1], y)
+    # The filters as panels of TILE_ROWS filters, tap by tap: panels[g, t, m] = w[g·TILE_ROWS + m, t]
+    # (zero filters past O), so that the micro-kernel reads its 8 weights of tap t as one run.
+    groups = -(-n_filters // TILE_ROWS)
+    w_rows = np.zeros((groups * TILE_ROWS, taps), dtype=dtype)
+    w_rows[:n_filters] = w.reshape(n_filters, taps)
+    panels = np.ascontiguousarray(w_rows.reshape(groups, TILE_ROWS, taps).transpose(0, 2, 1))
+    b = np.zeros(groups * TILE_ROWS, dtype=dtype)
+    if bias is not None:
+        b[:n_filters] = bias
+    y = np.empty((x.shape[0], n_filters, *out_hw), dtype=dtype)
+    offsets = _tap_offsets(channels, kh, kw, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
+    _implicit_gemm_forward(x, panels, b, offsets, ph, pw, _parts(x.shape[0]), y)
     return y
+
+
+def _tap_offsets(channels, kh, kw, hp, wp, length=None):
+    """offsets[(c·KH + i)·KW + j] = c·Hp·Wp + i·Wp + j: where tap (c, i, j) of the window at (0, 0) is
+    in a padded image (Hp, Wp) stored flat; zeros past C·KH·KW up to ``length``."""
+    taps = channels * kh * kw
+    offsets = np.zeros(taps if length is None else length, dtype=np.intp)
+    c, i, j = np.unravel_index(np.arange(taps), (channels, kh, kw))
+    offsets[:taps] = c * hp * wp + i * wp + j
+    return offsets
+
+
+def _parts(n_images):
+    """How many parts a batch is split into: one per thread (each part's buffers are made once)."""
+    return max(1, min(n_images, numba.get_num_threads()))
 
 
 def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
@@ -170,15 +192,16 @@ def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
     dtype = grad_y.dtype
     filter_size = w_shape[1] * w_shape[2] * w_shape[3]
     if _use_implicit_gemm(w_shape[1], n_filters, w_shape[2:], stride, padding):
-        n_parts = min(n_images, numba.get_num_threads())
-        rows = -(-n_filters // TILE_POSITIONS) * TILE_POSITIONS
-        parts = np.empty((n_parts, rows, -(-filter_size // TILE_FILTERS) * TILE_FILTERS), dtype=dtype)
-        # Images stacked per thread so that a dot product runs over about WEIGHT_ROW_BYTES.
-        padded_image = (x.shape[2] + 2 * padding[0]) * (x.shape[3] + 2 * padding[1]) * grad_y.itemsize
-        group = max(1, min(-(-n_images // n_parts), WEIGHT_ROW_BYTES // padded_image))
+        _, channels, kh, kw = w_shape
+        span = TILE_VECTORS * lanes(dtype)
+        rows = -(-filter_size // TILE_ROWS) * TILE_ROWS  # whole tiles of taps and of filters
+        n_parts = _parts(n_images)
+        parts = np.empty((n_parts, rows, -(-n_filters // span) * span), dtype=dtype)
+        offsets = _tap_offsets(channels, kh, kw, x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1], rows)
         _implicit_gemm_weight(np.ascontiguousarray(grad_y), np.ascontiguousarray(x, dtype=dtype),
-                              w_shape[2], w_shape[3], padding[0], padding[1], group, parts)
-        return np.ascontiguousarray(parts.sum(axis=0)[:n_filters, :filter_size]).reshape(w_shape)
+                              offsets, padding[0], padding[1], parts)
+        grad_w_t = parts.sum(axis=0)[:filter_size, :n_filters]  # (taps, filters)
+        return np.ascontiguousarray(grad_w_t.T).reshape(w_shape)
     xp = _padded(x.astype(dtype, copy=False), padding)
     g3 = grad_y.reshape(n_images, n_filters, oh * ow)
     grad_w = np.zeros((n_filters, filter_size), dtype=dtype)
@@ -200,8 +223,8 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
         # is itself a convolution: of ∂L/∂y zero-padded by (KH-1-ph, KW-1-pw) with the filters
         # flipped in space and with their channel axes swapped, (C, O, KH, KW). (It also multiplies
         # the zeros of that padding: 40 % more work at 13² without padding, none with "same" padding.)
-        w_flipped = np.asarray(w, dtype=dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        return _implicit_gemm(np.ascontiguousarray(grad_y), w_flipped, None, (1, 1),
+        w_flipped = np.ascontiguousarray(np.asarray(w, dtype=dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        return _implicit_gemm(np.ascontiguousarray(grad_y), w_flipped, None,
                               (kh - 1 - ph, kw - 1 - pw), (height, width))
     w_t = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, channels * kh * kw).T)
     g3 = np.ascontiguousarray(grad_y).reshape(n_images, n_filters, oh * ow)
@@ -216,173 +239,177 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 
 
 # ------------------------------------------------------------------ implicit GEMM (direct) kernels
-# For layers with many taps (see _use_implicit_gemm) the passes never build the whole ``cols``.
-# Forward: each thread takes one image, copies it to (H, W, C) order, and packs the windows of
-# PANEL_POSITIONS output positions at a time into a small ``panel`` (positions, C·KH·KW) that
-# stays in the L2 cache: a panel row is the window under y[:, :, p, q], tap by tap in (i, j, c)
-# order, so with the image in (H, W, C) order each kernel row of the window is one run of KW·C
-# contiguous numbers. Then y[n, o, p, q] = panel row · w_rows[o] for 6 positions × 4 filters at
-# once in registers, as in numba_matmul's micro-kernel. The input gradient is the same kernel
-# (see conv2d_backward_input); the weight gradient uses the same tile on shifted rows of the
-# padded image, with no im2col at all (see _implicit_gemm_weight).
-# Measured against im2col + BLAS, forward pass alone (2 cores, float32):
-# (128, 32→64, 13²) 3.3 vs 5.7 ms, (64, 64→64, 32², pad 1) 32 vs 37 ms.
+# For layers with many taps (see _use_implicit_gemm) the three passes never build ``cols`` and
+# never call BLAS. The trick: store a zero-padded image flat, channel after channel, row after
+# row (Hp × Wp each). Then the tap (c, i, j) of the window at output position (p, q) sits at
+#     offsets[t] + p·Wp + q,    offsets[t] = c·Hp·Wp + i·Wp + j   (t = (c·KH + i)·KW + j),
+# so for the "extended" positions s = p·Wp + q (q running over the whole padded width Wp,
+# the columns q ≥ OW are computed and thrown away) every tap is the *same* row of the image,
+# shifted by offsets[t]:
+#     y[o, s] = b[o] + Σ_t w[o, t] · image[offsets[t] + s].
+# That is a matrix product whose right-hand matrix is never stored: row t of it starts at
+# image[offsets[t]]. An outer-product micro-kernel (see simd) computes it TILE_ROWS filters ×
+# TILE_VECTORS vectors of positions at a time, 16 sums in 16 vector registers.
+# The input gradient is the same kernel (see conv2d_backward_input); the weight gradient uses
+# the same offsets the other way round (see _implicit_gemm_weight).
+# Measured on 2 cores (float32, forward pass alone): (128, 32→64, 13²) 3.4 → … ms and
+# (64, 64→64, 32², pad 1) 27 → … ms against the dot-product tiles this replaced.
 IMPLICIT_GEMM_MIN_TAPS = 64  # below, a dot product is too short for the tiles to pay (e.g. 1·3·3 = 9 taps)
-TILE_POSITIONS = 6  # the register tile: 6 output positions × 4 filters = 24 sums in 24 vector registers
-TILE_FILTERS = 4
-WEIGHT_ROW_BYTES = 12 << 10  # length of the weight gradient's dot products (measured best: 5–20 KiB, L1-sized strips)
-PANEL_POSITIONS = 8 * TILE_POSITIONS  # output positions packed at a time: 48 · 576 taps · 4 B = 108 KiB, in L2
-
-
-@njit(fastmath=True, cache=True, error_model="numpy", inline="always")  # inlined: a call would pass 10 arrays
-def _dot_tile_6x4(a0, a1, a2, a3, a4, a5, b0, b1, b2, b3, depth, tile):
-    """tile[a, b] += a_a[:depth] · b_b[:depth]   for a < 6, b < 4: 24 dot products, 24 sums in registers.
-
-    Every step k loads 6 + 4 numbers and does 24 multiply-adds with them. The rows
-    are 1-D arrays indexed from 0, so that LLVM sees contiguous loads and
-    vectorises over k (fastmath lets it reorder the sums); see numba_matmul._micro_kernel.
-    (That kernel is a near-copy on purpose: calling this one from the blocked matmul
-    instead, with slices of its tiles, measured 17–23 GFLOP/s against 170–300.)
-    """
-    zero = tile.dtype.type(0)
-    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
-    c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
-    c40 = c41 = c42 = c43 = c50 = c51 = c52 = c53 = zero
-    for k in range(depth):
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        x = a0[k]
-        c00 += x * y0; c01 += x * y1; c02 += x * y2; c03 += x * y3  # noqa: E702
-        x = a1[k]
-        c10 += x * y0; c11 += x * y1; c12 += x * y2; c13 += x * y3  # noqa: E702
-        x = a2[k]
-        c20 += x * y0; c21 += x * y1; c22 += x * y2; c23 += x * y3  # noqa: E702
-        x = a3[k]
-        c30 += x * y0; c31 += x * y1; c32 += x * y2; c33 += x * y3  # noqa: E702
-        x = a4[k]
-        c40 += x * y0; c41 += x * y1; c42 += x * y2; c43 += x * y3  # noqa: E702
-        x = a5[k]
-        c50 += x * y0; c51 += x * y1; c52 += x * y2; c53 += x * y3  # noqa: E702
-    tile[0, 0] += c00; tile[0, 1] += c01; tile[0, 2] += c02; tile[0, 3] += c03  # noqa: E702
-    tile[1, 0] += c10; tile[1, 1] += c11; tile[1, 2] += c12; tile[1, 3] += c13  # noqa: E702
-    tile[2, 0] += c20; tile[2, 1] += c21; tile[2, 2] += c22; tile[2, 3] += c23  # noqa: E702
-    tile[3, 0] += c30; tile[3, 1] += c31; tile[3, 2] += c32; tile[3, 3] += c33  # noqa: E702
-    tile[4, 0] += c40; tile[4, 1] += c41; tile[4, 2] += c42; tile[4, 3] += c43  # noqa: E702
-    tile[5, 0] += c50; tile[5, 1] += c51; tile[5, 2] += c52; tile[5, 3] += c53  # noqa: E702
+TILE_ROWS = 8  # the register tile: 8 filters (or taps) × 2 vectors = 16 vector registers of sums
+TILE_VECTORS = 2
 
 
 @njit(fastmath=True, cache=True, error_model="numpy", inline="always")
-def _tile_6x4(panel, r, w_rows, o, tile):
-    """tile[a, b] = panel[r + a] · w_rows[o + b]   for a < 6, b < 4."""
-    depth = panel.shape[1]
-    tile[:] = 0.0
-    _dot_tile_6x4(panel[r], panel[r + 1], panel[r + 2], panel[r + 3], panel[r + 4], panel[r + 5],
-                  w_rows[o], w_rows[o + 1], w_rows[o + 2], w_rows[o + 3], depth, tile)
+def _tile_forward(panel, image, offsets, s, out, row):
+    """out[row + m, s : s + 2L] += Σ_t panel[t, m] · image[offsets[t] + s : offsets[t] + s + 2L]
+    for m < 8, with L numbers per vector (16 float32 with AVX-512).
+
+    Per tap t: 2 vector loads of the image, 8 weights broadcast, 16 fused multiply-adds
+    into the 16 sums c<m><v>, which stay in registers for the whole loop.
+    """
+    n = VECTOR_BYTES // image.itemsize
+    out0, out1, out2, out3 = out[row], out[row + 1], out[row + 2], out[row + 3]
+    out4, out5, out6, out7 = out[row + 4], out[row + 5], out[row + 6], out[row + 7]
+    c00, c01 = vload(out0, s), vload(out0, s + n)
+    c10, c11 = vload(out1, s), vload(out1, s + n)
+    c20, c21 = vload(out2, s), vload(out2, s + n)
+    c30, c31 = vload(out3, s), vload(out3, s + n)
+    c40, c41 = vload(out4, s), vload(out4, s + n)
+    c50, c51 = vload(out5, s), vload(out5, s + n)
+    c60, c61 = vload(out6, s), vload(out6, s + n)
+    c70, c71 = vload(out7, s), vload(out7, s + n)
+    for t in range(offsets.shape[0]):
+        k = offsets[t] + s
+        x0, x1 = vload(image, k), vload(image, k + n)
+        w = vsplat(panel[t, 0]); c00 = vfma(w, x0, c00); c01 = vfma(w, x1, c01)  # noqa: E702
+        w = vsplat(panel[t, 1]); c10 = vfma(w, x0, c10); c11 = vfma(w, x1, c11)  # noqa: E702
+        w = vsplat(panel[t, 2]); c20 = vfma(w, x0, c20); c21 = vfma(w, x1, c21)  # noqa: E702
+        w = vsplat(panel[t, 3]); c30 = vfma(w, x0, c30); c31 = vfma(w, x1, c31)  # noqa: E702
+        w = vsplat(panel[t, 4]); c40 = vfma(w, x0, c40); c41 = vfma(w, x1, c41)  # noqa: E702
+        w = vsplat(panel[t, 5]); c50 = vfma(w, x0, c50); c51 = vfma(w, x1, c51)  # noqa: E702
+        w = vsplat(panel[t, 6]); c60 = vfma(w, x0, c60); c61 = vfma(w, x1, c61)  # noqa: E702
+        w = vsplat(panel[t, 7]); c70 = vfma(w, x0, c70); c71 = vfma(w, x1, c71)  # noqa: E702
+    vstore(out0, s, c00); vstore(out0, s + n, c01)  # noqa: E702
+    vstore(out1, s, c10); vstore(out1, s + n, c11)  # noqa: E702
+    vstore(out2, s, c20); vstore(out2, s + n, c21)  # noqa: E702
+    vstore(out3, s, c30); vstore(out3, s + n, c31)  # noqa: E702
+    vstore(out4, s, c40); vstore(out4, s + n, c41)  # noqa: E702
+    vstore(out5, s, c50); vstore(out5, s + n, c51)  # noqa: E702
+    vstore(out6, s, c60); vstore(out6, s + n, c61)  # noqa: E702
+    vstore(out7, s, c70); vstore(out7, s + n, c71)  # noqa: E702
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
-def _implicit_gemm_forward(x, w_rows, bias, kh, kw, ph, pw, sh, sw, y):
-    """y[n, o, p, q] = b[o] + Σ_{i,j,c} xp[n, c, p·sh + i, q·sw + j] · w_rows[o, (i·KW + j)·C + c],
-    xp = x zero-padded by (ph, pw) (in the thread's image buffer: no padded copy of the batch).
+def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
+    """y[n, o, p, q] = b[o] + Σ_t w[o, t] · image_n[offsets[t] + p·Wp + q],  image_n = x[n] zero-padded
+    by (ph, pw), stored flat (stride 1; see the section comment).
 
-    One image per thread (race-free: each writes only its own y[n]); see the section comment.
-    The output positions s = p·OW + q are taken PANEL_POSITIONS at a time, across rows, so
-    that the tiles are full (a row of 13 would fill only 13 of 18 places in 3 tiles of 6).
-    w_rows has whole tiles of filters (zero rows past O) and may have zero columns past C·KH·KW.
+    panels[g, t, m] = w[g·8 + m, t]; bias has one entry per panel row. The batch is cut
+    into ``n_parts`` parts, one per thread (race-free: each writes only its own y[n]),
+    and each part makes its buffers once: the padded image (its padding and slack stay 0)
+    and the extended output ``out`` (filters × extended positions, whole spans of 2L).
     """
     n_images, n_filters, oh, ow = y.shape
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
-    run = kw * channels
-    positions = oh * ow
-    for n in prange(n_images):
-        # xp[n] in (H, W, C) order, rows flattened; the padding stays 0
-        image = np.zeros((height + 2 * ph, (width + 2 * pw) * channels), dtype=y.dtype)
-        for h in range(height):
-            for v in range(width):
-                for c in range(channels):
-                    image[h + ph, (v + pw) * channels + c] = x[n, c, h, v]
-        panel = np.zeros((PANEL_POSITIONS, w_rows.shape[1]), dtype=y.dtype)  # unused rows and taps stay 0
-        tile = np.empty((TILE_POSITIONS, TILE_FILTERS), dtype=y.dtype)
-        out = y[n].reshape(n_filters, positions)
-        for s0 in range(0, positions, PANEL_POSITIONS):
-            count = min(PANEL_POSITIONS, positions - s0)
-            for r in range(count):
-                p, q = (s0 + r) // ow, (s0 + r) % ow
-                for i in range(kh):  # the KW pixels of one kernel row are KW·C contiguous numbers
-                    panel[r, i * run : (i + 1) * run] = image[p * sh + i, q * sw * channels : q * sw * channels + run]
-            for o in range(0, n_filters, TILE_FILTERS):
-                for r in range(0, count, TILE_POSITIONS):
-                    _tile_6x4(panel, r, w_rows, o, tile)
-                    for a in range(min(TILE_POSITIONS, count - r)):
-                        for b in range(min(TILE_FILTERS, n_filters - o)):
-                            out[o + b, s0 + r + a] = tile[a, b] + bias[o + b]
+    hp, wp = height + 2 * ph, width + 2 * pw
+    span = TILE_VECTORS * (VECTOR_BYTES // y.itemsize)
+    n_spans = -(-(oh * wp) // span)
+    n_groups = panels.shape[0]
+    for part in prange(n_parts):
+        image = np.zeros(channels * hp * wp + span, dtype=y.dtype)  # slack: the last span reads past oh·wp
+        out = np.empty((n_groups * TILE_ROWS, n_spans * span), dtype=y.dtype)
+        for n in range(part, n_images, n_parts):
+            for c in range(channels):
+                for h in range(height):
+                    start = (c * hp + h + ph) * wp + pw
+                    image[start : start + width] = x[n, c, h]
+            for o in range(out.shape[0]):
+                out[o] = bias[o]
+            for g in range(n_groups):  # the panel (taps × 8 weights) stays in L1 while the spans go by
+                for s in range(0, n_spans * span, span):
+                    _tile_forward(panels[g], image, offsets, s, out, g * TILE_ROWS)
+            for o in range(n_filters):
+                for p in range(oh):
+                    y[n, o, p] = out[o, p * wp : p * wp + ow]
+
+
+@njit(fastmath=True, cache=True, error_model="numpy", inline="always")
+def _tile_weight(image, offsets, t, g_rows, o, oh, ow, wp, acc):
+    """acc[t + m, o : o + 2L] += Σ_{p,q} image[offsets[t + m] + p·Wp + q] · g_rows[p·OW + q, o : o + 2L]
+    for m < 8: the weight gradient of 8 taps × 2L filters.
+
+    The same micro-kernel as _tile_forward with the roles swapped: here the vectors run
+    over filters (a row of ∂L/∂y, filters last) and the broadcast numbers are 8 taps' pixels.
+    """
+    n = VECTOR_BYTES // acc.itemsize
+    acc0, acc1, acc2, acc3 = acc[t], acc[t + 1], acc[t + 2], acc[t + 3]
+    acc4, acc5, acc6, acc7 = acc[t + 4], acc[t + 5], acc[t + 6], acc[t + 7]
+    f0, f1, f2, f3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
+    f4, f5, f6, f7 = offsets[t + 4], offsets[t + 5], offsets[t + 6], offsets[t + 7]
+    c00, c01 = vload(acc0, o), vload(acc0, o + n)
+    c10, c11 = vload(acc1, o), vload(acc1, o + n)
+    c20, c21 = vload(acc2, o), vload(acc2, o + n)
+    c30, c31 = vload(acc3, o), vload(acc3, o + n)
+    c40, c41 = vload(acc4, o), vload(acc4, o + n)
+    c50, c51 = vload(acc5, o), vload(acc5, o + n)
+    c60, c61 = vload(acc6, o), vload(acc6, o + n)
+    c70, c71 = vload(acc7, o), vload(acc7, o + n)
+    for p in range(oh):
+        for q in range(ow):
+            k = p * wp + q
+            g_row = g_rows[p * ow + q]
+            g0, g1 = vload(g_row, o), vload(g_row, o + n)
+            v = vbroadcast(image, f0 + k); c00 = vfma(v, g0, c00); c01 = vfma(v, g1, c01)  # noqa: E702
+            v = vbroadcast(image, f1 + k); c10 = vfma(v, g0, c10); c11 = vfma(v, g1, c11)  # noqa: E702
+            v = vbroadcast(image, f2 + k); c20 = vfma(v, g0, c20); c21 = vfma(v, g1, c21)  # noqa: E702
+            v = vbroadcast(image, f3 + k); c30 = vfma(v, g0, c30); c31 = vfma(v, g1, c31)  # noqa: E702
+            v = vbroadcast(image, f4 + k); c40 = vfma(v, g0, c40); c41 = vfma(v, g1, c41)  # noqa: E702
+            v = vbroadcast(image, f5 + k); c50 = vfma(v, g0, c50); c51 = vfma(v, g1, c51)  # noqa: E702
+            v = vbroadcast(image, f6 + k); c60 = vfma(v, g0, c60); c61 = vfma(v, g1, c61)  # noqa: E702
+            v = vbroadcast(image, f7 + k); c70 = vfma(v, g0, c70); c71 = vfma(v, g1, c71)  # noqa: E702
+    vstore(acc0, o, c00); vstore(acc0, o + n, c01)  # noqa: E702
+    vstore(acc1, o, c10); vstore(acc1, o + n, c11)  # noqa: E702
+    vstore(acc2, o, c20); vstore(acc2, o + n, c21)  # noqa: E702
+    vstore(acc3, o, c30); vstore(acc3, o + n, c31)  # noqa: E702
+    vstore(acc4, o, c40); vstore(acc4, o + n, c41)  # noqa: E702
+    vstore(acc5, o, c50); vstore(acc5, o + n, c51)  # noqa: E702
+    vstore(acc6, o, c60); vstore(acc6, o + n, c61)  # noqa: E702
+    vstore(acc7, o, c70); vstore(acc7, o + n, c71)  # noqa: E702
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
-def _implicit_gemm_weight(grad_y, x, kh, kw, ph, pw, group, parts):
-    """parts[k] = part k of  ∂L/∂w[o, (c·KH + i)·KW + j] = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · xp[n, c, p + i, q + j]
-    (stride 1; xp = x zero-padded by (ph, pw)); the caller adds the parts.
+def _implicit_gemm_weight(grad_y, x, offsets, ph, pw, parts):
+    """parts[k] = part k of  ∂L/∂w[o, t] (stored (taps, filters)) = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · image_n[offsets[t] + p·Wp + q]
+    (stride 1; image_n = x[n] zero-padded by (ph, pw), stored flat); the caller adds the parts.
 
-    No im2col: in a padded image stored row after row (width Wp), the window
-    offset (i, j) is a shift of the whole image by i·Wp + j. So with ∂L/∂y laid
-    out at the same "extended" positions s = p·Wp + q (and 0 where q ≥ OW),
-        ∂L/∂w[o, c, i, j] = Σ_s g[o, s] · image[c, s + i·Wp + j],
-    a dot product of a row of g with a shifted row of the image: both contiguous,
-    so _dot_tile_6x4 takes 6 filters × 4 taps at a time straight from them. A thread
-    stacks ``group`` of its images one under the other (the zero rows of g between
-    them keep them apart), so the dot products are long enough that their final
-    horizontal sums are rare; each thread has its own images, buffers and
-    accumulator (race-free). Extra work: the columns q ≥ OW (Wp/OW: 6 % at 32²
-    with padding 1) and, between stacked images, the rows p ≥ OH.
+    Each part (thread) takes every n_parts-th image, and for each copies its padded image
+    and its ∂L/∂y with filters last (``g_rows``, zero columns up to whole vectors), then
+    adds 8 taps × 2L filters at a time with _tile_weight. Race-free: one accumulator per part.
+    Unlike the forward pass, no extended positions: the loop runs over the real (p, q) only.
+    offsets has whole tiles of taps (its entries past C·KH·KW are 0: their sums are thrown away).
     """
     n_images, n_filters, oh, ow = grad_y.shape
-    n_parts, o_rows, t_rows = parts.shape
+    n_parts, rows, columns = parts.shape
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
     hp, wp = height + 2 * ph, width + 2 * pw
-    taps = channels * kh * kw
-    length = ((group - 1) * hp + oh) * wp  # the extended positions that can hold an output
+    span = TILE_VECTORS * (VECTOR_BYTES // parts.itemsize)
     for part in prange(n_parts):
         acc = parts[part]
         acc[:] = 0.0
-        image = np.zeros((channels, group * hp * wp + kw), dtype=parts.dtype)  # padding and slack stay 0
-        g = np.zeros((o_rows, group * hp * wp), dtype=parts.dtype)  # rows past O and columns q ≥ OW stay 0
-        zero_row = np.zeros(length, dtype=parts.dtype)  # the taps past C·KH·KW of the last tile
-        mine = (n_images - part + n_parts - 1) // n_parts  # this part's images: part, part + n_parts, …
-        for first in range(0, mine, group):
-            count = min(group, mine - first)
-            for b in range(group):
-                if b < count:
-                    n = part + (first + b) * n_parts
-                    for c in range(channels):
-                        for h in range(height):
-                            s = (b * hp + h + ph) * wp + pw
-                            image[c, s : s + width] = x[n, c, h]
-                    for o in range(n_filters):
-                        for p in range(oh):
-                            s = (b * hp + p) * wp
-                            g[o, s : s + ow] = grad_y[n, o, p]
-                else:  # the last group is short: no gradient where its missing images would be
-                    g[:, b * hp * wp : (b + 1) * hp * wp] = 0.0
-            for t in range(0, t_rows, TILE_FILTERS):
-                # the 4 shifted image rows of this tile of taps stay in L1 while the rows of g pass by
-                b0 = b1 = b2 = b3 = zero_row
-                for u in range(TILE_FILTERS):
-                    if t + u < taps:
-                        c, i, j = (t + u) // (kh * kw), ((t + u) // kw) % kh, (t + u) % kw
-                        row = image[c, i * wp + j : i * wp + j + length]
-                        if u == 0:
-                            b0 = row
-                        elif u == 1:
-                            b1 = row
-                        elif u == 2:
-                            b2 = row
-                        else:
-                            b3 = row
-                for o in range(0, o_rows, TILE_POSITIONS):
-                    _dot_tile_6x4(g[o], g[o + 1], g[o + 2], g[o + 3], g[o + 4], g[o + 5],
-                                  b0, b1, b2, b3, length, acc[o : o + TILE_POSITIONS, t : t + TILE_FILTERS])
+        image = np.zeros(channels * hp * wp, dtype=parts.dtype)  # the padding stays 0
+        g_rows = np.zeros((oh * ow, columns), dtype=parts.dtype)  # the columns past O stay 0
+        for n in range(part, n_images, n_parts):
+            for c in range(channels):
+                for h in range(height):
+                    start = (c * hp + h + ph) * wp + pw
+                    image[start : start + width] = x[n, c, h]
+            for o in range(n_filters):
+                for p in range(oh):
+                    for q in range(ow):
+                        g_rows[p * ow + q, o] = grad_y[n, o, p, q]
+            for o in range(0, columns, span):
+                for t in range(0, rows, TILE_ROWS):
+                    _tile_weight(image, offsets, t, g_rows, o, oh, ow, wp, acc)
 
 
 # ------------------------------------------------------------------ max-pooling

@@ -22,30 +22,32 @@ from tinydl.kernels import reference
 CONV_IMPLS = [name for name in td.kernels.available("conv2d") if name != "reference"]
 POOL_IMPLS = [name for name in td.kernels.available("maxpool2d") if name != "reference"]
 if "numba" in CONV_IMPLS:
-    CONV_IMPLS.append("numba-implicit")
+    CONV_IMPLS += ["numba-implicit-shifted_rows", "numba-implicit-broadcast"]
 
 
 @contextlib.contextmanager
 def conv_kernels(name, chunk_bytes=None):
     """The kernel set called ``name``; for Numba, optionally with tiny chunks (several per batch).
 
-    'numba-implicit' is Numba with its implicit-GEMM path switched on for every
-    shape it supports (normally only for ≥ 64 taps, which small test shapes rarely reach).
+    'numba-implicit-<kernel>' is Numba with its implicit-GEMM path switched on for every
+    shape it supports (normally only for ≥ 64 taps, which small test shapes rarely reach)
+    and its forward (and input-gradient) kernel forced to ``<kernel>`` (normally chosen by shape).
     """
     if not name.startswith("numba"):
         yield td.kernels.get("conv2d", name)
         return
     import tinydl.kernels.numba_conv as numba_conv
 
-    saved = numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS
+    saved = numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS, numba_conv.FORWARD_KERNEL
     if chunk_bytes is not None:
         numba_conv.CHUNK_BYTES = chunk_bytes
-    if name == "numba-implicit":
+    if name.startswith("numba-implicit-"):
         numba_conv.IMPLICIT_GEMM_MIN_TAPS = 1
+        numba_conv.FORWARD_KERNEL = name[len("numba-implicit-"):]
     try:
         yield td.kernels.get("conv2d", "numba")
     finally:
-        numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS = saved
+        numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS, numba_conv.FORWARD_KERNEL = saved
 
 
 @st.composite
@@ -88,7 +90,10 @@ def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
     x_shape, w_shape, stride, padding = problem
     x, w = _random(x_shape, seed, dtype), _random(w_shape, seed + 1, dtype)
     bias = _random(w_shape[0], seed + 2, dtype) if with_bias else None
-    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    # float32 sums of `depth` products of N(0, 1) numbers round differently in another order:
+    # errors grow like depth · eps · (size of a sum ≈ √depth); float64 leaves no room for a wrong term.
+    depth = max(w_shape[1], w_shape[0]) * w_shape[2] * w_shape[3]
+    tol = dict(rtol=1e-5, atol=max(1e-5, 5e-7 * depth)) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
 
     y = conv_kernels.conv2d_forward(x, w, bias, stride, padding)
     expected = reference.conv2d_forward(x, w, bias, stride, padding)
@@ -101,6 +106,19 @@ def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
     grad_w = conv_kernels.conv2d_backward_weight(grad_y, x, w_shape, stride, padding)
     np.testing.assert_allclose(grad_w, reference.conv2d_backward_weight(grad_y, x, w_shape, stride, padding), **tol)
     assert grad_x.shape == x_shape and grad_w.shape == w_shape
+
+
+@pytest.mark.parametrize("impl", [name for name in CONV_IMPLS if name.startswith("numba-implicit")])
+@pytest.mark.parametrize("problem", [
+    ((5, 32, 13, 13), (64, 32, 3, 3), (1, 1), (0, 0)),  # the benchmark's second layer, fewer images
+    ((3, 20, 12, 11), (37, 20, 3, 3), (1, 1), (1, 1)),  # whole tiles and vectors plus leftovers
+    ((2, 9, 7, 30), (70, 9, 2, 5), (1, 1), (1, 2)),  # more filters than two vectors, wide rows
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_implicit_gemm_on_layer_sized_shapes(impl, problem, dtype):
+    """Shapes that fill several register tiles in every direction (hypothesis draws small ones)."""
+    with conv_kernels(impl) as kernels:
+        _check_conv_parity(kernels, dtype, problem, seed=7, with_bias=True)
 
 
 @pytest.mark.parametrize("impl", POOL_IMPLS)

@@ -152,23 +152,58 @@ def _use_implicit_gemm(channels, n_filters, kernel, stride, padding):
 
 
 def _implicit_gemm(x, w, bias, padding, out_hw):
-    """conv2d of x (zero-padded by ``padding``, stride 1) with w (+ bias) by _implicit_gemm_forward."""
+    """conv2d of x (zero-padded by ``padding``, stride 1) with w (+ bias): by whichever of the two
+    implicit-GEMM forward kernels wastes less work on this shape (see _filters_in_vectors)."""
     n_filters, channels, kh, kw = w.shape
     (ph, pw), dtype = padding, w.dtype
+    hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
     taps = channels * kh * kw
+    offsets = _tap_offsets(channels, kh, kw, hp, wp)
+    y = np.empty((x.shape[0], n_filters, *out_hw), dtype=dtype)
+    w2d = w.reshape(n_filters, taps)
+    if _filters_in_vectors(n_filters, out_hw, wp, dtype):
+        span = TILE_VECTORS * lanes(dtype)
+        columns = -(-n_filters // span) * span
+        w_t = np.zeros((taps, columns), dtype=dtype)  # wᵀ, zero columns up to whole spans
+        w_t[:, :n_filters] = w2d.T
+        b = np.zeros(columns, dtype=dtype)
+        if bias is not None:
+            b[:n_filters] = bias
+        rows = -(-(out_hw[0] * out_hw[1]) // TILE_ROWS) * TILE_ROWS
+        _implicit_gemm_forward_t(x, w_t, b, offsets, _positions(*out_hw, wp, rows), ph, pw, _parts(x.shape[0]), y)
+        return y
     # The filters as panels of TILE_ROWS filters, tap by tap: panels[g, t, m] = w[g·TILE_ROWS + m, t]
     # (zero filters past O), so that the micro-kernel reads its 8 weights of tap t as one run.
     groups = -(-n_filters // TILE_ROWS)
     w_rows = np.zeros((groups * TILE_ROWS, taps), dtype=dtype)
-    w_rows[:n_filters] = w.reshape(n_filters, taps)
+    w_rows[:n_filters] = w2d
     panels = np.ascontiguousarray(w_rows.reshape(groups, TILE_ROWS, taps).transpose(0, 2, 1))
     b = np.zeros(groups * TILE_ROWS, dtype=dtype)
     if bias is not None:
         b[:n_filters] = bias
-    y = np.empty((x.shape[0], n_filters, *out_hw), dtype=dtype)
-    offsets = _tap_offsets(channels, kh, kw, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
     _implicit_gemm_forward(x, panels, b, offsets, ph, pw, _parts(x.shape[0]), y)
     return y
+
+
+FORWARD_KERNEL = "auto"  # or "shifted_rows" / "broadcast": force one of the two (tests, benchmarks)
+
+
+def _filters_in_vectors(n_filters, out_hw, wp, dtype):
+    """Whether _implicit_gemm_forward_t (filters in the vectors) does less work than
+    _implicit_gemm_forward (positions in the vectors) for this layer.
+
+    The first computes whole tiles of 8 real positions × whole spans of 2L filters; the second
+    whole tiles of 8 filters × spans of 2L *extended* positions (OH·Wp, the padding columns
+    included). E.g. 64 filters at 11² out of 13² (float32): 128·64 against 160·64 multiply-adds per tap.
+    The first also reads 8 scattered pixels per step and transposes its output, so it must
+    save at least 10 % (measured: equal speed at 32² with padding 1, 64 filters: 1024·64 against 1088·64).
+    """
+    if FORWARD_KERNEL != "auto":
+        return FORWARD_KERNEL == "broadcast"
+    span, (oh, ow) = TILE_VECTORS * lanes(dtype), out_hw
+    filters_in_vectors = -(-(oh * ow) // TILE_ROWS) * TILE_ROWS * -(-n_filters // span) * span
+    positions_in_vectors = -(-(oh * wp) // span) * span * -(-n_filters // TILE_ROWS) * TILE_ROWS
+    return filters_in_vectors < 0.9 * positions_in_vectors
 
 
 def _tap_offsets(channels, kh, kw, hp, wp, length=None):
@@ -179,6 +214,13 @@ def _tap_offsets(channels, kh, kw, hp, wp, length=None):
     c, i, j = np.unravel_index(np.arange(taps), (channels, kh, kw))
     offsets[:taps] = c * hp * wp + i * wp + j
     return offsets
+
+
+def _positions(oh, ow, wp, length=None):
+    """positions[p·OW + q] = p·Wp + q: where output (p, q)'s window starts in a padded image stored flat; zeros up to ``length``."""
+    positions = np.zeros(oh * ow if length is None else length, dtype=np.intp)
+    positions[: oh * ow] = (np.arange(oh)[:, None] * wp + np.arange(ow)).ravel()
+    return positions
 
 
 def _parts(n_images):
@@ -198,8 +240,9 @@ def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
         n_parts = _parts(n_images)
         parts = np.empty((n_parts, rows, -(-n_filters // span) * span), dtype=dtype)
         offsets = _tap_offsets(channels, kh, kw, x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1], rows)
+        positions = _positions(oh, ow, x.shape[3] + 2 * padding[1])
         _implicit_gemm_weight(np.ascontiguousarray(grad_y), np.ascontiguousarray(x, dtype=dtype),
-                              offsets, padding[0], padding[1], parts)
+                              offsets, positions, padding[0], padding[1], parts)
         grad_w_t = parts.sum(axis=0)[:filter_size, :n_filters]  # (taps, filters)
         return np.ascontiguousarray(grad_w_t.T).reshape(w_shape)
     xp = _padded(x.astype(dtype, copy=False), padding)
@@ -260,7 +303,7 @@ TILE_VECTORS = 2
 
 
 @njit(fastmath=True, cache=True, error_model="numpy", inline="always")
-def _tile_forward(panel, image, offsets, s, out, row):
+def _tile_shifted_rows(panel, image, offsets, s, out, row):
     """out[row + m, s : s + 2L] += Σ_t panel[t, m] · image[offsets[t] + s : offsets[t] + s + 2L]
     for m < 8, with L numbers per vector (16 float32 with AVX-512).
 
@@ -319,33 +362,32 @@ def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
         image = np.zeros(channels * hp * wp + span, dtype=y.dtype)  # slack: the last span reads past oh·wp
         out = np.empty((n_groups * TILE_ROWS, n_spans * span), dtype=y.dtype)
         for n in range(part, n_images, n_parts):
-            for c in range(channels):
-                for h in range(height):
-                    start = (c * hp + h + ph) * wp + pw
-                    image[start : start + width] = x[n, c, h]
+            _copy_padded(x, n, ph, pw, image)
             for o in range(out.shape[0]):
                 out[o] = bias[o]
             for g in range(n_groups):  # the panel (taps × 8 weights) stays in L1 while the spans go by
                 for s in range(0, n_spans * span, span):
-                    _tile_forward(panels[g], image, offsets, s, out, g * TILE_ROWS)
+                    _tile_shifted_rows(panels[g], image, offsets, s, out, g * TILE_ROWS)
             for o in range(n_filters):
                 for p in range(oh):
                     y[n, o, p] = out[o, p * wp : p * wp + ow]
 
 
 @njit(fastmath=True, cache=True, error_model="numpy", inline="always")
-def _tile_weight(image, offsets, t, g_rows, o, oh, ow, wp, acc):
-    """acc[t + m, o : o + 2L] += Σ_{p,q} image[offsets[t + m] + p·Wp + q] · g_rows[p·OW + q, o : o + 2L]
-    for m < 8: the weight gradient of 8 taps × 2L filters.
+def _tile_broadcast(image, bases, r, index, rows, o, acc):
+    """acc[r + m, o : o + 2L] += Σ_k image[bases[r + m] + index[k]] · rows[k, o : o + 2L]   for m < 8.
 
-    The same micro-kernel as _tile_forward with the roles swapped: here the vectors run
-    over filters (a row of ∂L/∂y, filters last) and the broadcast numbers are 8 taps' pixels.
+    The micro-kernel of _tile_shifted_rows with the roles swapped: the vectors run over
+    filters (a row of ``rows``, filters last) and the 8 broadcast numbers are pixels
+    gathered from the image. Two passes use it, with bases and index the other way round:
+    forward:          acc = yᵀ,    bases = positions,  index = tap offsets,  rows = wᵀ;
+    weight gradient:  acc = ∂wᵀ,   bases = tap offsets, index = positions,   rows = ∂L/∂yᵀ.
     """
     n = VECTOR_BYTES // acc.itemsize
-    acc0, acc1, acc2, acc3 = acc[t], acc[t + 1], acc[t + 2], acc[t + 3]
-    acc4, acc5, acc6, acc7 = acc[t + 4], acc[t + 5], acc[t + 6], acc[t + 7]
-    f0, f1, f2, f3 = offsets[t], offsets[t + 1], offsets[t + 2], offsets[t + 3]
-    f4, f5, f6, f7 = offsets[t + 4], offsets[t + 5], offsets[t + 6], offsets[t + 7]
+    acc0, acc1, acc2, acc3 = acc[r], acc[r + 1], acc[r + 2], acc[r + 3]
+    acc4, acc5, acc6, acc7 = acc[r + 4], acc[r + 5], acc[r + 6], acc[r + 7]
+    f0, f1, f2, f3 = bases[r], bases[r + 1], bases[r + 2], bases[r + 3]
+    f4, f5, f6, f7 = bases[r + 4], bases[r + 5], bases[r + 6], bases[r + 7]
     c00, c01 = vload(acc0, o), vload(acc0, o + n)
     c10, c11 = vload(acc1, o), vload(acc1, o + n)
     c20, c21 = vload(acc2, o), vload(acc2, o + n)
@@ -354,19 +396,18 @@ def _tile_weight(image, offsets, t, g_rows, o, oh, ow, wp, acc):
     c50, c51 = vload(acc5, o), vload(acc5, o + n)
     c60, c61 = vload(acc6, o), vload(acc6, o + n)
     c70, c71 = vload(acc7, o), vload(acc7, o + n)
-    for p in range(oh):
-        for q in range(ow):
-            k = p * wp + q
-            g_row = g_rows[p * ow + q]
-            g0, g1 = vload(g_row, o), vload(g_row, o + n)
-            v = vbroadcast(image, f0 + k); c00 = vfma(v, g0, c00); c01 = vfma(v, g1, c01)  # noqa: E702
-            v = vbroadcast(image, f1 + k); c10 = vfma(v, g0, c10); c11 = vfma(v, g1, c11)  # noqa: E702
-            v = vbroadcast(image, f2 + k); c20 = vfma(v, g0, c20); c21 = vfma(v, g1, c21)  # noqa: E702
-            v = vbroadcast(image, f3 + k); c30 = vfma(v, g0, c30); c31 = vfma(v, g1, c31)  # noqa: E702
-            v = vbroadcast(image, f4 + k); c40 = vfma(v, g0, c40); c41 = vfma(v, g1, c41)  # noqa: E702
-            v = vbroadcast(image, f5 + k); c50 = vfma(v, g0, c50); c51 = vfma(v, g1, c51)  # noqa: E702
-            v = vbroadcast(image, f6 + k); c60 = vfma(v, g0, c60); c61 = vfma(v, g1, c61)  # noqa: E702
-            v = vbroadcast(image, f7 + k); c70 = vfma(v, g0, c70); c71 = vfma(v, g1, c71)  # noqa: E702
+    for k in range(index.shape[0]):
+        i = index[k]
+        row = rows[k]
+        g0, g1 = vload(row, o), vload(row, o + n)
+        v = vbroadcast(image, f0 + i); c00 = vfma(v, g0, c00); c01 = vfma(v, g1, c01)  # noqa: E702
+        v = vbroadcast(image, f1 + i); c10 = vfma(v, g0, c10); c11 = vfma(v, g1, c11)  # noqa: E702
+        v = vbroadcast(image, f2 + i); c20 = vfma(v, g0, c20); c21 = vfma(v, g1, c21)  # noqa: E702
+        v = vbroadcast(image, f3 + i); c30 = vfma(v, g0, c30); c31 = vfma(v, g1, c31)  # noqa: E702
+        v = vbroadcast(image, f4 + i); c40 = vfma(v, g0, c40); c41 = vfma(v, g1, c41)  # noqa: E702
+        v = vbroadcast(image, f5 + i); c50 = vfma(v, g0, c50); c51 = vfma(v, g1, c51)  # noqa: E702
+        v = vbroadcast(image, f6 + i); c60 = vfma(v, g0, c60); c61 = vfma(v, g1, c61)  # noqa: E702
+        v = vbroadcast(image, f7 + i); c70 = vfma(v, g0, c70); c71 = vfma(v, g1, c71)  # noqa: E702
     vstore(acc0, o, c00); vstore(acc0, o + n, c01)  # noqa: E702
     vstore(acc1, o, c10); vstore(acc1, o + n, c11)  # noqa: E702
     vstore(acc2, o, c20); vstore(acc2, o + n, c21)  # noqa: E702
@@ -377,39 +418,74 @@ def _tile_weight(image, offsets, t, g_rows, o, oh, ow, wp, acc):
     vstore(acc7, o, c70); vstore(acc7, o + n, c71)  # noqa: E702
 
 
+@njit(cache=True, error_model="numpy")
+def _copy_padded(x, n, ph, pw, image):
+    """image (flat, C × Hp × Wp) = x[n] zero-padded by (ph, pw); the padding must already be 0."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    hp, wp = height + 2 * ph, width + 2 * pw
+    for c in range(channels):
+        for h in range(height):
+            start = (c * hp + h + ph) * wp + pw
+            image[start : start + width] = x[n, c, h]
+
+
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
-def _implicit_gemm_weight(grad_y, x, offsets, ph, pw, parts):
+def _implicit_gemm_forward_t(x, w_t, bias, offsets, positions, ph, pw, n_parts, y):
+    """The same as _implicit_gemm_forward, with the filters in the vectors: yᵀ[s, o] = b[o] + Σ_t image[positions[s] + offsets[t]] · wᵀ[t, o]
+    for the real output positions only (positions[p·OW + q] = p·Wp + q; whole tiles of 8, the extra ones 0).
+
+    w_t (taps, filters) has zero columns up to whole spans of 2L filters. Each part (thread)
+    computes yᵀ of one image in its buffer, then copies it to y[n] (filters first).
+    """
+    n_images, n_filters, oh, ow = y.shape
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    columns = w_t.shape[1]
+    span = TILE_VECTORS * (VECTOR_BYTES // y.itemsize)
+    for part in prange(n_parts):
+        image = np.zeros(channels * (height + 2 * ph) * (width + 2 * pw), dtype=y.dtype)
+        out_t = np.empty((positions.shape[0], columns), dtype=y.dtype)
+        for n in range(part, n_images, n_parts):
+            _copy_padded(x, n, ph, pw, image)
+            for s in range(out_t.shape[0]):
+                out_t[s] = bias
+            for o in range(0, columns, span):  # a strip of wᵀ (taps × 2L) stays in L1 while the positions go by
+                for s in range(0, out_t.shape[0], TILE_ROWS):
+                    _tile_broadcast(image, positions, s, offsets, w_t, o, out_t)
+            for o in range(n_filters):
+                for p in range(oh):
+                    for q in range(ow):
+                        y[n, o, p, q] = out_t[p * ow + q, o]
+
+
+@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
     """parts[k] = part k of  ∂L/∂w[o, t] (stored (taps, filters)) = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · image_n[offsets[t] + p·Wp + q]
-    (stride 1; image_n = x[n] zero-padded by (ph, pw), stored flat); the caller adds the parts.
+    (stride 1; image_n = x[n] zero-padded by (ph, pw), stored flat; positions[p·OW + q] = p·Wp + q);
+    the caller adds the parts.
 
     Each part (thread) takes every n_parts-th image, and for each copies its padded image
     and its ∂L/∂y with filters last (``g_rows``, zero columns up to whole vectors), then
-    adds 8 taps × 2L filters at a time with _tile_weight. Race-free: one accumulator per part.
-    Unlike the forward pass, no extended positions: the loop runs over the real (p, q) only.
+    adds 8 taps × 2L filters at a time with _tile_broadcast. Race-free: one accumulator per part.
     offsets has whole tiles of taps (its entries past C·KH·KW are 0: their sums are thrown away).
     """
     n_images, n_filters, oh, ow = grad_y.shape
     n_parts, rows, columns = parts.shape
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
-    hp, wp = height + 2 * ph, width + 2 * pw
     span = TILE_VECTORS * (VECTOR_BYTES // parts.itemsize)
     for part in prange(n_parts):
         acc = parts[part]
         acc[:] = 0.0
-        image = np.zeros(channels * hp * wp, dtype=parts.dtype)  # the padding stays 0
+        image = np.zeros(channels * (height + 2 * ph) * (width + 2 * pw), dtype=parts.dtype)  # the padding stays 0
         g_rows = np.zeros((oh * ow, columns), dtype=parts.dtype)  # the columns past O stay 0
         for n in range(part, n_images, n_parts):
-            for c in range(channels):
-                for h in range(height):
-                    start = (c * hp + h + ph) * wp + pw
-                    image[start : start + width] = x[n, c, h]
+            _copy_padded(x, n, ph, pw, image)
             for o in range(n_filters):
                 for p in range(oh):
                     for q in range(ow):
                         g_rows[p * ow + q, o] = grad_y[n, o, p, q]
             for o in range(0, columns, span):
                 for t in range(0, rows, TILE_ROWS):
-                    _tile_weight(image, offsets, t, g_rows, o, oh, ow, wp, acc)
+                    _tile_broadcast(image, offsets, t, positions, g_rows, o, acc)
 
 
 # ------------------------------------------------------------------ max-pooling

@@ -291,12 +291,19 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 # shifted by offsets[t]:
 #     y[o, s] = b[o] + Σ_t w[o, t] · image[offsets[t] + s].
 # That is a matrix product whose right-hand matrix is never stored: row t of it starts at
-# image[offsets[t]]. An outer-product micro-kernel (see simd) computes it TILE_ROWS filters ×
-# TILE_VECTORS vectors of positions at a time, 16 sums in 16 vector registers.
-# The input gradient is the same kernel (see conv2d_backward_input); the weight gradient uses
-# the same offsets the other way round (see _implicit_gemm_weight).
-# Measured on 2 cores (float32, forward pass alone): (128, 32→64, 13²) 3.4 → … ms and
-# (64, 64→64, 32², pad 1) 27 → … ms against the dot-product tiles this replaced.
+# image[offsets[t]]. Two outer-product micro-kernels (see simd) compute it, 16 sums in 16
+# vector registers:
+# - _tile_shifted_rows: 8 filters × 2 vectors of extended positions, each vector a run of the
+#   image read straight from it;
+# - _tile_broadcast: 8 real positions × 2 vectors of filters, 8 pixels broadcast per tap and
+#   the result transposed at the end; no padding columns computed, so it wins on small images
+#   (see _filters_in_vectors). The weight gradient uses it with the roles of taps and positions
+#   swapped: ∂L/∂w[o, t] = Σ_s ∂L/∂y[o, s] · image[offsets[t] + s] (see _implicit_gemm_weight).
+# The input gradient is a forward pass of ∂L/∂y with the flipped filters (see conv2d_backward_input).
+# Measured on 2 cores (float32, medians; this machine's timings drift by up to 2× over seconds):
+# (128, 32→64, 13²): forward 3.35 ms and forward + both gradients 13.4 ms with the dot-product
+#   tiles these replaced; now 2.7–3.0 ms forward, 2.0 weight gradient, 3.1–3.4 input gradient;
+# (64, 64→64, 32², pad 1): 25–27 / 21.5 / 25 ms before, now 15.5 / 16 / 15.5 (≈ 310 GFLOP/s each).
 IMPLICIT_GEMM_MIN_TAPS = 64  # below, a dot product is too short for the tiles to pay (e.g. 1·3·3 = 9 taps)
 TILE_ROWS = 8  # the register tile: 8 filters (or taps) × 2 vectors = 16 vector registers of sums
 TILE_VECTORS = 2

@@ -223,8 +223,9 @@ def bench_matmul(cfg):
 
     table = Table(
         "matmul", "Matrix multiplication, float32, square n×n (higher is better)",
-        ["n", "numpy BLAS", "numba_naive", "numba_ikj", "numba_blocked", "torch.mm", "blocked / BLAS"],
-        ["", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "ratio"],
+        ["n", "numpy BLAS", "numba_naive", "numba_ikj", "numba_blocked", "numba_simd", "torch.mm", "blocked / BLAS",
+         "simd / BLAS"],
+        ["", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "ratio", "ratio"],
     )
     rng = np.random.default_rng(0)
     naive_seconds, naive_size = None, None  # the last naive timing, to predict the next size
@@ -238,6 +239,7 @@ def bench_matmul(cfg):
             functions["numba_naive"] = lambda: numba_matmul.matmul_naive(a, b)
         functions["numba_ikj"] = lambda: numba_matmul.matmul_ikj(a, b)
         functions["numba_blocked"] = lambda: numba_matmul.matmul_blocked(a, b)
+        functions["numba_simd"] = lambda: numba_matmul.matmul_simd(a, b)
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             functions["torch.mm"] = lambda: torch.mm(ta, tb)
@@ -247,13 +249,14 @@ def bench_matmul(cfg):
             naive_seconds, naive_size = seconds["numba_naive"], n
         gflops = {label: flops / s / 1e9 for label, s in seconds.items()}
         naive = gflops.get("numba_naive", "skipped")
-        table.add(str(n), gflops["numpy BLAS"], naive, gflops["numba_ikj"], gflops["numba_blocked"],
-                  gflops.get("torch.mm"), ratio(gflops["numba_blocked"], gflops["numpy BLAS"]))
+        table.add(str(n), gflops["numpy BLAS"], naive, gflops["numba_ikj"], gflops["numba_blocked"], gflops["numba_simd"],
+                  gflops.get("torch.mm"), ratio(gflops["numba_blocked"], gflops["numpy BLAS"]),
+                  ratio(gflops["numba_simd"], gflops["numpy BLAS"]))
     table.notes.append(
         f"numba_naive runs only where one call is predicted to take under {NAIVE_LIMIT_SECONDS:.0f} s; "
         "elsewhere 'skipped'. GFLOP/s = 2n³ / median seconds / 10⁹."
     )
-    labels = ["numpy BLAS", "numba_naive", "numba_ikj", "numba_blocked"] + (["torch.mm"] if torch else [])
+    labels = ["numpy BLAS", "numba_naive", "numba_ikj", "numba_blocked", "numba_simd"] + (["torch.mm"] if torch else [])
     table.chart = dict(
         categories=[f"n={row[0]}" for row in table.rows],
         series={label: [_number(row[1 + i]) for row in table.rows] for i, label in enumerate(labels)},
@@ -385,6 +388,13 @@ def bench_step(cfg):
     variants = {"SmallCNN (default)": {}}
     if "fused" in td.models.SmallCNN.__init__.__code__.co_varnames:
         variants = {"SmallCNN (fused conv+ReLU+pool, default)": {}, "SmallCNN(fused=False)": {"fused": False}}
+    # The default model with the dense layers' products on the Numba SIMD matmul instead of BLAS:
+    # one thread pool for the whole step (see tinydl/kernels/__init__.py, _FASTEST_FIRST).
+    matmul_choice = "numba_simd" if "numba_simd" in td.kernels.available("matmul") else None
+    if matmul_choice:
+        variants[f"SmallCNN, default + matmul {matmul_choice}"] = {}
+    table.notes.append("'+ matmul numba_simd': the default model, its dense layers' products by the Numba "
+                       "outer-product kernel instead of BLAS (td.kernels.use('matmul', 'numba_simd')).")
     rng = np.random.default_rng(2)
     chart_series = {f"tinydl {v}": [] for v in variants}
     chart_series["torch"] = []
@@ -397,6 +407,8 @@ def bench_step(cfg):
             td.manual_seed(0)
             model = td.models.SmallCNN(in_channels=1, num_classes=2, **kwargs)
             functions[variant], first_losses[variant] = _tinydl_step(model, x, labels)
+            if variant.endswith(f"matmul {matmul_choice}"):
+                functions[variant] = _with_kernel("matmul", matmul_choice, functions[variant])
         if torch is not None:
             functions["torch"], first_losses["torch"] = _torch_step(model.state_dict(), x, labels)
             _check_same_loss(first_losses, batch, table)

@@ -73,25 +73,26 @@ def test_matmul_matches_reference(impl, dtype, m, k, n, layout, seed):
 
 
 @contextlib.contextmanager
-def blocked_path(path):
-    """Force matmul_blocked onto its one-thread path (small products) or its parallel one."""
+def blocked_path(path, kernel="matmul_blocked"):
+    """Force a blocked kernel onto its one-thread path (small products) or its parallel one."""
     from tinydl.kernels import numba_matmul
 
     saved = numba_matmul.PARALLEL_MIN_FLOPS
     numba_matmul.PARALLEL_MIN_FLOPS = math.inf if path == "one thread" else 0
     try:
-        yield numba_matmul.matmul_blocked
+        yield getattr(numba_matmul, kernel)
     finally:
         numba_matmul.PARALLEL_MIN_FLOPS = saved
 
 
 @pytest.mark.skipif("numba_blocked" not in MATMUL_IMPLS, reason="numba is not installed")
+@pytest.mark.parametrize("kernel", ["matmul_blocked", "matmul_simd"])
 @pytest.mark.parametrize("path", ["one thread", "parallel"])
 @given(m=sizes, k=sizes, n=sizes, layout=layouts, seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
-def test_blocked_matmul_both_paths_match_reference(path, m, k, n, layout, seed, dtype):
+def test_blocked_matmul_both_paths_match_reference(kernel, path, m, k, n, layout, seed, dtype):
     """Small products run on one thread; force each path, so that both are tested on small shapes."""
     a, b = _operands(m, k, n, dtype, layout, seed)
-    with blocked_path(path) as matmul_blocked:
+    with blocked_path(path, kernel) as matmul_blocked:
         c = matmul_blocked(a, b)
     _assert_matmul_close(c, a, b, reference.matmul(a.astype(np.float64), b.astype(np.float64)), RTOL[dtype])
 
@@ -168,7 +169,7 @@ def test_numba_matmul_runs_as_plain_python_with_jit_disabled():
         "from tinydl.kernels import numba_matmul as nm\n"
         "rng = np.random.default_rng(0)\n"
         "a, b = rng.standard_normal((7, 13)), rng.standard_normal((13, 5)).astype(np.float32)\n"
-        "for f in (nm.matmul_naive, nm.matmul_ikj, nm.matmul_blocked):\n"
+        "for f in (nm.matmul_naive, nm.matmul_ikj, nm.matmul_blocked, nm.matmul_simd):\n"
         "    np.testing.assert_allclose(f(a, b.T.copy().T), a @ b, rtol=1e-12)\n"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

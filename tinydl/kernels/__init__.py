@@ -7,7 +7,8 @@ against the readable ``reference`` one:
     conv2d     reference (loops), numpy (im2col + BLAS), numba (direct / im2col kernels)
     maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
     conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba
-    matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles)
+    matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),
+               numba_simd (outer-product micro-kernel on explicit SIMD vectors)
 
 One line lists and switches them:
 
@@ -152,8 +153,14 @@ register("matmul", "numpy", f"{_HERE}.numpy_im2col")
 register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_naive")
 register("matmul", "numba_ikj", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_ikj")
 register("matmul", "numba_blocked", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_blocked")
+register("matmul", "numba_simd", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_simd")
 
 # Measured on a 2-core CPU (benchmarks/bench.py): BLAS beats every hand-written matmul.
+# (One exception, left as a choice: in the article CNN's training step at batch 128, numba_simd
+# made the whole step 11.6 → 8.4–9.3 ms, because the Numba conv kernels no longer share the
+# cores with OpenBLAS's threads, which keep spinning after each product. But small products
+# and dense-only models ran slower with it (an MLP step at batch 128: 1.1 → 2.7 ms), so BLAS
+# stays the default: td.kernels.use("matmul", "numba_simd") where it pays.)
 _FASTEST_FIRST = {
     "conv2d": ("numba", "numpy", "reference"),
     "maxpool2d": ("numba", "numpy", "reference"),

@@ -26,7 +26,8 @@ import numpy as np
 
 from ._numba import njit, numba, prange
 from .reference import output_size
-from .simd import VECTOR_BYTES, lanes, vbroadcast, vfma, vload, vsplat, vstore
+from .numba_matmul import TILE_ROWS, TILE_VECTORS, _outer_product_tile
+from .simd import VECTOR_BYTES, lanes, vfma, vload, vsplat, vstore
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's ``cols``
 FUSED_CHUNK_BYTES = 4 << 20  # target size of one chunk's conv output in the fused op (measured: smaller chunks cost more in calls than they save in cache misses)
@@ -295,7 +296,7 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 # vector registers:
 # - _tile_shifted_rows: 8 filters × 2 vectors of extended positions, each vector a run of the
 #   image read straight from it;
-# - _tile_broadcast: 8 real positions × 2 vectors of filters, 8 pixels broadcast per tap and
+# - numba_matmul._outer_product_tile: 8 real positions × 2 vectors of filters, 8 pixels broadcast per tap and
 #   the result transposed at the end; no padding columns computed, so it wins on small images
 #   (see _filters_in_vectors). The weight gradient uses it with the roles of taps and positions
 #   swapped: ∂L/∂w[o, t] = Σ_s ∂L/∂y[o, s] · image[offsets[t] + s] (see _implicit_gemm_weight).
@@ -305,8 +306,6 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 #   tiles these replaced; now 2.7–3.0 ms forward, 2.0 weight gradient, 3.1–3.4 input gradient;
 # (64, 64→64, 32², pad 1): 25–27 / 21.5 / 25 ms before, now 15.5 / 16 / 15.5 (≈ 310 GFLOP/s each).
 IMPLICIT_GEMM_MIN_TAPS = 64  # below, a dot product is too short for the tiles to pay (e.g. 1·3·3 = 9 taps)
-TILE_ROWS = 8  # the register tile: 8 filters (or taps) × 2 vectors = 16 vector registers of sums
-TILE_VECTORS = 2
 
 
 @njit(fastmath=True, cache=True, error_model="numpy", inline="always")
@@ -380,51 +379,6 @@ def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
                     y[n, o, p] = out[o, p * wp : p * wp + ow]
 
 
-@njit(fastmath=True, cache=True, error_model="numpy", inline="always")
-def _tile_broadcast(image, bases, r, index, rows, o, acc):
-    """acc[r + m, o : o + 2L] += Σ_k image[bases[r + m] + index[k]] · rows[k, o : o + 2L]   for m < 8.
-
-    The micro-kernel of _tile_shifted_rows with the roles swapped: the vectors run over
-    filters (a row of ``rows``, filters last) and the 8 broadcast numbers are pixels
-    gathered from the image. Two passes use it, with bases and index the other way round:
-    forward:          acc = yᵀ,    bases = positions,  index = tap offsets,  rows = wᵀ;
-    weight gradient:  acc = ∂wᵀ,   bases = tap offsets, index = positions,   rows = ∂L/∂yᵀ.
-    """
-    n = VECTOR_BYTES // acc.itemsize
-    acc0, acc1, acc2, acc3 = acc[r], acc[r + 1], acc[r + 2], acc[r + 3]
-    acc4, acc5, acc6, acc7 = acc[r + 4], acc[r + 5], acc[r + 6], acc[r + 7]
-    f0, f1, f2, f3 = bases[r], bases[r + 1], bases[r + 2], bases[r + 3]
-    f4, f5, f6, f7 = bases[r + 4], bases[r + 5], bases[r + 6], bases[r + 7]
-    c00, c01 = vload(acc0, o), vload(acc0, o + n)
-    c10, c11 = vload(acc1, o), vload(acc1, o + n)
-    c20, c21 = vload(acc2, o), vload(acc2, o + n)
-    c30, c31 = vload(acc3, o), vload(acc3, o + n)
-    c40, c41 = vload(acc4, o), vload(acc4, o + n)
-    c50, c51 = vload(acc5, o), vload(acc5, o + n)
-    c60, c61 = vload(acc6, o), vload(acc6, o + n)
-    c70, c71 = vload(acc7, o), vload(acc7, o + n)
-    for k in range(index.shape[0]):
-        i = index[k]
-        row = rows[k]
-        g0, g1 = vload(row, o), vload(row, o + n)
-        v = vbroadcast(image, f0 + i); c00 = vfma(v, g0, c00); c01 = vfma(v, g1, c01)  # noqa: E702
-        v = vbroadcast(image, f1 + i); c10 = vfma(v, g0, c10); c11 = vfma(v, g1, c11)  # noqa: E702
-        v = vbroadcast(image, f2 + i); c20 = vfma(v, g0, c20); c21 = vfma(v, g1, c21)  # noqa: E702
-        v = vbroadcast(image, f3 + i); c30 = vfma(v, g0, c30); c31 = vfma(v, g1, c31)  # noqa: E702
-        v = vbroadcast(image, f4 + i); c40 = vfma(v, g0, c40); c41 = vfma(v, g1, c41)  # noqa: E702
-        v = vbroadcast(image, f5 + i); c50 = vfma(v, g0, c50); c51 = vfma(v, g1, c51)  # noqa: E702
-        v = vbroadcast(image, f6 + i); c60 = vfma(v, g0, c60); c61 = vfma(v, g1, c61)  # noqa: E702
-        v = vbroadcast(image, f7 + i); c70 = vfma(v, g0, c70); c71 = vfma(v, g1, c71)  # noqa: E702
-    vstore(acc0, o, c00); vstore(acc0, o + n, c01)  # noqa: E702
-    vstore(acc1, o, c10); vstore(acc1, o + n, c11)  # noqa: E702
-    vstore(acc2, o, c20); vstore(acc2, o + n, c21)  # noqa: E702
-    vstore(acc3, o, c30); vstore(acc3, o + n, c31)  # noqa: E702
-    vstore(acc4, o, c40); vstore(acc4, o + n, c41)  # noqa: E702
-    vstore(acc5, o, c50); vstore(acc5, o + n, c51)  # noqa: E702
-    vstore(acc6, o, c60); vstore(acc6, o + n, c61)  # noqa: E702
-    vstore(acc7, o, c70); vstore(acc7, o + n, c71)  # noqa: E702
-
-
 @njit(cache=True, error_model="numpy")
 def _copy_padded(x, n, ph, pw, image):
     """image (flat, C × Hp × Wp) = x[n] zero-padded by (ph, pw); the padding must already be 0."""
@@ -457,7 +411,7 @@ def _implicit_gemm_forward_t(x, w_t, bias, offsets, positions, ph, pw, n_parts, 
                 out_t[s] = bias
             for o in range(0, columns, span):  # a strip of wᵀ (taps × 2L) stays in L1 while the positions go by
                 for s in range(0, out_t.shape[0], TILE_ROWS):
-                    _tile_broadcast(image, positions, s, offsets, w_t, o, out_t)
+                    _outer_product_tile(image, positions, s, offsets, w_t, o, out_t)
             for o in range(n_filters):
                 for p in range(oh):
                     for q in range(ow):
@@ -472,7 +426,7 @@ def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
 
     Each part (thread) takes every n_parts-th image, and for each copies its padded image
     and its ∂L/∂y with filters last (``g_rows``, zero columns up to whole vectors), then
-    adds 8 taps × 2L filters at a time with _tile_broadcast. Race-free: one accumulator per part.
+    adds 8 taps × 2L filters at a time with numba_matmul._outer_product_tile. Race-free: one accumulator per part.
     offsets has whole tiles of taps (its entries past C·KH·KW are 0: their sums are thrown away).
     """
     n_images, n_filters, oh, ow = grad_y.shape
@@ -492,7 +446,7 @@ def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
                         g_rows[p * ow + q, o] = grad_y[n, o, p, q]
             for o in range(0, columns, span):
                 for t in range(0, rows, TILE_ROWS):
-                    _tile_broadcast(image, offsets, t, positions, g_rows, o, acc)
+                    _outer_product_tile(image, offsets, t, positions, g_rows, o, acc)
 
 
 # ------------------------------------------------------------------ max-pooling

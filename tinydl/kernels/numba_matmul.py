@@ -1,6 +1,6 @@
-"""Matrix multiplication in Numba, three ways: a ladder from slow to fast.
+"""Matrix multiplication in Numba, four ways: a ladder from slow to fast.
 
-All three compute the same thing, C = A·B, i.e. C[i, j] = Σ_k A[i, k] · B[k, j]
+All four compute the same thing, C = A·B, i.e. C[i, j] = Σ_k A[i, k] · B[k, j]
 for A of shape (M, K) and B of shape (K, N). They differ only in the *order*
 in which they visit memory, and that alone makes a 100× difference:
 
@@ -17,6 +17,18 @@ in which they visit memory, and that alone makes a 100× difference:
    used many times. 250-300 GFLOP/s on 2 cores with AVX-512: about 0.7 of
    what a tuned BLAS (OpenBLAS, MKL) reaches at 1024², and about 0.5 when
    LLVM uses only 256-bit registers (see "SIMD width" below).
+4. ``matmul_simd`` — the micro-kernel turned around, as BLAS has it: a tile of
+   C (8 rows × 32 columns in float32) in 16 vector registers, and per step k
+   two vectors of a row of B times 8 broadcast numbers of A, added in as 16
+   vector multiply-adds ("outer products"; no horizontal sums). Written on
+   the small vector type of ``tinydl.kernels.simd``, because Numba does not
+   keep such a tile in registers from plain loops. It reads A through its
+   strides (a transposed view costs nothing), and the Numba convolutions use
+   the same tile with A = an im2col matrix that is never built. Measured:
+   220–240 GFLOP/s at 1024²–2048² (BLAS ~400), 95–115 on the dense layers of
+   the article's CNN (BLAS 190–310); but in that CNN's training step it beats
+   BLAS, because it shares Numba's threads instead of fighting OpenBLAS's
+   (see _FASTEST_FIRST in tinydl/kernels/__init__.py).
 
 GFLOP/s = 2·M·N·K / seconds / 10⁹ (one multiply and one add per term).
 ``benchmarks/bench.py`` measures all of them against NumPy and PyTorch.
@@ -38,6 +50,7 @@ memory and hardly care.
 import numpy as np
 
 from ._numba import njit, numba, prange
+from .simd import VECTOR_BYTES, lanes, vbroadcast, vfma, vload, vstore, vzeros
 
 # ---------------------------------------------------------------- tile sizes of matmul_blocked
 # The register block: the micro-kernel computes ROWS_A × ROWS_BT = 6 × 4 = 24 entries of C
@@ -358,3 +371,126 @@ def matmul_blocked(a, b):
     packed_a = _buffer("a", (n_blocks, rows_per_block, block_k + ROW_PADDING), dtype)
     _blocked_kernel(a, bt, c, packed_a)
     return c
+
+
+# ---------------------------------------------------------------- 4. SIMD: an outer-product micro-kernel
+# The blocked kernel above computes each entry of its 6×4 tile as a dot product along K,
+# vectorised by LLVM; every block of K then ends with 24 horizontal sums of SIMD lanes. A BLAS
+# micro-kernel works the other way round, as a sum of *outer products*: per step k it loads a
+# few numbers of A and a vector of a row of B and adds their products into a tile of C held in
+# vector registers. Numba only writes that with an explicit vector type: see tinydl.kernels.simd.
+TILE_ROWS = 8  # the register tile: 8 rows of C × 2 vectors of columns = 16 vector registers of sums
+TILE_VECTORS = 2
+SIMD_BLOCK_K = 256  # a block of K: the strip of B it meets (256 × 2 vectors = 32 KiB float32) stays in L1
+SIMD_ROW_GROUPS = 16  # 128 rows of C at a time: their part of C (and of A) stays in L2
+
+
+@njit(fastmath=True, cache=True, error_model="numpy", inline="always")
+def _outer_product_tile(a, a_rows, r, a_columns, b, o, c, accumulate=True):
+    """c[r + m, o : o + 2L] += Σ_k A[r + m, k] · b[k, o : o + 2L]   for m < 8 (L numbers per vector),
+    where A[i, k] = a[a_rows[i] + a_columns[k]] (a flat); with accumulate=False, = instead of +=.
+
+    A is never stored as a matrix: a_rows and a_columns say where each of its numbers is
+    in the flat array ``a``. For a matrix in memory they are its row and column strides
+    (so a transposed view costs nothing); the convolutions in numba_conv use the same
+    tile with A = the im2col matrix of an image, never built: a_rows / a_columns are
+    the output positions and the tap offsets (or the other way round), see there.
+    Per step k: 2 vector loads of a row of b, 8 numbers of A broadcast, 16 fused
+    multiply-adds into the 16 sums c<m><v>, which stay in registers for the whole loop.
+    """
+    n = VECTOR_BYTES // c.itemsize
+    out0, out1, out2, out3 = c[r], c[r + 1], c[r + 2], c[r + 3]
+    out4, out5, out6, out7 = c[r + 4], c[r + 5], c[r + 6], c[r + 7]
+    f0, f1, f2, f3 = a_rows[r], a_rows[r + 1], a_rows[r + 2], a_rows[r + 3]
+    f4, f5, f6, f7 = a_rows[r + 4], a_rows[r + 5], a_rows[r + 6], a_rows[r + 7]
+    if accumulate:
+        c00, c01 = vload(out0, o), vload(out0, o + n)
+        c10, c11 = vload(out1, o), vload(out1, o + n)
+        c20, c21 = vload(out2, o), vload(out2, o + n)
+        c30, c31 = vload(out3, o), vload(out3, o + n)
+        c40, c41 = vload(out4, o), vload(out4, o + n)
+        c50, c51 = vload(out5, o), vload(out5, o + n)
+        c60, c61 = vload(out6, o), vload(out6, o + n)
+        c70, c71 = vload(out7, o), vload(out7, o + n)
+    else:  # (not read: c may be fresh memory, and reading it would cost as much as writing)
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = vzeros(c)
+        c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = vzeros(c)
+    for k in range(a_columns.shape[0]):
+        i = a_columns[k]
+        b_row = b[k]
+        b0, b1 = vload(b_row, o), vload(b_row, o + n)
+        x = vbroadcast(a, f0 + i); c00 = vfma(x, b0, c00); c01 = vfma(x, b1, c01)  # noqa: E702
+        x = vbroadcast(a, f1 + i); c10 = vfma(x, b0, c10); c11 = vfma(x, b1, c11)  # noqa: E702
+        x = vbroadcast(a, f2 + i); c20 = vfma(x, b0, c20); c21 = vfma(x, b1, c21)  # noqa: E702
+        x = vbroadcast(a, f3 + i); c30 = vfma(x, b0, c30); c31 = vfma(x, b1, c31)  # noqa: E702
+        x = vbroadcast(a, f4 + i); c40 = vfma(x, b0, c40); c41 = vfma(x, b1, c41)  # noqa: E702
+        x = vbroadcast(a, f5 + i); c50 = vfma(x, b0, c50); c51 = vfma(x, b1, c51)  # noqa: E702
+        x = vbroadcast(a, f6 + i); c60 = vfma(x, b0, c60); c61 = vfma(x, b1, c61)  # noqa: E702
+        x = vbroadcast(a, f7 + i); c70 = vfma(x, b0, c70); c71 = vfma(x, b1, c71)  # noqa: E702
+    vstore(out0, o, c00); vstore(out0, o + n, c01)  # noqa: E702
+    vstore(out1, o, c10); vstore(out1, o + n, c11)  # noqa: E702
+    vstore(out2, o, c20); vstore(out2, o + n, c21)  # noqa: E702
+    vstore(out3, o, c30); vstore(out3, o + n, c31)  # noqa: E702
+    vstore(out4, o, c40); vstore(out4, o + n, c41)  # noqa: E702
+    vstore(out5, o, c50); vstore(out5, o + n, c51)  # noqa: E702
+    vstore(out6, o, c60); vstore(out6, o + n, c61)  # noqa: E702
+    vstore(out7, o, c70); vstore(out7, o + n, c71)  # noqa: E702
+
+
+@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+def _simd_kernel(a, a_rows, a_columns, b, c, n_parts):
+    """c = A·b, A[i, k] = a[a_rows[i] + a_columns[k]]; c has whole tiles of rows and columns (see matmul_simd).
+
+    Groups of 8 rows of C are split evenly between ``n_parts`` threads, each writing only
+    its own rows. Each thread takes SIMD_ROW_GROUPS groups at a time (their rows of C stay in
+    L2), and for those, K in blocks whose strip of b (2 vectors wide) stays in L1 while the
+    groups pass by. The first block of K writes C, the others add to it.
+    """
+    rows, columns = c.shape
+    span = TILE_VECTORS * (VECTOR_BYTES // c.itemsize)
+    groups = rows // TILE_ROWS
+    depth = a_columns.shape[0]
+    for part in prange(n_parts):
+        first, last = part * groups // n_parts, (part + 1) * groups // n_parts
+        for g0 in range(first, last, SIMD_ROW_GROUPS):
+            g1 = min(g0 + SIMD_ROW_GROUPS, last)
+            for k0 in range(0, depth, SIMD_BLOCK_K):
+                k1 = min(k0 + SIMD_BLOCK_K, depth)
+                for o in range(0, columns, span):
+                    for g in range(g0, g1):
+                        _outer_product_tile(a, a_rows, g * TILE_ROWS, a_columns[k0:k1], b[k0:k1], o, c, k0 > 0)
+
+
+def matmul_simd(a, b):
+    """C = A·B with the outer-product micro-kernel (_outer_product_tile), A read where it lies."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        _prepare(a, b)  # raises the error that says what is wrong
+    dtype = np.result_type(a, b)
+    if dtype not in (np.float32, np.float64):
+        _prepare(a, b)
+    m, depth = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0 or depth == 0:
+        return np.zeros((m, n), dtype=dtype)
+    span = TILE_VECTORS * lanes(dtype)
+    rows, columns = -(-m // TILE_ROWS) * TILE_ROWS, -(-n // span) * span
+    # A through its strides (in numbers; rows past M read row 0 and are thrown away)
+    if a.dtype != dtype or a.strides[0] % a.itemsize or a.strides[1] % a.itemsize or min(a.strides) < 0:
+        a = np.ascontiguousarray(a, dtype=dtype)
+    row_stride, column_stride = a.strides[0] // a.itemsize, a.strides[1] // a.itemsize
+    a_rows = np.zeros(rows, dtype=np.intp)
+    a_rows[:m] = np.arange(m) * row_stride
+    a_columns = np.arange(depth) * column_stride
+    base = a.reshape(-1) if a.flags.c_contiguous else np.lib.stride_tricks.as_strided(
+        a, shape=((m - 1) * row_stride + (depth - 1) * column_stride + 1,), strides=(a.itemsize,))
+    # b needs contiguous rows of whole spans: copy (pack) it unless it has them
+    if not (b.dtype == dtype and b.flags.c_contiguous and n == columns):
+        packed = _buffer("b_rows", (depth, columns), dtype)
+        packed[:, :n] = b
+        packed[:, n:] = 0
+        b = packed
+    c = np.empty((rows, columns), dtype=dtype)
+    parts = max(1, min(rows // TILE_ROWS, numba.get_num_threads() if 2.0 * m * n * depth >= PARALLEL_MIN_FLOPS else 1))
+    _simd_kernel(base, a_rows, a_columns, b, c, parts)
+    return c if (rows, columns) == (m, n) else np.ascontiguousarray(c[:m, :n])

@@ -292,12 +292,12 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 # shifted by offsets[t]:
 #     y[o, s] = b[o] + Σ_t w[o, t] · image[offsets[t] + s].
 # That is a matrix product whose right-hand matrix is never stored: row t of it starts at
-# image[offsets[t]]. Two outer-product micro-kernels (see simd) compute it, 16 sums in 16
-# vector registers:
-# - _tile_shifted_rows: 8 filters × 2 vectors of extended positions, each vector a run of the
-#   image read straight from it;
-# - numba_matmul._outer_product_tile: 8 real positions × 2 vectors of filters, 8 pixels broadcast per tap and
-#   the result transposed at the end; no padding columns computed, so it wins on small images
+# image[offsets[t]]. The matmul micro-kernel numba_matmul._outer_product_tile computes it (see
+# simd), 16 sums in 16 vector registers, in two ways:
+# - _implicit_gemm_forward: 8 filters × 2 vectors of extended positions, each vector a run of the
+#   image read straight from it (B's row t = the image from offsets[t] + s on);
+# - _implicit_gemm_forward_t: 8 real positions × 2 vectors of filters, 8 pixels broadcast per tap
+#   and the result transposed at the end; no padding columns computed, so it wins on small images
 #   (see _filters_in_vectors). The weight gradient uses it with the roles of taps and positions
 #   swapped: ∂L/∂w[o, t] = Σ_s ∂L/∂y[o, s] · image[offsets[t] + s] (see _implicit_gemm_weight).
 # The input gradient is a forward pass of ∂L/∂y with the flipped filters (see conv2d_backward_input).
@@ -308,52 +308,14 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 IMPLICIT_GEMM_MIN_TAPS = 64  # below, a dot product is too short for the tiles to pay (e.g. 1·3·3 = 9 taps)
 
 
-@njit(fastmath=True, cache=True, error_model="numpy", inline="always")
-def _tile_shifted_rows(panel, image, offsets, s, out, row):
-    """out[row + m, s : s + 2L] += Σ_t panel[t, m] · image[offsets[t] + s : offsets[t] + s + 2L]
-    for m < 8, with L numbers per vector (16 float32 with AVX-512).
-
-    Per tap t: 2 vector loads of the image, 8 weights broadcast, 16 fused multiply-adds
-    into the 16 sums c<m><v>, which stay in registers for the whole loop.
-    """
-    n = VECTOR_BYTES // image.itemsize
-    out0, out1, out2, out3 = out[row], out[row + 1], out[row + 2], out[row + 3]
-    out4, out5, out6, out7 = out[row + 4], out[row + 5], out[row + 6], out[row + 7]
-    c00, c01 = vload(out0, s), vload(out0, s + n)
-    c10, c11 = vload(out1, s), vload(out1, s + n)
-    c20, c21 = vload(out2, s), vload(out2, s + n)
-    c30, c31 = vload(out3, s), vload(out3, s + n)
-    c40, c41 = vload(out4, s), vload(out4, s + n)
-    c50, c51 = vload(out5, s), vload(out5, s + n)
-    c60, c61 = vload(out6, s), vload(out6, s + n)
-    c70, c71 = vload(out7, s), vload(out7, s + n)
-    for t in range(offsets.shape[0]):
-        k = offsets[t] + s
-        x0, x1 = vload(image, k), vload(image, k + n)
-        w = vsplat(panel[t, 0]); c00 = vfma(w, x0, c00); c01 = vfma(w, x1, c01)  # noqa: E702
-        w = vsplat(panel[t, 1]); c10 = vfma(w, x0, c10); c11 = vfma(w, x1, c11)  # noqa: E702
-        w = vsplat(panel[t, 2]); c20 = vfma(w, x0, c20); c21 = vfma(w, x1, c21)  # noqa: E702
-        w = vsplat(panel[t, 3]); c30 = vfma(w, x0, c30); c31 = vfma(w, x1, c31)  # noqa: E702
-        w = vsplat(panel[t, 4]); c40 = vfma(w, x0, c40); c41 = vfma(w, x1, c41)  # noqa: E702
-        w = vsplat(panel[t, 5]); c50 = vfma(w, x0, c50); c51 = vfma(w, x1, c51)  # noqa: E702
-        w = vsplat(panel[t, 6]); c60 = vfma(w, x0, c60); c61 = vfma(w, x1, c61)  # noqa: E702
-        w = vsplat(panel[t, 7]); c70 = vfma(w, x0, c70); c71 = vfma(w, x1, c71)  # noqa: E702
-    vstore(out0, s, c00); vstore(out0, s + n, c01)  # noqa: E702
-    vstore(out1, s, c10); vstore(out1, s + n, c11)  # noqa: E702
-    vstore(out2, s, c20); vstore(out2, s + n, c21)  # noqa: E702
-    vstore(out3, s, c30); vstore(out3, s + n, c31)  # noqa: E702
-    vstore(out4, s, c40); vstore(out4, s + n, c41)  # noqa: E702
-    vstore(out5, s, c50); vstore(out5, s + n, c51)  # noqa: E702
-    vstore(out6, s, c60); vstore(out6, s + n, c61)  # noqa: E702
-    vstore(out7, s, c70); vstore(out7, s + n, c71)  # noqa: E702
-
-
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
 def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
     """y[n, o, p, q] = b[o] + Σ_t w[o, t] · image_n[offsets[t] + p·Wp + q],  image_n = x[n] zero-padded
     by (ph, pw), stored flat (stride 1; see the section comment).
 
-    panels[g, t, m] = w[g·8 + m, t]; bias has one entry per panel row. The batch is cut
+    panels[g, t, m] = w[g·8 + m, t] (A of the tile: filter i = g·8 + m, tap t at
+    panels.flat[g·T·8 + m + 8t]); the tile's B is the image, its row t starting at
+    offsets[t] + s. bias has one entry per panel row. The batch is cut
     into ``n_parts`` parts, one per thread (race-free: each writes only its own y[n]),
     and each part makes its buffers once: the padded image (its padding and slack stay 0)
     and the extended output ``out`` (filters × extended positions, whole spans of 2L).
@@ -363,7 +325,12 @@ def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
     hp, wp = height + 2 * ph, width + 2 * pw
     span = TILE_VECTORS * (VECTOR_BYTES // y.itemsize)
     n_spans = -(-(oh * wp) // span)
-    n_groups = panels.shape[0]
+    n_groups, taps = panels.shape[0], panels.shape[1]
+    weights = panels.reshape(-1)
+    filter_rows = np.empty(n_groups * TILE_ROWS, dtype=np.intp)  # where A's row i starts in ``weights``
+    for i in range(filter_rows.shape[0]):
+        filter_rows[i] = (i // TILE_ROWS) * taps * TILE_ROWS + i % TILE_ROWS
+    tap_columns = np.arange(taps) * TILE_ROWS
     for part in prange(n_parts):
         image = np.zeros(channels * hp * wp + span, dtype=y.dtype)  # slack: the last span reads past oh·wp
         out = np.empty((n_groups * TILE_ROWS, n_spans * span), dtype=y.dtype)
@@ -373,7 +340,7 @@ def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
                 out[o] = bias[o]
             for g in range(n_groups):  # the panel (taps × 8 weights) stays in L1 while the spans go by
                 for s in range(0, n_spans * span, span):
-                    _tile_shifted_rows(panels[g], image, offsets, s, out, g * TILE_ROWS)
+                    _outer_product_tile(weights, filter_rows, g * TILE_ROWS, tap_columns, image, offsets, s, out)
             for o in range(n_filters):
                 for p in range(oh):
                     y[n, o, p] = out[o, p * wp : p * wp + ow]
@@ -400,8 +367,9 @@ def _implicit_gemm_forward_t(x, w_t, bias, offsets, positions, ph, pw, n_parts, 
     """
     n_images, n_filters, oh, ow = y.shape
     channels, height, width = x.shape[1], x.shape[2], x.shape[3]
-    columns = w_t.shape[1]
+    taps, columns = w_t.shape
     span = TILE_VECTORS * (VECTOR_BYTES // y.itemsize)
+    w_flat, w_rows = w_t.reshape(-1), np.arange(taps) * columns  # row t of wᵀ starts at w_rows[t]
     for part in prange(n_parts):
         image = np.zeros(channels * (height + 2 * ph) * (width + 2 * pw), dtype=y.dtype)
         out_t = np.empty((positions.shape[0], columns), dtype=y.dtype)
@@ -411,7 +379,7 @@ def _implicit_gemm_forward_t(x, w_t, bias, offsets, positions, ph, pw, n_parts, 
                 out_t[s] = bias
             for o in range(0, columns, span):  # a strip of wᵀ (taps × 2L) stays in L1 while the positions go by
                 for s in range(0, out_t.shape[0], TILE_ROWS):
-                    _outer_product_tile(image, positions, s, offsets, w_t, o, out_t)
+                    _outer_product_tile(image, positions, s, offsets, w_flat, w_rows, o, out_t)
             for o in range(n_filters):
                 for p in range(oh):
                     for q in range(ow):
@@ -437,16 +405,17 @@ def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
         acc = parts[part]
         acc[:] = 0.0
         image = np.zeros(channels * (height + 2 * ph) * (width + 2 * pw), dtype=parts.dtype)  # the padding stays 0
-        g_rows = np.zeros((oh * ow, columns), dtype=parts.dtype)  # the columns past O stay 0
+        g_rows = np.zeros(oh * ow * columns, dtype=parts.dtype)  # ∂L/∂yᵀ flat; the columns past O stay 0
+        g_starts = np.arange(oh * ow) * columns
         for n in range(part, n_images, n_parts):
             _copy_padded(x, n, ph, pw, image)
             for o in range(n_filters):
                 for p in range(oh):
                     for q in range(ow):
-                        g_rows[p * ow + q, o] = grad_y[n, o, p, q]
+                        g_rows[(p * ow + q) * columns + o] = grad_y[n, o, p, q]
             for o in range(0, columns, span):
                 for t in range(0, rows, TILE_ROWS):
-                    _outer_product_tile(image, offsets, t, positions, g_rows, o, acc)
+                    _outer_product_tile(image, offsets, t, positions, g_rows, g_starts, o, acc)
 
 
 # ------------------------------------------------------------------ max-pooling

@@ -386,16 +386,17 @@ SIMD_ROW_GROUPS = 16  # 128 rows of C at a time: their part of C (and of A) stay
 
 
 @njit(fastmath=True, cache=True, error_model="numpy", inline="always")
-def _outer_product_tile(a, a_rows, r, a_columns, b, o, c, accumulate=True):
-    """c[r + m, o : o + 2L] += Σ_k A[r + m, k] · b[k, o : o + 2L]   for m < 8 (L numbers per vector),
-    where A[i, k] = a[a_rows[i] + a_columns[k]] (a flat); with accumulate=False, = instead of +=.
+def _outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=True):
+    """c[r + m, o : o + 2L] += Σ_k A[r + m, k] · B[k, o : o + 2L]   for m < 8 (L numbers per vector),
+    where A[i, k] = a[a_rows[i] + a_columns[k]] and B[k, j] = b[b_rows[k] + j] (a, b flat);
+    with accumulate=False, = instead of +=.
 
-    A is never stored as a matrix: a_rows and a_columns say where each of its numbers is
-    in the flat array ``a``. For a matrix in memory they are its row and column strides
-    (so a transposed view costs nothing); the convolutions in numba_conv use the same
-    tile with A = the im2col matrix of an image, never built: a_rows / a_columns are
-    the output positions and the tap offsets (or the other way round), see there.
-    Per step k: 2 vector loads of a row of b, 8 numbers of A broadcast, 16 fused
+    Neither A nor B is stored as a matrix: the index arrays say where each of their numbers
+    is in the flat arrays. For matrices in memory they are multiples of the strides (so a
+    transposed A costs nothing); the convolutions in numba_conv use the same tile with an
+    im2col matrix that is never built: its rows are runs of the image that start at
+    ``offsets[t] + position`` (see there).
+    Per step k: 2 vector loads of B's row k, 8 numbers of A broadcast, 16 fused
     multiply-adds into the 16 sums c<m><v>, which stay in registers for the whole loop.
     """
     n = VECTOR_BYTES // c.itemsize
@@ -416,9 +417,8 @@ def _outer_product_tile(a, a_rows, r, a_columns, b, o, c, accumulate=True):
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = vzeros(c)
         c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = vzeros(c)
     for k in range(a_columns.shape[0]):
-        i = a_columns[k]
-        b_row = b[k]
-        b0, b1 = vload(b_row, o), vload(b_row, o + n)
+        i, j = a_columns[k], b_rows[k] + o
+        b0, b1 = vload(b, j), vload(b, j + n)
         x = vbroadcast(a, f0 + i); c00 = vfma(x, b0, c00); c01 = vfma(x, b1, c01)  # noqa: E702
         x = vbroadcast(a, f1 + i); c10 = vfma(x, b0, c10); c11 = vfma(x, b1, c11)  # noqa: E702
         x = vbroadcast(a, f2 + i); c20 = vfma(x, b0, c20); c21 = vfma(x, b1, c21)  # noqa: E702
@@ -438,8 +438,9 @@ def _outer_product_tile(a, a_rows, r, a_columns, b, o, c, accumulate=True):
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
-def _simd_kernel(a, a_rows, a_columns, b, c, n_parts):
-    """c = A·b, A[i, k] = a[a_rows[i] + a_columns[k]]; c has whole tiles of rows and columns (see matmul_simd).
+def _simd_kernel(a, a_rows, a_columns, b, b_rows, c, n_parts):
+    """c = A·B, A[i, k] = a[a_rows[i] + a_columns[k]], B[k, j] = b[b_rows[k] + j]; c has whole tiles
+    of rows and columns (see matmul_simd).
 
     Groups of 8 rows of C are split evenly between ``n_parts`` threads, each writing only
     its own rows. Each thread takes SIMD_ROW_GROUPS groups at a time (their rows of C stay in
@@ -458,7 +459,7 @@ def _simd_kernel(a, a_rows, a_columns, b, c, n_parts):
                 k1 = min(k0 + SIMD_BLOCK_K, depth)
                 for o in range(0, columns, span):
                     for g in range(g0, g1):
-                        _outer_product_tile(a, a_rows, g * TILE_ROWS, a_columns[k0:k1], b[k0:k1], o, c, k0 > 0)
+                        _outer_product_tile(a, a_rows, g * TILE_ROWS, a_columns[k0:k1], b, b_rows[k0:k1], o, c, k0 > 0)
 
 
 def matmul_simd(a, b):
@@ -491,6 +492,7 @@ def matmul_simd(a, b):
         packed[:, n:] = 0
         b = packed
     c = np.empty((rows, columns), dtype=dtype)
+    b_rows = np.arange(depth) * columns
     parts = max(1, min(rows // TILE_ROWS, numba.get_num_threads() if 2.0 * m * n * depth >= PARALLEL_MIN_FLOPS else 1))
-    _simd_kernel(base, a_rows, a_columns, b, c, parts)
+    _simd_kernel(base, a_rows, a_columns, b.reshape(-1), b_rows, c, parts)
     return c if (rows, columns) == (m, n) else np.ascontiguousarray(c[:m, :n])

@@ -69,7 +69,7 @@ class Config:
 
 
 FULL = Config(
-    quick=False, rounds=3, repeats=5, budget=3.0,
+    quick=False, rounds=5, repeats=5, budget=3.0,
     matmul_sizes=(256, 512, 1024, 2048),
     conv_cases=(
         ("N=128, 1→32, 28×28, k3", "1→32, 28²", 128, 1, 32, 28, 3, 0),

@@ -393,8 +393,8 @@ def bench_step(cfg):
     matmul_choice = "numba_simd" if "numba_simd" in td.kernels.available("matmul") else None
     if matmul_choice:
         variants[f"SmallCNN, default + matmul {matmul_choice}"] = {}
-    table.notes.append("'+ matmul numba_simd': the default model, its dense layers' products by the Numba "
-                       "outer-product kernel instead of BLAS (td.kernels.use('matmul', 'numba_simd')).")
+        table.notes.append("'+ matmul numba_simd': the default model, its dense layers' products by the Numba "
+                           "outer-product kernel instead of BLAS (td.kernels.use('matmul', 'numba_simd')).")
     rng = np.random.default_rng(2)
     chart_series = {f"tinydl {v}": [] for v in variants}
     chart_series["torch"] = []

@@ -22,7 +22,7 @@ from tinydl.kernels import reference
 CONV_IMPLS = [name for name in td.kernels.available("conv2d") if name != "reference"]
 POOL_IMPLS = [name for name in td.kernels.available("maxpool2d") if name != "reference"]
 if "numba" in CONV_IMPLS:
-    CONV_IMPLS += ["numba-implicit-shifted_rows", "numba-implicit-broadcast"]
+    CONV_IMPLS += ["numba-implicit-positions_in_vectors", "numba-implicit-filters_in_vectors"]
 
 
 @contextlib.contextmanager
@@ -113,6 +113,7 @@ def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
     ((5, 32, 13, 13), (64, 32, 3, 3), (1, 1), (0, 0)),  # the benchmark's second layer, fewer images
     ((3, 20, 12, 11), (37, 20, 3, 3), (1, 1), (1, 1)),  # whole tiles and vectors plus leftovers
     ((2, 9, 7, 30), (70, 9, 2, 5), (1, 1), (1, 2)),  # more filters than two vectors, wide rows
+    ((1, 8, 3, 9), (8, 8, 3, 3), (1, 1), (1, 1)),  # the last span of positions reads furthest past the image
 ])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_implicit_gemm_on_layer_sized_shapes(impl, problem, dtype):
@@ -185,6 +186,23 @@ def test_numba_kernels_run_as_plain_python_with_jit_disabled():
         "assert np.array_equal(y, R.maxpool2d_forward(x, (2, 2), (2, 2))[0])\n"
         "import numba; assert numba.config.DISABLE_JIT\n"
         "import tinydl.kernels.numba_conv as nc; assert nc._use_implicit_gemm(40, 8, (3, 3), (1, 1), (1, 1))\n"
+        # Compiled, the SIMD loads do not check bounds; here they do: sweep shapes that end tiles and
+        # spans in every possible place, for both forward kernels and both gradients.
+        "nc.IMPLICIT_GEMM_MIN_TAPS = 1\n"
+        "rng = np.random.default_rng(3)\n"
+        "for kernel in ('positions_in_vectors', 'filters_in_vectors'):\n"
+        "    nc.FORWARD_KERNEL = kernel\n"
+        "    shapes = [(3, 9, 3, 3, 1), (1, 1, 1, 1, 0), (2, 7, 2, 3, 1), (5, 4, 3, 1, 2), (9, 2, 1, 2, 0), (4, 13, 3, 3, 0)]\n"
+        "    for _ in range(30):\n"
+        "        kh, kw = rng.integers(1, 4), rng.integers(1, 4); p = min(rng.integers(0, 3), kh - 1, kw - 1)\n"
+        "        shapes.append((rng.integers(max(1, kh - 2 * p), 8), rng.integers(max(1, kw - 2 * p), 14), kh, kw, p))\n"
+        "    for h, w_, kh, kw, p in shapes:\n"
+        "        xs = rng.standard_normal((2, 3, h, w_)); ws = rng.standard_normal((9, 3, kh, kw))\n"
+        "        ys = k.conv2d_forward(xs, ws, None, (1, 1), (p, p))\n"
+        "        assert np.allclose(ys, R.conv2d_forward(xs, ws, None, (1, 1), (p, p)))\n"
+        "        gs = rng.standard_normal(ys.shape)\n"
+        "        assert np.allclose(k.conv2d_backward_input(gs, ws, xs.shape, (1, 1), (p, p)), R.conv2d_backward_input(gs, ws, xs.shape, (1, 1), (p, p)))\n"
+        "        assert np.allclose(k.conv2d_backward_weight(gs, xs, ws.shape, (1, 1), (p, p)), R.conv2d_backward_weight(gs, xs, ws.shape, (1, 1), (p, p)))\n"
     )
     if "numba" not in td.kernels.available("conv2d"):
         pytest.skip("numba is not installed")

@@ -57,3 +57,20 @@ def test_compiled_operations_match_their_numpy_meaning(dtype, vectors, seed):
     # vfma rounds once where NumPy's a·b + c rounds twice: equal up to one rounding of the terms
     eps = np.finfo(dtype).eps
     np.testing.assert_allclose(compiled, expected, rtol=4 * eps, atol=16 * eps)
+
+
+def test_wrong_arguments_get_errors_that_name_them():
+    """Compiled and plain, a 2-D array or an integer dtype is refused with a message that says what is needed."""
+    from numba.core.errors import TypingError
+
+    from tinydl.kernels._numba import njit
+
+    square = np.zeros((4, 4 * simd.lanes(np.float32)), np.float32)
+    with pytest.raises(TypeError, match="1-D C-contiguous"):
+        simd.vload(square, 0)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        simd.vzeros(np.zeros(64, np.int32))
+    with pytest.raises(TypingError, match="1-D C-contiguous"):
+        njit(lambda a: simd.vload(a, 0))(square)
+    with pytest.raises(TypingError, match="float32/float64"):
+        njit(lambda a: simd.vzeros(a))(np.zeros(64, np.int32))

@@ -27,7 +27,7 @@ import numpy as np
 from ._numba import njit, numba, prange
 from .reference import output_size
 from .numba_matmul import TILE_ROWS, TILE_VECTORS, _outer_product_tile
-from .simd import VECTOR_BYTES, lanes, vfma, vload, vsplat, vstore
+from .simd import VECTOR_BYTES, lanes
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's ``cols``
 FUSED_CHUNK_BYTES = 4 << 20  # target size of one chunk's conv output in the fused op (measured: smaller chunks cost more in calls than they save in cache misses)
@@ -143,7 +143,7 @@ def _use_implicit_gemm(channels, n_filters, kernel, stride, padding):
 
     All three or none: a Numba kernel that runs right after a BLAS call is slowed down by
     OpenBLAS's threads, which keep spinning for a while (see PERF-NOTES). Measured on
-    (64, 64→64, 32², pad 1), forward + both gradients: 93 ms all implicit, 107 ms all BLAS,
+    (64, 64→64, 32², pad 1), forward + both gradients (before the SIMD kernels; now ~48 ms implicit): 93 ms all implicit, 107 ms all BLAS,
     141 ms mixed (implicit forward and input gradient, BLAS weight gradient). The input gradient is an implicit GEMM only with stride 1 (see
     conv2d_backward_input), and each pass needs long enough dot products (taps) to pay.
     """
@@ -190,7 +190,10 @@ def _implicit_gemm(x, w, bias, padding, out_hw):
     return y
 
 
-FORWARD_KERNEL = "auto"  # or "shifted_rows" / "broadcast": force one of the two (tests, benchmarks)
+# Which implicit-GEMM forward kernel: "auto" (by shape), or force one (tests, benchmarks):
+# "positions_in_vectors" (_implicit_gemm_forward) or "filters_in_vectors" (_implicit_gemm_forward_t).
+FORWARD_KERNEL = "auto"
+FORWARD_KERNELS = ("auto", "positions_in_vectors", "filters_in_vectors")
 
 
 def _filters_in_vectors(n_filters, out_hw, wp, dtype):
@@ -203,8 +206,10 @@ def _filters_in_vectors(n_filters, out_hw, wp, dtype):
     The first also reads 8 scattered pixels per step and transposes its output, so it must
     save at least 10 % (measured: equal speed at 32² with padding 1, 64 filters: 1024·64 against 1088·64).
     """
+    if FORWARD_KERNEL not in FORWARD_KERNELS:
+        raise ValueError(f"numba_conv.FORWARD_KERNEL must be one of {FORWARD_KERNELS}, got {FORWARD_KERNEL!r}")
     if FORWARD_KERNEL != "auto":
-        return FORWARD_KERNEL == "broadcast"
+        return FORWARD_KERNEL == "filters_in_vectors"
     span, (oh, ow) = TILE_VECTORS * lanes(dtype), out_hw
     filters_in_vectors = -(-(oh * ow) // TILE_ROWS) * TILE_ROWS * -(-n_filters // span) * span
     positions_in_vectors = -(-(oh * wp) // span) * span * -(-n_filters // TILE_ROWS) * TILE_ROWS
@@ -270,7 +275,8 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
         # With stride 1, ∂L/∂x[n, c, h, v] = Σ_{o,i,j} ∂L/∂y[n, o, h + ph - i, v + pw - j] · w[o, c, i, j]
         # is itself a convolution: of ∂L/∂y zero-padded by (KH-1-ph, KW-1-pw) with the filters
         # flipped in space and with their channel axes swapped, (C, O, KH, KW). (It also multiplies
-        # the zeros of that padding: 40 % more work at 13² without padding, none with "same" padding.)
+        # the zeros of that padding: 40 % more work at 13² without padding, none with "same" padding;
+        # _implicit_gemm_forward_t leaves out the kernel rows that meet only those zeros, about 15 % of it.)
         w_flipped = np.ascontiguousarray(np.asarray(w, dtype=dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         return _implicit_gemm(np.ascontiguousarray(grad_y), w_flipped, None,
                               (kh - 1 - ph, kw - 1 - pw), (height, width))
@@ -312,6 +318,17 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 IMPLICIT_GEMM_MIN_TAPS = 64  # below, a dot product is too short for the tiles to pay (e.g. 1·3·3 = 9 taps)
 
 
+@njit(cache=True, error_model="numpy")
+def _copy_padded(x, n, ph, pw, image):
+    """image (flat, C × Hp × Wp) = x[n] zero-padded by (ph, pw); the padding must already be 0."""
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    hp, wp = height + 2 * ph, width + 2 * pw
+    for c in range(channels):
+        for h in range(height):
+            start = (c * hp + h + ph) * wp + pw
+            image[start : start + width] = x[n, c, h]
+
+
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
 def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
     """y[n, o, p, q] = b[o] + Σ_t w[o, t] · image_n[offsets[t] + p·Wp + q],  image_n = x[n] zero-padded
@@ -336,7 +353,7 @@ def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
         filter_rows[i] = (i // TILE_ROWS) * taps * TILE_ROWS + i % TILE_ROWS
     tap_columns = np.arange(taps) * TILE_ROWS
     for part in prange(n_parts):
-        image = np.zeros(channels * hp * wp + span, dtype=y.dtype)  # slack: the last span reads past oh·wp
+        image = np.zeros(max(channels * hp * wp, offsets.max() + n_spans * span), dtype=y.dtype)  # + slack: the last span reads past C·Hp·Wp
         out = np.empty((n_groups * TILE_ROWS, n_spans * span), dtype=y.dtype)
         for n in range(part, n_images, n_parts):
             _copy_padded(x, n, ph, pw, image)
@@ -344,21 +361,11 @@ def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
                 out[o] = bias[o]
             for g in range(n_groups):  # the panel (taps × 8 weights) stays in L1 while the spans go by
                 for s in range(0, n_spans * span, span):
+                    # A = the filters (rows: 8 of them), B's row t = the image from offsets[t] + s on
                     _outer_product_tile(weights, filter_rows, g * TILE_ROWS, tap_columns, image, offsets, s, out)
             for o in range(n_filters):
                 for p in range(oh):
                     y[n, o, p] = out[o, p * wp : p * wp + ow]
-
-
-@njit(cache=True, error_model="numpy")
-def _copy_padded(x, n, ph, pw, image):
-    """image (flat, C × Hp × Wp) = x[n] zero-padded by (ph, pw); the padding must already be 0."""
-    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
-    hp, wp = height + 2 * ph, width + 2 * pw
-    for c in range(channels):
-        for h in range(height):
-            start = (c * hp + h + ph) * wp + pw
-            image[start : start + width] = x[n, c, h]
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
@@ -369,7 +376,8 @@ def _implicit_gemm_forward_t(x, w_t, bias, offsets, positions, kh, ph, pw, n_par
     w_t (taps, filters) has zero columns up to whole spans of 2L filters; taps in (i, c, j) order
     (kernel row first), so that a tile of positions whose rows p meet only zero padding rows
     p + i for some kernel rows i skips those taps: the input gradient of a conv without padding
-    (a conv of ∂L/∂y padded by KH - 1) saves 12 % of its work at 13² this way. Each part (thread)
+    (a conv of ∂L/∂y padded by KH - 1) skips 15 % of its tile steps at (128, 32→64, 13²) (counted),
+    3.1 → 2.8 ms (measured). Each part (thread)
     computes yᵀ of one image in its buffer, then copies it to y[n] (filters first).
     """
     n_images, n_filters, oh, ow = y.shape
@@ -392,6 +400,7 @@ def _implicit_gemm_forward_t(x, w_t, bias, offsets, positions, kh, ph, pw, n_par
                     i_lo, i_hi = max(0, ph - p_last), min(kh - 1, ph + height - 1 - p_first)
                     if i_lo <= i_hi:
                         t0, t1 = i_lo * taps_per_row, (i_hi + 1) * taps_per_row
+                        # A[s + m, t] = image[positions[s + m] + offsets[t]] (im2col, never built), B = wᵀ
                         _outer_product_tile(image, positions, s, offsets[t0:t1], w_flat, w_rows[t0:t1], o, out_t)
             for o in range(n_filters):
                 for p in range(oh):
@@ -406,7 +415,7 @@ def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
     the caller adds the parts.
 
     Each part (thread) takes every n_parts-th image, and for each copies its padded image
-    and its ∂L/∂y with filters last (``g_rows``, zero columns up to whole vectors), then
+    and its ∂L/∂y with filters last (``g_rows``, zero columns up to whole spans of 2 vectors), then
     adds 8 taps × 2L filters at a time with numba_matmul._outer_product_tile. Race-free: one accumulator per part.
     offsets has whole tiles of taps (its entries past C·KH·KW are 0: their sums are thrown away).
     """
@@ -428,6 +437,7 @@ def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
                         g_rows[(p * ow + q) * columns + o] = grad_y[n, o, p, q]
             for o in range(0, columns, span):
                 for t in range(0, rows, TILE_ROWS):
+                    # A[t + m, s] = image[offsets[t + m] + positions[s]] (im2colᵀ, never built), B = ∂L/∂yᵀ
                     _outer_product_tile(image, offsets, t, positions, g_rows, g_starts, o, acc)
 
 

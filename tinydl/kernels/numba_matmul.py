@@ -18,7 +18,7 @@ in which they visit memory, and that alone makes a 100× difference:
    what a tuned BLAS (OpenBLAS, MKL) reaches at 1024², and about 0.5 when
    LLVM uses only 256-bit registers (see "SIMD width" below).
 4. ``matmul_simd`` — the micro-kernel turned around, as BLAS has it: a tile of
-   C (8 rows × 32 columns in float32) in 16 vector registers, and per step k
+   C (8 rows × 32 columns in float32 with AVX-512, 16 with AVX2) in 16 vector registers, and per step k
    two vectors of a row of B times 8 broadcast numbers of A, added in as 16
    vector multiply-adds ("outer products"; no horizontal sums). Written on
    the small vector type of ``tinydl.kernels.simd``, because Numba does not
@@ -381,7 +381,7 @@ def matmul_blocked(a, b):
 # vector registers. Numba only writes that with an explicit vector type: see tinydl.kernels.simd.
 TILE_ROWS = 8  # the register tile: 8 rows of C × 2 vectors of columns = 16 vector registers of sums
 TILE_VECTORS = 2
-SIMD_BLOCK_K = 256  # a block of K: the strip of B it meets (256 × 2 vectors = 32 KiB float32) stays in L1
+SIMD_BLOCK_K = 256  # a block of K: the strip of B it meets (256 × 2 vectors = 32 KiB, AVX-512) stays in L1
 SIMD_ROW_GROUPS = 16  # 128 rows of C at a time: their part of C (and of A) stays in L2
 
 
@@ -465,11 +465,9 @@ def _simd_kernel(a, a_rows, a_columns, b, b_rows, c, n_parts):
 def matmul_simd(a, b):
     """C = A·B with the outer-product micro-kernel (_outer_product_tile), A read where it lies."""
     a, b = np.asarray(a), np.asarray(b)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        _prepare(a, b)  # raises the error that says what is wrong
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or np.result_type(a, b) not in (np.float32, np.float64):
+        _prepare(a, b)  # raises the error that says what is wrong (shapes, dtypes)
     dtype = np.result_type(a, b)
-    if dtype not in (np.float32, np.float64):
-        _prepare(a, b)
     m, depth = a.shape
     n = b.shape[1]
     if m == 0 or n == 0 or depth == 0:
@@ -487,7 +485,7 @@ def matmul_simd(a, b):
         a, shape=((m - 1) * row_stride + (depth - 1) * column_stride + 1,), strides=(a.itemsize,))
     # b needs contiguous rows of whole spans: copy (pack) it unless it has them
     if not (b.dtype == dtype and b.flags.c_contiguous and n == columns):
-        packed = _buffer("b_rows", (depth, columns), dtype)
+        packed = _buffer("b_packed", (depth, columns), dtype)
         packed[:, :n] = b
         packed[:, n:] = 0
         b = packed

@@ -19,7 +19,7 @@ in registers: it vectorises the wrong loop or spills the tile to memory
 (measured: 7–14 GFLOP/s on one core, against ~210 for the loop above). So this
 module gives Numba six operations on a vector type that LLVM maps straight
 onto vector registers, and the kernels spell the tile out with one named
-variable per register (``numba_conv._tile_forward`` is an example):
+variable per register (``numba_matmul._outer_product_tile`` is an example):
 
     vzeros(like)        a vector of zeros, of ``like``'s dtype
     vsplat(x)           (x, x, …, x)
@@ -65,31 +65,47 @@ def lanes(dtype):
 
 # ------------------------------------------------------------------ the operations, in plain NumPy
 # These are what the operations mean, and what runs with NUMBA_DISABLE_JIT=1.
+def _check_float(name, dtype):
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: vectors hold float32 or float64 numbers, got {dtype}")
+
+
+def _check_array(name, a):
+    _check_float(name, a.dtype)
+    if a.ndim != 1 or not a.flags.c_contiguous:
+        raise TypeError(f"{name}: needs a 1-D C-contiguous array, got shape {a.shape} (strides {a.strides})")
+
+
 def vzeros(like):
+    _check_float("vzeros", like.dtype)
     return np.zeros(lanes(like.dtype), dtype=like.dtype)
 
 
 def vsplat(x):
     x = np.asarray(x)
+    _check_float("vsplat", x.dtype)
     return np.full(lanes(x.dtype), x, dtype=x.dtype)
 
 
 def vbroadcast(a, i):
-    if a.ndim != 1 or not 0 <= i < a.shape[0]:
+    _check_array("vbroadcast", a)
+    if not 0 <= i < a.shape[0]:
         raise IndexError(f"vbroadcast: a[{i}] is outside an array of shape {a.shape}")
     return vsplat(a[i])
 
 
 def vload(a, i):
+    _check_array("vload", a)
     n = lanes(a.dtype)
-    if a.ndim != 1 or not 0 <= i <= a.shape[0] - n:
+    if not 0 <= i <= a.shape[0] - n:
         raise IndexError(f"vload: a[{i}:{i + n}] is outside an array of shape {a.shape}")
     return a[i : i + n].copy()
 
 
 def vstore(a, i, v):
+    _check_array("vstore", a)
     n = lanes(a.dtype)
-    if a.ndim != 1 or not 0 <= i <= a.shape[0] - n:
+    if not 0 <= i <= a.shape[0] - n:
         raise IndexError(f"vstore: a[{i}:{i + n}] is outside an array of shape {a.shape}")
     a[i : i + n] = v
 
@@ -100,9 +116,10 @@ def vfma(a, b, c):
 
 # ------------------------------------------------------------------ the same operations for Numba
 def _register_numba():
-    """Teach Numba the vector type and the five operations (LLVM IR, a few lines each)."""
+    """Teach Numba the vector type and the six operations (LLVM IR, a few lines each)."""
     from llvmlite import ir
     from numba.core import cgutils, types
+    from numba.core.errors import TypingError
     from numba.extending import intrinsic, models, overload, register_model
 
     class SimdVector(types.Type):
@@ -118,8 +135,9 @@ def _register_numba():
             element = dmm.lookup(fe_type.dtype).get_value_type()
             super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
 
-    def is_float_array(a):
-        return isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and isinstance(a.dtype, types.Float)
+    def check_array(name, a):
+        if not (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and isinstance(a.dtype, types.Float)):
+            raise TypingError(f"{name}: needs a 1-D C-contiguous float32/float64 array, got {a}")
 
     def vector_pointer(context, builder, array_type, array, index, vector_type):
         data = context.make_array(array_type)(context, builder, array).data
@@ -133,6 +151,8 @@ def _register_numba():
 
     @intrinsic
     def _vzeros(typingctx, like):
+        if not isinstance(getattr(like, "dtype", None), types.Float):
+            raise TypingError(f"vzeros: needs a float32/float64 array to take the dtype from, got {like}")
         vector = SimdVector(like.dtype)
 
         def codegen(context, builder, signature, args):
@@ -143,7 +163,7 @@ def _register_numba():
     @intrinsic
     def _vsplat(typingctx, x):
         if not isinstance(x, types.Float):
-            return None
+            raise TypingError(f"vsplat: needs a float32/float64 number, got {x}")
         vector = SimdVector(x)
 
         def codegen(context, builder, signature, args):
@@ -153,8 +173,7 @@ def _register_numba():
 
     @intrinsic
     def _vbroadcast(typingctx, a, i):
-        if not is_float_array(a):
-            return None
+        check_array("vbroadcast", a)
         vector = SimdVector(a.dtype)
 
         def codegen(context, builder, signature, args):
@@ -166,8 +185,7 @@ def _register_numba():
 
     @intrinsic
     def _vload(typingctx, a, i):
-        if not is_float_array(a):
-            return None
+        check_array("vload", a)
         vector = SimdVector(a.dtype)
 
         def codegen(context, builder, signature, args):
@@ -178,8 +196,9 @@ def _register_numba():
 
     @intrinsic
     def _vstore(typingctx, a, i, v):
-        if not (is_float_array(a) and isinstance(v, SimdVector) and v.dtype == a.dtype):
-            return None
+        check_array("vstore", a)
+        if not (isinstance(v, SimdVector) and v.dtype == a.dtype):
+            raise TypingError(f"vstore: needs a vector of {a.dtype} numbers, got {v}")
 
         def codegen(context, builder, signature, args):
             pointer = vector_pointer(context, builder, signature.args[0], args[0], args[1], signature.args[2])
@@ -191,7 +210,7 @@ def _register_numba():
     @intrinsic
     def _vfma(typingctx, a, b, c):
         if not (isinstance(a, SimdVector) and a == b == c):
-            return None
+            raise TypingError(f"vfma: needs three vectors of one dtype, got {a}, {b}, {c}")
 
         def codegen(context, builder, signature, args):
             ll_vector = context.get_value_type(a)

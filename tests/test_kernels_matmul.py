@@ -171,6 +171,10 @@ def test_numba_matmul_runs_as_plain_python_with_jit_disabled():
         "a, b = rng.standard_normal((7, 13)), rng.standard_normal((13, 5)).astype(np.float32)\n"
         "for f in (nm.matmul_naive, nm.matmul_ikj, nm.matmul_blocked, nm.matmul_simd):\n"
         "    np.testing.assert_allclose(f(a, b.T.copy().T), a @ b, rtol=1e-12)\n"
+        # matmul_simd's vector loads check bounds here (not compiled): shapes that end tiles anywhere
+        "for m, k, n in [(1, 1, 1), (9, 17, 33), (16, 300, 2), (3, 5, 40)]:\n"
+        "    a, b = rng.standard_normal((k, m)).T, rng.standard_normal((k, n)).astype(np.float32)\n"
+        "    np.testing.assert_allclose(nm.matmul_simd(a, b), a @ b, rtol=1e-12, atol=1e-12)\n"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

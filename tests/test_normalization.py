@@ -404,3 +404,46 @@ def test_dropout_errors():
         dropout(x, 0.5, mask=np.ones((3, 2)))
     with pytest.raises(ValueError, match="only 0s and 1s"):
         dropout(x, 0.5, mask=np.full((2, 3), 0.5))
+
+
+# ------------------------------------------------------------- batch-norm kernels: every implementation alike
+BN_IMPLS = [name for name in td.kernels.available("batchnorm") if name != "numpy"]
+
+
+@pytest.mark.skipif(not BN_IMPLS, reason="only the NumPy batch-norm kernels are installed")
+@pytest.mark.parametrize("impl", BN_IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(shape=st.sampled_from([(2, 3), (5, 1), (3, 4, 7), (2, 3, 5, 4), (1, 2, 3, 3), (4, 8, 6, 5)]),
+       seed=st.integers(0, 2**16), need_x=st.booleans(), transposed=st.booleans())
+def test_batchnorm_kernels_match_the_formulas(impl, dtype, shape, seed, need_x, transposed):
+    """Each registered batch-norm kernel computes what the NumPy lines of ops/normalization.py compute."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3 + rng.standard_normal(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2))).astype(dtype)
+    if transposed and len(shape) == 4:  # a non-contiguous input (e.g. a channels-last array viewed as NCHW)
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    weight, bias = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
+    grad = rng.standard_normal(shape).astype(dtype)
+    formulas, kernel = td.kernels.get("batchnorm", "numpy"), td.kernels.get("batchnorm", impl)
+    expected = formulas.batchnorm_train_forward(x, weight, bias, EPS)
+    got = kernel.batchnorm_train_forward(x, weight, bias, EPS)
+    for name, e, g in zip(("y", "x_hat", "mean", "var", "inv_std"), expected, got):
+        assert g.dtype == e.dtype, name
+        assert_close(g, e, dtype, f"{impl} {name}")
+    expected_grads = formulas.batchnorm_train_backward(grad, expected[1], expected[4], weight, need_x)
+    got_grads = kernel.batchnorm_train_backward(grad, expected[1], expected[4], weight, need_x)
+    for name, e, g in zip(("grad_x", "grad_weight", "grad_bias"), expected_grads, got_grads):
+        if e is None:
+            assert g is None, name
+        else:
+            assert_close(g, e, dtype, f"{impl} {name}")
+
+
+def test_batch_norm_on_a_cupy_like_array_uses_the_formulas():
+    """Arrays that are not NumPy's (CuPy on a GPU) go to the xp-generic lines, never to a CPU kernel."""
+    from tinydl.ops import normalization
+
+    class DeviceArray:  # stands for a cupy.ndarray: not a NumPy array
+        pass
+
+    assert normalization._train_kernels(np.zeros(3)).name == td.kernels.current("batchnorm")
+    assert normalization._train_kernels(DeviceArray()).name == "numpy"

@@ -9,6 +9,7 @@ against the readable ``reference`` one:
     conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),
                numba_simd (outer-product micro-kernel on explicit SIMD vectors)
+    batchnorm  numpy (the formulas of ops/normalization.py, also CuPy), numba (two passes per channel)
 
 One line lists and switches them:
 
@@ -47,6 +48,10 @@ ROLES = {
     # conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride,
     #                                need_input_grad) -> (grad_x or None, grad_w, grad_b)
     "conv2d_relu_maxpool2d": ("conv2d_relu_maxpool2d_forward", "conv2d_relu_maxpool2d_backward"),
+    # Batch normalisation with the batch's statistics (training mode; see tinydl.ops.normalization):
+    # batchnorm_train_forward(x, weight, bias, eps) -> (y, x_hat, mean, var, inv_std)   the last three (C,)
+    # batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x) -> (grad_x or None, grad_weight, grad_bias)
+    "batchnorm": ("batchnorm_train_forward", "batchnorm_train_backward"),
 }
 
 # op -> {implementation name: (module, {role: attribute in that module}, modules it needs)}
@@ -154,6 +159,8 @@ register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), mat
 register("matmul", "numba_ikj", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_ikj")
 register("matmul", "numba_blocked", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_blocked")
 register("matmul", "numba_simd", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_simd")
+register("batchnorm", "numpy", "tinydl.ops.normalization")  # the formulas, line by line (also CuPy)
+register("batchnorm", "numba", f"{_HERE}.numba_norm", needs=("numba",))
 
 # Measured on a 2-core CPU (benchmarks/bench.py): BLAS beats every hand-written matmul.
 # (One exception, left as a choice: in the article CNN's training step at batch 128, numba_simd
@@ -166,4 +173,5 @@ _FASTEST_FIRST = {
     "maxpool2d": ("numba", "numpy", "reference"),
     "conv2d_relu_maxpool2d": ("numba", "numpy", "reference"),
     "matmul": ("numpy", "numba_blocked", "reference"),
+    "batchnorm": ("numba", "numpy"),
 }

@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import array_module
 from ..random import generator
@@ -24,6 +25,43 @@ def _channel_view(x):
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     return axes, shape
+
+
+def batchnorm_train_forward(x, weight, bias, eps):
+    """(y, x̂, μ, σ², 1/σ) of batch norm with this batch's statistics; μ, σ², 1/σ per channel, shape (C,).
+
+    The readable version (NumPy or CuPy); ``td.kernels.get("batchnorm")`` may run a
+    faster one on the CPU (kernels/numba_norm.py), which must give the same numbers.
+    """
+    xp = array_module(x)
+    axes, shape = _channel_view(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=axes, keepdims=True)  # biased: used to normalise
+    inv_std = 1 / xp.sqrt(var + eps)
+    x_hat = centred * inv_std
+    y = x_hat * weight.reshape(shape) + bias.reshape(shape)
+    return y, x_hat, mean.reshape(-1), var.reshape(-1), inv_std.reshape(-1)
+
+
+def batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x):
+    """(∂L/∂x or None, ∂L/∂γ, ∂L/∂β) of batch norm with batch statistics (inv_std: (C,))."""
+    axes, shape = _channel_view(grad)
+    n = grad.size // grad.shape[1]
+    dbias = grad.sum(axis=axes)
+    dweight = (grad * x_hat).sum(axis=axes)
+    dx = None
+    if need_x:
+        scale = weight.reshape(shape) * inv_std.reshape(shape)
+        dx = scale * (grad - dbias.reshape(shape) / n - x_hat * (dweight.reshape(shape) / n))
+    return dx, dweight, dbias
+
+
+def _train_kernels(x):
+    """The registry's batch-norm kernels for NumPy arrays; this module's (xp-generic) ones for others."""
+    if isinstance(x, np.ndarray):
+        return kernels.get("batchnorm")
+    return kernels.get("batchnorm", "numpy")
 
 
 class BatchNorm(Function):
@@ -52,20 +90,16 @@ class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
         xp = array_module(x)
         axes, shape = _channel_view(x)
-        if training:
+        if training:  # the formulas: batchnorm_train_forward above
             n = x.size // x.shape[1]
-            mean = x.mean(axis=axes, keepdims=True)
-            centred = x - mean
-            var = (centred * centred).mean(axis=axes, keepdims=True)  # biased: used to normalise
-            inv_std = 1 / xp.sqrt(var + eps)
-            x_hat = centred * inv_std
+            y, x_hat, mean, var, inv_std = _train_kernels(x).batchnorm_train_forward(x, weight, bias, eps)
             if running_mean is not None:
-                running_mean[...] = (1 - momentum) * running_mean + momentum * mean.reshape(-1)
-                running_var[...] = (1 - momentum) * running_var + momentum * var.reshape(-1) * (n / (n - 1))
+                running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+                running_var[...] = (1 - momentum) * running_var + momentum * var * (n / (n - 1))
         else:
             inv_std = (1 / xp.sqrt(running_var + eps)).astype(x.dtype, copy=False).reshape(shape)
             x_hat = (x - running_mean.astype(x.dtype, copy=False).reshape(shape)) * inv_std
-        y = x_hat * weight.reshape(shape) + bias.reshape(shape)
+            y = x_hat * weight.reshape(shape) + bias.reshape(shape)
         ctx.training, ctx.axes, ctx.shape = training, axes, shape
         ctx.save_for_backward(x_hat, inv_std, weight)
         return y
@@ -75,16 +109,12 @@ class BatchNorm(Function):
         x_hat, inv_std, weight = ctx.saved
         need_x, need_weight, need_bias = ctx.needs_input_grad
         axes, shape = ctx.axes, ctx.shape
-        dbias = grad.sum(axis=axes)
-        dweight = (grad * x_hat).sum(axis=axes)
-        dx = None
-        if need_x:
-            scale = weight.reshape(shape) * inv_std
-            if ctx.training:
-                n = grad.size // grad.shape[1]
-                dx = scale * (grad - dbias.reshape(shape) / n - x_hat * (dweight.reshape(shape) / n))
-            else:
-                dx = grad * scale
+        if ctx.training:  # the formulas: batchnorm_train_backward above
+            dx, dweight, dbias = _train_kernels(grad).batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x)
+        else:
+            dbias = grad.sum(axis=axes)
+            dweight = (grad * x_hat).sum(axis=axes)
+            dx = grad * (weight.reshape(shape) * inv_std) if need_x else None
         return dx, (dweight if need_weight else None), (dbias if need_bias else None)
 
 

@@ -1,10 +1,10 @@
 """The kernel registry: interchangeable implementations of the hot loops.
 
-Convolution, max-pooling and matrix multiplication each have several
-implementations that compute the same function and are tested for parity
-against the readable ``reference`` one:
+Convolution, max-pooling, matrix multiplication and batch normalisation each
+have several implementations that compute the same function and are tested for
+parity against the readable one (``reference``; for batch norm, ``numpy``):
 
-    conv2d     reference (loops), numpy (im2col + BLAS), numba (direct / im2col kernels)
+    conv2d     reference (loops), numpy (im2col + BLAS), numba (direct, implicit-GEMM and im2col kernels)
     maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
     conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),

@@ -399,26 +399,26 @@ def _outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=Tru
     Per step k: 2 vector loads of B's row k, 8 numbers of A broadcast, 16 fused
     multiply-adds into the 16 sums c<m><v>, which stay in registers for the whole loop.
     """
-    n = VECTOR_BYTES // c.itemsize
+    L = VECTOR_BYTES // c.itemsize  # numbers per vector (the L of the docstring)
     out0, out1, out2, out3 = c[r], c[r + 1], c[r + 2], c[r + 3]
     out4, out5, out6, out7 = c[r + 4], c[r + 5], c[r + 6], c[r + 7]
     f0, f1, f2, f3 = a_rows[r], a_rows[r + 1], a_rows[r + 2], a_rows[r + 3]
     f4, f5, f6, f7 = a_rows[r + 4], a_rows[r + 5], a_rows[r + 6], a_rows[r + 7]
     if accumulate:
-        c00, c01 = vload(out0, o), vload(out0, o + n)
-        c10, c11 = vload(out1, o), vload(out1, o + n)
-        c20, c21 = vload(out2, o), vload(out2, o + n)
-        c30, c31 = vload(out3, o), vload(out3, o + n)
-        c40, c41 = vload(out4, o), vload(out4, o + n)
-        c50, c51 = vload(out5, o), vload(out5, o + n)
-        c60, c61 = vload(out6, o), vload(out6, o + n)
-        c70, c71 = vload(out7, o), vload(out7, o + n)
+        c00, c01 = vload(out0, o), vload(out0, o + L)
+        c10, c11 = vload(out1, o), vload(out1, o + L)
+        c20, c21 = vload(out2, o), vload(out2, o + L)
+        c30, c31 = vload(out3, o), vload(out3, o + L)
+        c40, c41 = vload(out4, o), vload(out4, o + L)
+        c50, c51 = vload(out5, o), vload(out5, o + L)
+        c60, c61 = vload(out6, o), vload(out6, o + L)
+        c70, c71 = vload(out7, o), vload(out7, o + L)
     else:  # (not read: c may be fresh memory, and reading it would cost as much as writing)
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = vzeros(c)
         c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = vzeros(c)
     for k in range(a_columns.shape[0]):
         i, j = a_columns[k], b_rows[k] + o
-        b0, b1 = vload(b, j), vload(b, j + n)
+        b0, b1 = vload(b, j), vload(b, j + L)
         x = vbroadcast(a, f0 + i); c00 = vfma(x, b0, c00); c01 = vfma(x, b1, c01)  # noqa: E702
         x = vbroadcast(a, f1 + i); c10 = vfma(x, b0, c10); c11 = vfma(x, b1, c11)  # noqa: E702
         x = vbroadcast(a, f2 + i); c20 = vfma(x, b0, c20); c21 = vfma(x, b1, c21)  # noqa: E702
@@ -427,14 +427,14 @@ def _outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=Tru
         x = vbroadcast(a, f5 + i); c50 = vfma(x, b0, c50); c51 = vfma(x, b1, c51)  # noqa: E702
         x = vbroadcast(a, f6 + i); c60 = vfma(x, b0, c60); c61 = vfma(x, b1, c61)  # noqa: E702
         x = vbroadcast(a, f7 + i); c70 = vfma(x, b0, c70); c71 = vfma(x, b1, c71)  # noqa: E702
-    vstore(out0, o, c00); vstore(out0, o + n, c01)  # noqa: E702
-    vstore(out1, o, c10); vstore(out1, o + n, c11)  # noqa: E702
-    vstore(out2, o, c20); vstore(out2, o + n, c21)  # noqa: E702
-    vstore(out3, o, c30); vstore(out3, o + n, c31)  # noqa: E702
-    vstore(out4, o, c40); vstore(out4, o + n, c41)  # noqa: E702
-    vstore(out5, o, c50); vstore(out5, o + n, c51)  # noqa: E702
-    vstore(out6, o, c60); vstore(out6, o + n, c61)  # noqa: E702
-    vstore(out7, o, c70); vstore(out7, o + n, c71)  # noqa: E702
+    vstore(out0, o, c00); vstore(out0, o + L, c01)  # noqa: E702
+    vstore(out1, o, c10); vstore(out1, o + L, c11)  # noqa: E702
+    vstore(out2, o, c20); vstore(out2, o + L, c21)  # noqa: E702
+    vstore(out3, o, c30); vstore(out3, o + L, c31)  # noqa: E702
+    vstore(out4, o, c40); vstore(out4, o + L, c41)  # noqa: E702
+    vstore(out5, o, c50); vstore(out5, o + L, c51)  # noqa: E702
+    vstore(out6, o, c60); vstore(out6, o + L, c61)  # noqa: E702
+    vstore(out7, o, c70); vstore(out7, o + L, c71)  # noqa: E702
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")

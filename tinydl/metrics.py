@@ -41,8 +41,7 @@ import warnings
 
 import numpy as np
 
-from .backend import array_module
-from .tensor import Tensor
+from .tensor import to_numpy
 
 AVERAGES = (None, "binary", "macro", "weighted")
 # MedMNIST's task names ("ordinal-regression" is scored like multi-class, as MedMNIST does).
@@ -56,18 +55,9 @@ __all__ = [
 
 
 # ====================================================================== input checks
-def _as_numpy(x):
-    """A tinydl Tensor, CuPy array, list or NumPy array, as a NumPy array."""
-    if isinstance(x, Tensor):
-        return x.numpy()
-    if array_module(x) is not np:  # a CuPy array: copy it to the host
-        return x.get()
-    return np.asarray(x)
-
-
 def _labels(y, name):
     """``y`` as a 1-D int64 array of class indices; an (N, 1) column is flattened."""
-    arr = _as_numpy(y)
+    arr = to_numpy(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -109,7 +99,7 @@ def _binary_labels(y, name):
 
 def _scores(s, name):
     """Scores or probabilities as a finite float64 array."""
-    arr = _as_numpy(s)
+    arr = to_numpy(s)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype} (shape {arr.shape})")
     arr = arr.astype(np.float64)
@@ -439,7 +429,7 @@ def roc_auc_per_class(y_true, scores):
     A class whose AUC is undefined (no positive, or no negative, sample in
     y_true) gets nan.
     """
-    y_raw = _as_numpy(y_true)
+    y_raw = to_numpy(y_true)
     s = _scores(scores, "scores")
     if _is_multilabel(y_raw):
         if s.shape != y_raw.shape:
@@ -477,7 +467,7 @@ def roc_auc(y_true, scores):
     or present in every sample) are skipped with a UserWarning naming them;
     ValueError if no class is left.
     """
-    y_raw, s_raw = _as_numpy(y_true), _as_numpy(scores)
+    y_raw, s_raw = to_numpy(y_true), to_numpy(scores)
     if not (_is_multilabel(y_raw) or (s_raw.ndim == 2 and s_raw.shape[1] > 2)):
         fpr, tpr, _ = roc_curve(y_true, scores)
         return _trapezoid(fpr, tpr)
@@ -505,7 +495,7 @@ def _top_label(y_true, probs):
     binary problem, turned into [1 − p, p]. Multi-label (N, L) labels and
     probs: every (sample, finding) entry is its own binary prediction.
     """
-    y_raw = _as_numpy(y_true)
+    y_raw = to_numpy(y_true)
     p = _probabilities(probs, "probs")
     if _is_multilabel(y_raw):
         if p.shape != y_raw.shape:
@@ -716,7 +706,7 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
 
 def _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins):
     p = _probabilities(probs, "probs")
-    y = _as_numpy(y_true)
+    y = to_numpy(y_true)
     if y.ndim != 2 or p.shape != y.shape:
         raise ValueError(
             f"multi-label y_true and probs must both be (N, L) with one column per finding, "

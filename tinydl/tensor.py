@@ -401,6 +401,15 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
+def to_numpy(x):
+    """A Tensor, CuPy array, NumPy array or (nested) list, as a NumPy array (GPU data copied to the host)."""
+    if isinstance(x, Tensor):
+        return x.numpy()
+    if array_module(x) is not np:  # a CuPy array
+        return x.get()
+    return np.asarray(x)
+
+
 def as_tensor(x, like=None):
     """Return ``x`` if it is a Tensor, else wrap it (a Python number takes ``like``'s dtype)."""
     if isinstance(x, Tensor):

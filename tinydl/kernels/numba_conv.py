@@ -167,9 +167,7 @@ def _implicit_gemm(x, w, bias, padding, out_hw):
         columns = -(-n_filters // span) * span
         w_t = np.zeros((taps, columns), dtype=dtype)  # wᵀ, zero columns up to whole spans
         w_t[:, :n_filters] = w2d.T
-        b = np.zeros(columns, dtype=dtype)
-        if bias is not None:
-            b[:n_filters] = bias
+        b = _zero_padded(bias, columns, dtype)
         rows = -(-(out_hw[0] * out_hw[1]) // TILE_ROWS) * TILE_ROWS
         # Taps in (i, c, j) order, kernel row first: then the taps of kernel rows i_lo..i_hi are one
         # run, and the kernel can leave out the rows that only meet the zero padding of a tile.
@@ -183,9 +181,7 @@ def _implicit_gemm(x, w, bias, padding, out_hw):
     w_rows = np.zeros((groups * TILE_ROWS, taps), dtype=dtype)
     w_rows[:n_filters] = w2d
     panels = np.ascontiguousarray(w_rows.reshape(groups, TILE_ROWS, taps).transpose(0, 2, 1))
-    b = np.zeros(groups * TILE_ROWS, dtype=dtype)
-    if bias is not None:
-        b[:n_filters] = bias
+    b = _zero_padded(bias, groups * TILE_ROWS, dtype)
     _implicit_gemm_forward(x, panels, b, offsets, ph, pw, _parts(x.shape[0]), y)
     return y
 
@@ -214,6 +210,14 @@ def _filters_in_vectors(n_filters, out_hw, wp, dtype):
     filters_in_vectors = -(-(oh * ow) // TILE_ROWS) * TILE_ROWS * -(-n_filters // span) * span
     positions_in_vectors = -(-(oh * wp) // span) * span * -(-n_filters // TILE_ROWS) * TILE_ROWS
     return filters_in_vectors < 0.9 * positions_in_vectors
+
+
+def _zero_padded(bias, length, dtype):
+    """The bias (or zeros, without one) followed by zeros up to ``length`` entries: one per row of whole tiles."""
+    b = np.zeros(length, dtype=dtype)
+    if bias is not None:
+        b[: len(bias)] = bias
+    return b
 
 
 def _tap_offsets(channels, kh, kw, hp, wp, length=None):
@@ -573,6 +577,17 @@ def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, poo
     return grad_x, np.ascontiguousarray(grad_w).reshape(w.shape), grad_b
 
 
+@njit(cache=True, inline="always")  # inlined into the hot loops: no call
+def _gather_window(xp, n, top, left, channels, kh, kw, window):
+    """window[(c·KH + i)·KW + j] = xp[n, c, top + i, left + j]: the window under one output position, tap by tap."""
+    t = 0
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                window[t] = xp[n, c, top + i, left + j]
+                t += 1
+
+
 @njit(parallel=True, cache=True)
 def _fused_direct_forward(xp, w_taps, bias, kh, kw, sh, sw, pkh, pkw, psh, psw, y, argmax):
     """For each pooling window: conv at each of its positions, max, + b, ReLU.  (One image per thread.)
@@ -594,12 +609,7 @@ def _fused_direct_forward(xp, w_taps, bias, kh, kw, sh, sw, pkh, pkw, psh, psw, 
                 for di in range(pkh):
                     for dj in range(pkw):
                         p, q = pp * psh + di, qq * psw + dj  # a conv output position inside the window
-                        t = 0
-                        for c in range(channels):
-                            for i in range(kh):
-                                for j in range(kw):
-                                    window[t] = xp[n, c, p * sh + i, q * sw + j]
-                                    t += 1
+                        _gather_window(xp, n, p * sh, q * sw, channels, kh, kw, window)
                         for o in range(n_filters):
                             conv[o] = w_taps[0, o] * window[0]
                         for t in range(1, taps):
@@ -654,12 +664,7 @@ def _fused_direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw,
                             for o in range(n_filters):  # the gradient of the filters whose window this position won
                                 g[o] = g_image[pp, qq, o] if won_image[pp, qq, o] == k else 0.0
                             p, q = pp * psh + di, qq * psw + dj
-                            t = 0
-                            for c in range(channels):
-                                for i in range(kh):
-                                    for j in range(kw):
-                                        window[t] = xp[n, c, p * sh + i, q * sw + j]
-                                        t += 1
+                            _gather_window(xp, n, p * sh, q * sw, channels, kh, kw, window)
                             for t in range(taps):
                                 v = window[t]
                                 for o in range(n_filters):

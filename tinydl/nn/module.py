@@ -25,7 +25,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..backend import array_module
-from ..tensor import Tensor
+from ..tensor import Tensor, to_numpy
 
 
 class Parameter(Tensor):
@@ -47,15 +47,6 @@ class Parameter(Tensor):
 
 # What load_state_dict returns when strict=False lets missing or unexpected keys pass.
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-def _to_numpy(value):
-    """A Tensor, NumPy array, CuPy array or nested list, as a NumPy array."""
-    if isinstance(value, Tensor):
-        return value.numpy()
-    if array_module(value) is not np:  # a CuPy array: copy it to the host
-        return value.get()
-    return np.asarray(value)
 
 
 class RemovableHandle:
@@ -415,7 +406,7 @@ class Module:
         for key, target in targets.items():
             if key not in state_dict:
                 continue
-            value = _to_numpy(state_dict[key])
+            value = to_numpy(state_dict[key])
             if value.shape != target.shape:
                 problems.append(f"wrong shape for {key!r}: expected {target.shape}, got {value.shape}")
                 continue

@@ -82,12 +82,130 @@ def test_mixing_devices_in_one_op_names_both_devices():
         td.matmul(on_gpu, on_cpu.T)
 
 
-def test_convolution_on_a_gpu_tensor_says_the_kernels_are_cpu_only(monkeypatch):
-    """Without a GPU we fake the device: the error must name the device and the way out."""
-    x = td.zeros(1, 1, 5, 5)
-    w = td.zeros(2, 1, 3, 3)
-    monkeypatch.setattr(type(x), "device", property(lambda self: td.device("cuda:0")))
-    with pytest.raises(NotImplementedError, match=r"cuda:0.*CPU only.*\.to\('cpu'\)"):
-        td.nn.functional.conv2d(x, w)
-    with pytest.raises(NotImplementedError, match="max_pool2d"):
-        td.nn.functional.max_pool2d(x, 2)
+# ---------------------------------------------------------------- the kernel registry, per device
+CUDA_NAMES = {
+    "conv2d": ["cupy_im2col", "cupy_direct"],
+    "conv2d_relu_maxpool2d": ["cupy_im2col", "cupy_direct"],
+    "maxpool2d": ["cuda"],
+    "matmul": ["cublas", "cuda_naive", "cuda_tiled", "cuda_blocked"],
+    "batchnorm": ["cuda", "cupy"],
+}
+
+
+@pytest.fixture
+def cupy_installed(monkeypatch):
+    """Pretend CuPy is installed (the registry only asks whether it could be imported)."""
+    real = td.kernels._installed
+    monkeypatch.setattr(td.kernels, "_installed", lambda package: package == "cupy" or real(package))
+    yield
+    for op in td.kernels.ROLES:
+        td.kernels.use(op, None, device="cuda")
+
+
+@pytest.mark.parametrize("op", sorted(CUDA_NAMES))
+def test_registry_lists_each_device_apart(op, cupy_installed):
+    assert td.kernels.registered(op, device="cuda") == CUDA_NAMES[op]
+    assert td.kernels.available(op, device="cuda") == CUDA_NAMES[op]
+    assert td.kernels.available(op, device="cuda:1") == CUDA_NAMES[op]
+    cpu = td.kernels.available(op)
+    assert cpu == td.kernels.available(op, device="cpu") and not set(cpu) & set(CUDA_NAMES[op])
+    assert td.kernels.default(op, device="cuda") == CUDA_NAMES[op][0]
+    assert td.kernels.current(op, device=td.device("cuda")) == CUDA_NAMES[op][0]
+
+
+def test_without_cupy_no_cuda_implementation_is_available(monkeypatch):
+    monkeypatch.setattr(td.kernels, "_installed", lambda package: package != "cupy")
+    assert td.kernels.available("conv2d", device="cuda") == []
+    assert td.kernels.registered("conv2d", device="cuda") == CUDA_NAMES["conv2d"]
+    with pytest.raises(RuntimeError, match="needs cupy"):
+        td.kernels.default("conv2d", device="cuda")
+    with pytest.raises(RuntimeError, match="needs cupy, which is not installed"):
+        td.kernels.use("matmul", "cuda_tiled")
+
+
+def test_each_device_keeps_its_own_choice(cupy_installed):
+    cpu_before = td.kernels.current("conv2d")
+    td.kernels.use("conv2d", "cupy_direct")  # the name says which device
+    try:
+        assert td.kernels.current("conv2d", device="cuda") == "cupy_direct"
+        assert td.kernels.current("conv2d") == cpu_before
+        with td.kernels.using("conv2d", "reference"):
+            assert td.kernels.current("conv2d") == "reference"
+            assert td.kernels.current("conv2d", device="cuda") == "cupy_direct"
+        with td.kernels.using("matmul", "cuda_blocked", device="cuda"):
+            assert td.kernels.current("matmul", device="cuda") == "cuda_blocked"
+            assert td.kernels.current("matmul") == td.kernels.default("matmul")
+        assert td.kernels.current("matmul", device="cuda") == "cublas"
+    finally:
+        td.kernels.use("conv2d", None, device="cuda")
+    assert td.kernels.current("conv2d", device="cuda") == "cupy_im2col"
+
+
+def test_a_name_of_the_other_device_is_refused_clearly(cupy_installed):
+    with pytest.raises(ValueError, match=r"'cupy_im2col' is a cuda implementation of 'conv2d', not a cpu one"):
+        td.kernels.use("conv2d", "cupy_im2col", device="cpu")
+    with pytest.raises(ValueError, match=r"'numba' is a cpu implementation"):
+        td.kernels.use("conv2d", "numba", device="cuda")
+    with pytest.raises(ValueError, match=r"no implementation 'cuda_fast' of 'matmul'"):
+        td.kernels.use("matmul", "cuda_fast", device="cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        td.kernels.available("conv2d", device="tpu")
+
+
+def test_ops_on_gpu_tensors_call_the_cuda_kernels(monkeypatch, cupy_installed):
+    """Without a GPU we fake the arrays' device and register a recording CUDA implementation:
+    conv2d, max_pool2d and the fused block on a 'CUDA' tensor must go through the CUDA registry."""
+    import tinydl.kernels.reference as reference
+
+    calls = []
+    recording = types.SimpleNamespace()
+    roles = {r for op in ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d") for r in td.kernels.ROLES[op]}
+    for role in roles:  # (only the forward roles run here: no_grad)
+        def record(*args, _role=role, **kwargs):
+            calls.append(_role)
+            out = getattr(reference, _role)(*(np.asarray(a) if isinstance(a, np.ndarray) else a for a in args), **kwargs)
+            return tuple(o.view(_FakeGpuArray) for o in out) if isinstance(out, tuple) else out.view(_FakeGpuArray)
+        setattr(recording, role, record)
+    monkeypatch.setitem(sys.modules, "fake_cuda_kernels", recording)
+    for op in ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d"):
+        td.kernels.register(op, "recording", "fake_cuda_kernels", device="cuda")
+        monkeypatch.setitem(td.kernels._FASTEST_FIRST["cuda"], op, ("recording",))
+    try:
+        x = td.Tensor._from_array(np.ones((1, 1, 6, 6), np.float32).view(_FakeGpuArray))
+        w = td.Tensor._from_array(np.ones((2, 1, 3, 3), np.float32).view(_FakeGpuArray))
+        with td.no_grad():
+            td.nn.functional.conv2d(x, w)
+            td.nn.functional.max_pool2d(x, 2)
+            td.nn.functional.conv2d_relu_maxpool2d(x, w)
+        assert calls == ["conv2d_forward", "maxpool2d_forward", "conv2d_relu_maxpool2d_forward"]
+    finally:
+        for op in ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d"):
+            td.kernels._registry[op].pop("recording", None)
+            td.kernels._loaded.pop((op, "recording"), None)
+
+
+def test_the_cuda_launchers_import_without_cupy_and_refuse_numpy_outside_the_emulation():
+    code = (
+        "import sys\n"
+        "import tinydl.kernels.cuda.conv, tinydl.kernels.cuda.matmul, tinydl.kernels.cuda.pool\n"
+        "import tinydl.kernels.cuda.batchnorm, tinydl.kernels.cuda.optim, tinydl.testing.cuda_emulator\n"
+        "print('cupy' in sys.modules, 'numba' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
+    from tinydl.kernels.cuda import matmul
+
+    with pytest.raises(TypeError, match=r"take CuPy arrays.*cuda_emulator\.emulate\(\)"):
+        matmul.matmul_tiled(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32))
+
+
+def test_asking_for_cuda_in_the_command_line_without_a_gpu_fails_before_training(tmp_path, capsys):
+    if td.cuda.is_available():
+        pytest.skip("a GPU is present here")
+    from tinydl import cli
+
+    code = cli.main(["train", "--device", "cuda", "--data", "synthetic", "--epochs", "1", "--out", str(tmp_path / "r")])
+    assert code == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "tinydl train: error: CUDA was asked for" in err and 'pip install "tinydl[gpu]"' in err
+    assert not (tmp_path / "r").exists()

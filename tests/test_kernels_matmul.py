@@ -185,9 +185,9 @@ def test_numba_matmul_runs_as_plain_python_with_jit_disabled():
 @pytest.fixture
 def restore_matmul_choice():
     """Leave the registry as it was found, whatever a test selects."""
-    previous = td.kernels._selected.get("matmul")  # None when the default is in use
+    previous = td.kernels._selected.get(("matmul", "cpu"))  # None when the default is in use
     yield
-    td.kernels._selected["matmul"] = previous
+    td.kernels._selected[("matmul", "cpu")] = previous
 
 
 def test_registry_lists_the_matmul_implementations():

@@ -37,7 +37,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted; files already written are complete, nothing is half-written", file=sys.stderr)
         return 130
-    except (ValueError, OSError, FloatingPointError, NotImplementedError) as exc:  # OSError: files, downloads
+    except (ValueError, OSError, FloatingPointError, NotImplementedError, RuntimeError) as exc:  # OSError: files, downloads
         print(f"tinydl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -84,12 +84,14 @@ def build_parser():
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--data-dir")
     p.add_argument("--out", help="folder for the results (default: <run>/eval-<split>)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("predict", help="class and probabilities for PNG/JPEG/NPY images")
     p.add_argument("run_dir")
     p.add_argument("images", nargs="+", help="image files (.png, .jpg, .jpeg, .npy)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM overlays (PNG) for images or for samples of a split")
@@ -100,6 +102,7 @@ def build_parser():
     p.add_argument("--layer", default=None, help="conv layer name (default: the last conv layer)")
     p.add_argument("--data-dir")
     p.add_argument("--out", default=None, help="PNG path (default: <run>/gradcam-<...>.png)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     p.set_defaults(run=cmd_explain)
 
     p = sub.add_parser("datasets", help="list the known data sets and the files found locally")
@@ -146,8 +149,8 @@ def _run_paths(run_dir):
     return model_path.parent, model_path
 
 
-def _load_run(run_dir):
-    from . import serialization
+def _load_run(run_dir, device="cpu"):
+    from . import cuda, serialization
     from .train import Normalizer
 
     folder, model_path = _run_paths(run_dir)
@@ -158,6 +161,9 @@ def _load_run(run_dir):
         raise ValueError(f"{model_path} lacks the metadata {missing} that the command line needs; it was saved "
                          "without them (e.g. by td.save alone) — save with the keys that `tinydl train` writes")
     normalizer = Normalizer.from_dict(meta["normalization"]) if meta.get("normalization") else None
+    if device != "cpu":
+        cuda.require()
+        model.to(device)  # saved weights are NumPy arrays: any run loads on the CPU or the GPU
     return folder, model, meta, normalizer
 
 
@@ -205,8 +211,7 @@ def cmd_train(args):
     from .train import Trainer
 
     if args.device == "cuda":
-        raise NotImplementedError("--device cuda: tinydl's convolution kernels run on the CPU only for now "
-                                  "(the CuPy kernels are not written yet); use --device cpu")
+        td.cuda.require()  # fail before loading the data when there is no usable GPU
     splits = _load_splits(args.data, args.data_dir, not args.no_download, not args.no_synthetic_fallback)
     train, val, test = splits["train"], splits["val"], splits["test"]
     multi_label = train.task.startswith("multi-label")
@@ -217,7 +222,7 @@ def cmd_train(args):
             raise ValueError(f"--dropout: the {args.model} model has no dropout layer; use --model convnet")
         model_args["dropout"] = args.dropout
     td.manual_seed(args.seed)
-    model = td.models.create(args.model, **model_args)
+    model = td.models.create(args.model, **model_args).to(args.device)  # the same seed's weights on either device
     augment = td.data.default_augmentation(flip=args.flip, brightness=args.brightness, contrast=args.contrast,
                                            seed=args.seed) if args.augment else None
     trainer = Trainer(
@@ -264,7 +269,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from . import metrics
 
-    folder, model, meta, normalizer = _load_run(args.run_dir)
+    folder, model, meta, normalizer = _load_run(args.run_dir, args.device)
     splits = _load_splits(meta["dataset"], args.data_dir, fallback=meta["dataset"].startswith("synthetic"),
                           splits=(args.split,))
     ds = splits[args.split]
@@ -301,7 +306,7 @@ def _read_images(paths, meta):
 def cmd_predict(args):
     from .train import predict_proba
 
-    _, model, meta, normalizer = _load_run(args.run_dir)
+    _, model, meta, normalizer = _load_run(args.run_dir, args.device)
     x = _read_images(args.images, meta)
     probs = predict_proba(model, x, normalizer, meta["task"])
     names = meta["class_names"]
@@ -323,7 +328,7 @@ def cmd_predict(args):
 
 
 def cmd_explain(args):
-    folder, model, meta, normalizer = _load_run(args.run_dir)
+    folder, model, meta, normalizer = _load_run(args.run_dir, args.device)
     if meta["task"].startswith("multi-label"):
         raise ValueError("explain: Grad-CAM of multi-label models is not supported; explain a single-label model")
     if args.images:

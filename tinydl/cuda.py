@@ -17,3 +17,10 @@ def device_count():
         return int(cupy.cuda.runtime.getDeviceCount())
     except Exception:
         return 0
+
+
+def require():
+    """Raise a clear RuntimeError (what is missing, how to install it) unless a GPU is usable here."""
+    from .device import _cupy
+
+    _cupy()

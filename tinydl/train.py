@@ -31,6 +31,7 @@ from . import metrics as _metrics
 from . import optim
 from .autograd import no_grad
 from .data.loader import DataLoader
+from .device import device
 from .data.loader import as_arrays as _loader_arrays
 from .files import write_text
 from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
@@ -104,6 +105,18 @@ def balanced_class_weights(labels, num_classes):
 
 
 # ---------------------------------------------------------------------------- prediction
+def model_device(model):
+    """Where a model's parameters live (the CPU for a model without any): batches are sent there."""
+    for param in model.parameters():
+        return param.device
+    return device("cpu")
+
+
+def _batch_tensor(xb, where):
+    """A batch of images as a float32 Tensor on device ``where`` (copied to the GPU one batch at a time)."""
+    return Tensor(np.ascontiguousarray(xb, dtype=np.float32), device=None if where.type == "cpu" else where)
+
+
 def predict_proba(model, x, normalizer=None, task="multi-class", batch_size=512):
     """Class probabilities for images x (N, C, H, W): softmax of the logits, or a sigmoid per finding (multi-label).
 
@@ -111,6 +124,7 @@ def predict_proba(model, x, normalizer=None, task="multi-class", batch_size=512)
     recording a graph; its previous mode is restored afterwards.
     """
     x = np.asarray(x, dtype=np.float32)
+    where = model_device(model)
     was_training = model.training
     model.eval()
     out = []
@@ -120,7 +134,7 @@ def predict_proba(model, x, normalizer=None, task="multi-class", batch_size=512)
                 xb = x[start:start + batch_size]
                 if normalizer is not None:
                     xb = normalizer(xb)
-                logits = model(Tensor._from_array(np.ascontiguousarray(xb)))
+                logits = model(_batch_tensor(xb, where))
                 probs = sigmoid(logits) if task.startswith("multi-label") else softmax(logits, axis=1)
                 out.append(probs.numpy())
     finally:
@@ -367,6 +381,7 @@ class Trainer:
         loader = DataLoader((x_train, y_train), batch_size=self.batch_size, shuffle=True, seed=self.seed,
                             transform=self.augment)
         batches = len(loader)
+        where = model_device(self.model)  # batches go to the model's device (the GPU after model.to("cuda"))
         progress = Progress(self.epochs, batches, enabled=self.progress)
         sign = 1.0 if MONITORS[self.monitor] == "max" else -1.0  # compare sign·score: higher is better
         best_state, waited = None, 0
@@ -378,7 +393,7 @@ class Trainer:
                 if self.normalizer is not None:
                     xb = self.normalizer(xb)
                 # BEGIN SOLUTION assignment=4 hint="forward: logits = model(Tensor of the batch); loss = self._loss(logits, yb)"
-                logits = self.model(Tensor._from_array(np.ascontiguousarray(xb, dtype=np.float32)))
+                logits = self.model(_batch_tensor(xb, where))
                 loss = self._loss(logits, yb)
                 # END SOLUTION
                 value = float(loss.item())

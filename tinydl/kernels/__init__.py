@@ -1,9 +1,10 @@
-"""The kernel registry: interchangeable implementations of the hot loops.
+"""The kernel registry: interchangeable implementations of the hot loops, per device.
 
 Convolution, max-pooling, matrix multiplication and batch normalisation each
 have several implementations that compute the same function and are tested for
 parity against the readable one (``reference``; for batch norm, ``numpy``):
 
+    CPU (NumPy arrays)
     conv2d     reference (loops), numpy (im2col + BLAS), numba (direct, implicit-GEMM and im2col kernels)
     maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
     conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba
@@ -11,26 +12,40 @@ parity against the readable one (``reference``; for batch norm, ``numpy``):
                numba_simd (outer-product micro-kernel on explicit SIMD vectors)
     batchnorm  numpy (the formulas of ops/normalization.py, also CuPy), numba (two passes per channel)
 
+    CUDA (CuPy arrays; CUDA C in kernels/cuda/*.cu, checked on the CPU through tinydl.testing.cuda_emulator)
+    conv2d, conv2d_relu_maxpool2d   cupy_im2col (im2col/col2im kernels + cuBLAS), cupy_direct (implicit GEMM)
+    maxpool2d  cuda (one thread per output; backward one thread per input pixel)
+    matmul     cublas (cupy @), cuda_naive, cuda_tiled (shared memory), cuda_blocked (8×8 register tiles)
+    batchnorm  cuda (one block per channel, tree reductions), cupy (the formulas, as CuPy array code)
+
 One line lists and switches them:
 
     >>> import tinydl as td
     >>> td.kernels.available("conv2d")
     ['reference', 'numpy', 'numba']
-    >>> td.kernels.use("conv2d", "numpy")            # from now on
+    >>> td.kernels.available("matmul", device="cuda")    # where CuPy is installed
+    ['cublas', 'cuda_naive', 'cuda_tiled', 'cuda_blocked']
+    >>> td.kernels.use("conv2d", "numpy")            # from now on (on the CPU: the name says where)
     >>> with td.kernels.using("conv2d", "reference"):  # only inside this block
     ...     ...
 
+Each device has its own choice: switching the CPU's conv2d leaves the GPU's
+alone, and an op on CuPy arrays always runs a CUDA implementation. Without
+``device``, ``available``/``default``/``current``/``get`` speak of the CPU.
+
 An implementation is a module (imported on first use, so ``import tinydl``
-stays light and compiles nothing) that defines the functions of its op's
-*roles*, e.g. ``conv2d_forward``, ``conv2d_backward_input`` and
-``conv2d_backward_weight`` for ``conv2d``. The layers call
-``td.kernels.get("conv2d").conv2d_forward(...)`` and never name an
-implementation themselves.
+stays light and compiles nothing), or an object in one (``"module:attribute"``),
+that defines the functions of its op's *roles*, e.g. ``conv2d_forward``,
+``conv2d_backward_input`` and ``conv2d_backward_weight`` for ``conv2d``. The
+layers call ``td.kernels.get("conv2d", device=...).conv2d_forward(...)`` and
+never name an implementation themselves.
 """
 import contextlib
 import importlib
 import importlib.util
 import types
+
+DEVICES = ("cpu", "cuda")
 
 # The functions each op's implementation must provide, with their signatures.
 ROLES = {
@@ -54,23 +69,42 @@ ROLES = {
     "batchnorm": ("batchnorm_train_forward", "batchnorm_train_backward"),
 }
 
-# op -> {implementation name: (module, {role: attribute in that module}, modules it needs)}
+# op -> {implementation name: (module, {role: attribute in that module}, modules it needs, device)}
 _registry = {op: {} for op in ROLES}
-_selected = {}
+_selected = {}  # (op, device) -> the name chosen with use(); absent or None: the default
 _loaded = {}
 
 
-def register(op, name, module, needs=(), **aliases):
-    """Add implementation ``name`` of ``op``, found in ``module`` (imported lazily).
+def device_type(device):
+    """``'cpu'`` or ``'cuda'`` for a device given as a string (``'cuda:1'``), a ``td.device`` or None (the CPU)."""
+    if device is None:
+        return "cpu"
+    kind = getattr(device, "type", None) or str(device).strip().lower().partition(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(f"unknown device {device!r} for a kernel: expected one of {DEVICES} (or 'cuda:N')")
+    return kind
 
+
+def device_of_array(array):
+    """The kernel device of an array: ``'cuda'`` for CuPy arrays, ``'cpu'`` otherwise (CuPy is not imported)."""
+    return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
+
+
+def register(op, name, module, needs=(), device="cpu", **aliases):
+    """Add implementation ``name`` of ``op`` for ``device``, found in ``module`` (imported lazily).
+
+    ``module`` is a module name, or ``"module:attribute"`` for an object in it.
     ``aliases`` maps a role to a differently named function of the module
     (``matmul="matmul_blocked"``); ``needs`` lists the packages it imports,
-    so that :func:`available` can leave it out where they are missing.
+    so that :func:`available` can leave it out where they are missing. Names
+    are unique per op across devices, so that ``use(op, name)`` knows where.
     """
-    if op not in ROLES:
-        raise ValueError(f"unknown kernel op {op!r}; known ops: {sorted(ROLES)}")
+    _check_op(op)
+    device = device_type(device)
+    if name in _registry[op] and _registry[op][name][3] != device:
+        raise ValueError(f"{op!r} already has an implementation {name!r} for {_registry[op][name][3]}")
     functions = {role: aliases.get(role, role) for role in ROLES[op]}
-    _registry[op][name] = (module, functions, tuple(needs))
+    _registry[op][name] = (module, functions, tuple(needs), device)
     _loaded.pop((op, name), None)
 
 
@@ -83,65 +117,103 @@ def _check_op(op):
         raise ValueError(f"unknown kernel op {op!r}; known ops: {sorted(ROLES)}")
 
 
-def available(op):
-    """Names of the implementations of ``op`` that can run here (their packages are installed)."""
+def registered(op, device="cpu"):
+    """Names of every implementation of ``op`` for ``device``, whether or not it can run here."""
     _check_op(op)
-    return [name for name, (_, _, needs) in _registry[op].items() if all(_installed(p) for p in needs)]
+    device = device_type(device)
+    return [name for name, entry in _registry[op].items() if entry[3] == device]
 
 
-def default(op):
-    """The implementation used when none was chosen: the fastest correct one on this machine."""
-    _check_op(op)
-    names = available(op)
-    for name in _FASTEST_FIRST[op]:
+def available(op, device="cpu"):
+    """Names of the implementations of ``op`` for ``device`` that can run here (their packages are installed)."""
+    return [name for name in registered(op, device) if all(_installed(p) for p in _registry[op][name][2])]
+
+
+def default(op, device="cpu"):
+    """The implementation used when none was chosen: the fastest correct one for ``device``."""
+    device = device_type(device)
+    names = available(op, device)
+    for name in _FASTEST_FIRST[device][op]:
         if name in names:
             return name
+    if not names:
+        missing = sorted({p for n in registered(op, device) for p in _registry[op][n][2] if not _installed(p)})
+        raise RuntimeError(f"no implementation of {op!r} can run on {device} here: it needs {', '.join(missing)}")
     return names[0]
 
 
-def current(op):
-    """The name of the implementation of ``op`` in use now."""
+def current(op, device="cpu"):
+    """The name of the implementation of ``op`` in use now on ``device``."""
     _check_op(op)
-    return _selected.get(op) or default(op)
+    device = device_type(device)
+    return _selected.get((op, device)) or default(op, device)
 
 
-def use(op, name):
-    """Switch ``op`` to implementation ``name`` from now on (``None`` goes back to the default)."""
+def _device_of_name(op, name, device):
+    """The device ``name`` is registered for (checked against ``device`` when that is given)."""
+    if name not in _registry[op]:
+        where = f" for {device_type(device)}" if device is not None else ""
+        raise ValueError(f"no implementation {name!r} of {op!r}; choose one of "
+                         f"{registered(op, device) if device is not None else list(_registry[op])}{where}")
+    registered_for = _registry[op][name][3]
+    if device is not None and device_type(device) != registered_for:
+        raise ValueError(f"{name!r} is a {registered_for} implementation of {op!r}, not a {device_type(device)} one; "
+                         f"{device_type(device)} has {registered(op, device)}")
+    return registered_for
+
+
+def use(op, name, device=None):
+    """Switch ``op`` to implementation ``name`` from now on (``None`` goes back to the default).
+
+    The device is the one ``name`` is registered for; to reset a device's
+    choice, ``use(op, None, device="cuda")`` (``device`` defaults to the CPU).
+    """
     _check_op(op)
-    if name is not None:
-        if name not in _registry[op]:
-            raise ValueError(f"no implementation {name!r} of {op!r}; choose one of {list(_registry[op])}")
-        if name not in available(op):
-            missing = [p for p in _registry[op][name][2] if not _installed(p)]
-            raise RuntimeError(f"implementation {name!r} of {op!r} needs {', '.join(missing)}, which is not installed")
-    _selected[op] = name
+    if name is None:
+        _selected[(op, device_type(device))] = None
+        return
+    device = _device_of_name(op, name, device)
+    if name not in available(op, device):
+        missing = [p for p in _registry[op][name][2] if not _installed(p)]
+        raise RuntimeError(f"implementation {name!r} of {op!r} needs {', '.join(missing)}, which is not installed")
+    _selected[(op, device)] = name
 
 
 @contextlib.contextmanager
-def using(op, name):
+def using(op, name, device=None):
     """Use implementation ``name`` of ``op`` inside a ``with`` block only."""
-    previous = _selected.get(op)
-    use(op, name)
+    _check_op(op)
+    key = (op, device_type(device) if name is None else _device_of_name(op, name, device))
+    previous = _selected.get(key)
+    use(op, name, device)
     try:
         yield
     finally:
-        _selected[op] = previous
+        _selected[key] = previous
 
 
-def get(op, name=None):
-    """The functions of implementation ``name`` (default: the current one) of ``op``, as attributes."""
-    name = name or current(op)
+def get(op, name=None, device="cpu"):
+    """The functions of implementation ``name`` (default: the current one on ``device``) of ``op``, as attributes."""
+    name = name or current(op, device)
     key = (op, name)
     kernel_set = _loaded.get(key)
     if kernel_set is None:
         if name not in _registry.get(op, {}):
             _check_op(op)
             raise ValueError(f"no implementation {name!r} of {op!r}; choose one of {list(_registry[op])}")
-        module_name, functions, _ = _registry[op][name]
-        module = importlib.import_module(module_name)
-        kernel_set = types.SimpleNamespace(name=name, **{role: getattr(module, attr) for role, attr in functions.items()})
+        module_name, functions, _, _ = _registry[op][name]
+        module_name, _, attribute = module_name.partition(":")
+        source = importlib.import_module(module_name)
+        if attribute:
+            source = getattr(source, attribute)
+        kernel_set = types.SimpleNamespace(name=name, **{role: getattr(source, attr) for role, attr in functions.items()})
         _loaded[key] = kernel_set
     return kernel_set
+
+
+def get_for(op, array):
+    """The current implementation of ``op`` for the device ``array`` lives on (NumPy: CPU, CuPy: CUDA)."""
+    return get(op, device=device_of_array(array))
 
 
 _HERE = __name__
@@ -168,10 +240,32 @@ register("batchnorm", "numba", f"{_HERE}.numba_norm", needs=("numba",))
 # cores with OpenBLAS's threads, which keep spinning after each product. But small products
 # and dense-only models ran slower with it (an MLP step at batch 128: 1.1 → 2.7 ms), so BLAS
 # stays the default: td.kernels.use("matmul", "numba_simd") where it pays.)
-_FASTEST_FIRST = {
+_FASTEST_FIRST = {"cpu": {
     "conv2d": ("numba", "numpy", "reference"),
     "maxpool2d": ("numba", "numpy", "reference"),
     "conv2d_relu_maxpool2d": ("numba", "numpy", "reference"),
     "matmul": ("numpy", "numba_blocked", "reference"),
     "batchnorm": ("numba", "numpy"),
+}}
+
+# The GPU kernels: CUDA C in kernels/cuda/*.cu, launched through CuPy (imported on the first launch).
+# Their defaults are a first guess, not yet measured on a GPU (issue "Run and tune the GPU path on a
+# real GPU"): cuBLAS beats any hand-written matmul, as BLAS does on the CPU, and im2col + cuBLAS is
+# expected to beat the untuned implicit-GEMM kernel.
+_CUDA = f"{_HERE}.cuda"
+for _op in ("conv2d", "conv2d_relu_maxpool2d"):
+    register(_op, "cupy_im2col", f"{_CUDA}.conv:im2col", needs=("cupy",), device="cuda")
+    register(_op, "cupy_direct", f"{_CUDA}.conv:direct", needs=("cupy",), device="cuda")
+register("maxpool2d", "cuda", f"{_CUDA}.pool", needs=("cupy",), device="cuda")
+register("matmul", "cublas", f"{_CUDA}.matmul", needs=("cupy",), device="cuda")
+for _rung in ("naive", "tiled", "blocked"):
+    register("matmul", f"cuda_{_rung}", f"{_CUDA}.matmul", needs=("cupy",), device="cuda", matmul=f"matmul_{_rung}")
+register("batchnorm", "cuda", f"{_CUDA}.batchnorm", needs=("cupy",), device="cuda")
+register("batchnorm", "cupy", "tinydl.ops.normalization", needs=("cupy",), device="cuda")  # the formulas as CuPy code
+_FASTEST_FIRST["cuda"] = {
+    "conv2d": ("cupy_im2col", "cupy_direct"),
+    "conv2d_relu_maxpool2d": ("cupy_im2col", "cupy_direct"),
+    "maxpool2d": ("cuda",),
+    "matmul": ("cublas", "cuda_blocked", "cuda_tiled", "cuda_naive"),
+    "batchnorm": ("cuda", "cupy"),
 }

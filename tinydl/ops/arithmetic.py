@@ -110,13 +110,15 @@ class Pow(Function):
 
 
 def _matmul(a, b):
-    """a @ b; plain 2-D NumPy matrices go through the kernel registry (``td.kernels.use("matmul", ...)``)."""
+    """a @ b; 2-D float matrices go through the kernel registry of their device (``td.kernels.use("matmul", ...)``)."""
     # The BLAS call can leave the CPU's "invalid" flag set even for all-zero inputs (seen once in
     # CI as "invalid value encountered in matmul" on (1, 2) @ (2, 5) zeros, not reproducible alone);
     # a real NaN or inf still shows in the result, so the flag is ignored here.
     with np.errstate(invalid="ignore"):
         if a.ndim == 2 and b.ndim == 2 and isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
             return kernels.get("matmul").matmul(a, b)
+        if a.ndim == 2 and b.ndim == 2 and kernels.device_of_array(a) == "cuda" and a.dtype.kind == b.dtype.kind == "f":
+            return kernels.get("matmul", device="cuda").matmul(a, b)
         return a @ b
 
 

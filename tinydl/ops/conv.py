@@ -1,9 +1,10 @@
 """Convolution and pooling: conv2d, max_pool2d, avg_pool2d, and the fused conv2d_relu_maxpool2d (NCHW).
 
 The loops themselves live in :mod:`tinydl.kernels`, where several
-interchangeable implementations (readable reference loops, NumPy im2col +
-BLAS, Numba) are registered; these Functions hold the maths and the
-bookkeeping, and call whichever kernel is selected
+interchangeable implementations are registered per device (CPU: readable
+reference loops, NumPy im2col + BLAS, Numba; CUDA: CUDA C kernels through
+CuPy); these Functions hold the maths and the bookkeeping, and call whichever
+kernel is selected for the device their input lives on
 (``td.kernels.use("conv2d", "numpy")``).
 
 Output size along each spatial axis, for input n, kernel k, stride s, padding p:
@@ -59,12 +60,12 @@ class Conv2d(Function):
         bias = bias[0] if bias else None
         ctx.stride, ctx.padding = stride, padding
         ctx.save_for_backward(x, w)
-        return kernels.get("conv2d").conv2d_forward(x, w, bias, stride, padding)
+        return kernels.get_for("conv2d", x).conv2d_forward(x, w, bias, stride, padding)
 
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved
-        conv = kernels.get("conv2d")
+        conv = kernels.get_for("conv2d", grad)
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             grad_x = conv.conv2d_backward_input(grad, w, x.shape, ctx.stride, ctx.padding)
@@ -86,7 +87,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel=(2, 2), stride=(2, 2)):
-        y, argmax = kernels.get("maxpool2d").maxpool2d_forward(x, kernel, stride)
+        y, argmax = kernels.get_for("maxpool2d", x).maxpool2d_forward(x, kernel, stride)
         ctx.kernel, ctx.stride, ctx.x_shape = kernel, stride, x.shape
         ctx.save_for_backward(argmax)
         return y
@@ -94,7 +95,7 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad):
         (argmax,) = ctx.saved
-        return kernels.get("maxpool2d").maxpool2d_backward(grad, argmax, ctx.x_shape, ctx.kernel, ctx.stride)
+        return kernels.get_for("maxpool2d", grad).maxpool2d_backward(grad, argmax, ctx.x_shape, ctx.kernel, ctx.stride)
 
 
 class Conv2dReLUMaxPool2d(Function):
@@ -113,7 +114,7 @@ class Conv2dReLUMaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, w, *bias, stride=(1, 1), padding=(0, 0), pool_kernel=(2, 2), pool_stride=(2, 2)):
         ctx.options = dict(stride=stride, padding=padding, pool_kernel=pool_kernel, pool_stride=pool_stride)
-        y, argmax = kernels.get("conv2d_relu_maxpool2d").conv2d_relu_maxpool2d_forward(
+        y, argmax = kernels.get_for("conv2d_relu_maxpool2d", x).conv2d_relu_maxpool2d_forward(
             x, w, bias[0] if bias else None, stride, padding, pool_kernel, pool_stride
         )
         ctx.save_for_backward(x, w, y, argmax)
@@ -122,7 +123,7 @@ class Conv2dReLUMaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad):
         x, w, y, argmax = ctx.saved
-        grad_x, grad_w, grad_b = kernels.get("conv2d_relu_maxpool2d").conv2d_relu_maxpool2d_backward(
+        grad_x, grad_w, grad_b = kernels.get_for("conv2d_relu_maxpool2d", grad).conv2d_relu_maxpool2d_backward(
             grad, y, argmax, x, w, need_input_grad=ctx.needs_input_grad[0], **ctx.options
         )
         return (grad_x, grad_w, grad_b)[: len(ctx.needs_input_grad)]
@@ -141,22 +142,31 @@ class AvgPool2d(Function):
 
     Backward: every input of a window contributed 1/(KH·KW) of its output, so
         ∂L/∂x[n, c, p·sh + i, q·sw + j] += ∂L/∂y[n, c, p, q] / (KH·KW).
-    Written once with ``xp`` on strided views (KH·KW vectorised additions), so
-    it needs no kernel of its own on either device.
+    On the CPU: KH·KW vectorised additions of strided views, written once with
+    ``xp``. On the GPU, pool.cu's kernels (one thread per output, and per input
+    pixel backward) instead of KH·KW separate array operations.
     """
 
     @staticmethod
     def forward(ctx, x, kernel=(2, 2), stride=(2, 2)):
+        ctx.kernel, ctx.stride, ctx.x_shape = kernel, stride, x.shape
+        if kernels.device_of_array(x) == "cuda":
+            from ..kernels.cuda import pool
+
+            return pool.avgpool2d_forward(x, kernel, stride)
         (kh, kw), (sh, sw) = kernel, stride
         out_hw = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
         y = array_module(x).zeros(x.shape[:2] + out_hw, dtype=x.dtype)
         for view in _window_views(x, kernel, stride, out_hw):
             y += view
-        ctx.kernel, ctx.stride, ctx.x_shape = kernel, stride, x.shape
         return y / (kh * kw)
 
     @staticmethod
     def backward(ctx, grad):
+        if kernels.device_of_array(grad) == "cuda":
+            from ..kernels.cuda import pool
+
+            return pool.avgpool2d_backward(grad, ctx.x_shape, ctx.kernel, ctx.stride)
         kh, kw = ctx.kernel
         grad_x = array_module(grad).zeros(ctx.x_shape, dtype=grad.dtype)
         share = grad / (kh * kw)
@@ -165,20 +175,9 @@ class AvgPool2d(Function):
         return grad_x
 
 
-def _on_cpu(where, *tensors):
-    """The conv and pooling kernels are NumPy/Numba: say so plainly for GPU tensors."""
-    for t in tensors:
-        if t.device.type != "cpu":
-            raise NotImplementedError(
-                f"{where}: a tensor is on {t.device}, but tinydl's convolution and pooling kernels run on the "
-                "CPU only for now (the CuPy kernels are not written yet); move the model and data with .to('cpu')"
-            )
-
-
 def _conv_inputs(x, weight, bias, stride, padding):
     """Check the arguments of a convolution; return (tensors, stride, padding)."""
     x, weight = as_tensor(x), as_tensor(weight)
-    _on_cpu("conv2d", x, weight)
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must have shape (out_channels, in_channels, KH, KW), got {weight.shape}")
@@ -224,7 +223,6 @@ def _pool_args(where, x_shape, kernel_size, stride):
 def max_pool2d(x, kernel_size, stride=None):
     """Max over each kernel_size window of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
     x = as_tensor(x)
-    _on_cpu("max_pool2d", x)
     kernel, stride = _pool_args("max_pool2d", x.shape, kernel_size, stride)
     return MaxPool2d.apply(x, kernel=kernel, stride=stride)
 

@@ -31,7 +31,8 @@ def batchnorm_train_forward(x, weight, bias, eps):
     """(y, x̂, μ, σ², 1/σ) of batch norm with this batch's statistics; μ, σ², 1/σ per channel, shape (C,).
 
     The readable version (NumPy or CuPy); ``td.kernels.get("batchnorm")`` may run a
-    faster one on the CPU (kernels/numba_norm.py), which must give the same numbers.
+    faster one (kernels/numba_norm.py on the CPU, kernels/cuda/batchnorm.cu on the GPU),
+    which must give the same numbers.
     """
     xp = array_module(x)
     axes, shape = _channel_view(x)
@@ -58,10 +59,10 @@ def batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x):
 
 
 def _train_kernels(x):
-    """The registry's batch-norm kernels for NumPy arrays; this module's (xp-generic) ones for others."""
-    if isinstance(x, np.ndarray):
-        return kernels.get("batchnorm")
-    return kernels.get("batchnorm", "numpy")
+    """The registry's batch-norm kernels for the device of ``x`` (CPU: NumPy arrays; CUDA: CuPy arrays)."""
+    if isinstance(x, np.ndarray) or kernels.device_of_array(x) == "cuda":
+        return kernels.get_for("batchnorm", x)
+    return kernels.get("batchnorm", "numpy")  # array-likes of other kinds: the formulas
 
 
 class BatchNorm(Function):

@@ -34,23 +34,29 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, fused=None):
-        """``fused``: do each update in one Numba pass (tinydl/kernels/numba_optim.py) instead of
-        the readable NumPy lines below — same numbers, several times faster for large layers.
-        None (default): fused for contiguous NumPy parameters; False: always the NumPy lines."""
+        """``fused``: do each update in one pass — a Numba kernel on the CPU (kernels/numba_optim.py),
+        one CUDA kernel launch on the GPU (kernels/cuda/optim.cu) — instead of the readable lines
+        below: the same numbers, several times faster for large layers. None (default): fused for
+        contiguous parameters; False: always the readable lines."""
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
         self.fused = fused
 
     def _fused_update(self, param, grad, group, state, weight_decay):
-        """The whole step in one Numba pass where it applies (returns True), else False."""
-        if self.fused is False or not isinstance(param.data, np.ndarray) or not param.data.flags.c_contiguous:
+        """The whole step in one fused pass where it applies (returns True), else False."""
+        on_gpu = type(param.data).__module__.startswith("cupy")
+        if self.fused is False or not (on_gpu or isinstance(param.data, np.ndarray)) or not param.data.flags.c_contiguous:
             if self.fused:
-                raise ValueError("Adam(fused=True) needs contiguous NumPy (CPU) parameters")
+                raise ValueError("Adam(fused=True) needs contiguous NumPy (CPU) or CuPy (GPU) parameters")
             return False
-        from ..kernels.numba_optim import adam_step
+        if on_gpu:
+            from ..kernels.cuda.optim import adam_step
+        else:
+            from ..kernels.numba_optim import adam_step
 
+        grad = array_module(grad).ascontiguousarray(grad, dtype=param.data.dtype)
         self._init_state(param, state)
         state["step"] += 1
-        adam_step(param.data, np.ascontiguousarray(grad), state["exp_avg"], state["exp_avg_sq"], state["step"],
+        adam_step(param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
                   group["lr"], group["betas"], group["eps"], weight_decay)
         return True
 

@@ -54,6 +54,12 @@ struct alignas(8) float2 { float x, y; };
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(16) double2 { double x, y; };
 
+// CUDA overloads sqrt, exp, … for float in the global namespace; <cmath> puts those overloads in
+// std only, and a bare sqrt(float) on the CPU would silently compute in double (then the whole
+// expression around it is double too, and the emulation gives other numbers than the GPU).
+using std::sqrt; using std::exp; using std::log; using std::pow; using std::tanh;
+using std::fabs; using std::fmax; using std::fmin; using std::floor; using std::ceil;
+
 inline float rsqrtf(float v) { return 1.0f / std::sqrt(v); }
 inline double rsqrt(double v) { return 1.0 / std::sqrt(v); }
 // CUDA's device code has min and max for every arithmetic type in the global namespace.

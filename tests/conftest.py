@@ -40,3 +40,14 @@ def data_dir():
         if c.is_dir():
             return c
     pytest.skip("no MedMNIST data directory (set TINYDL_DATA_DIR)")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The NVRTC resource table of every CUDA kernel (tests/test_cuda_compile.py), when that test ran."""
+    table = getattr(config, "cuda_resource_table", None)
+    if table:
+        terminalreporter.section("CUDA kernels compiled by NVRTC: registers, shared memory, spills")
+        terminalreporter.write_line(f"{'file':13} {'kernel':26} {'arch':6} {'registers':>9} {'shared B':>9} "
+                                    f"{'spill st':>9} {'spill ld':>9}")
+        for line in table:
+            terminalreporter.write_line(line)

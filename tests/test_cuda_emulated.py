@@ -12,6 +12,7 @@ near zero). The last tests plant bugs in copies of the kernels and show that
 these checks catch them.
 """
 import re
+import types
 
 import numpy as np
 import pytest
@@ -287,7 +288,7 @@ def test_optimiser_grid_is_capped_and_grid_stride_covers_the_rest(emulator):
     blocks, threads = optim.plan(10**9)[0][0], optim.plan(10**9)[1][0]
     assert blocks == launch.constants("optim")["OPTIM_MAX_BLOCKS"] and threads == 256
     with pytest.MonkeyPatch.context() as patch:  # a tiny cap: three blocks must cover 2000 numbers
-        patch.setattr(optim, "constants", lambda family: {"OPTIM_THREADS": 64, "OPTIM_MAX_BLOCKS": 3})
+        patch.setattr(optim, "tiles", lambda family: types.SimpleNamespace(OPTIM_THREADS=64, OPTIM_MAX_BLOCKS=3))
         param, grad = np.zeros(2000, np.float32), np.ones(2000, np.float32)
         buffer = np.empty_like(param)
         with cuda_emulator.emulate(emulator=emulator) as emu:

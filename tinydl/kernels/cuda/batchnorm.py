@@ -2,12 +2,12 @@
 import numpy as np
 
 from ...backend import array_module
-from .launch import check_index_range, constants, empty, launch, suffix
+from .launch import check_index_range, empty, launch, suffix, tiles
 
 
 def plan(channels):
     """(grid, block): one block of BN_THREADS (from batchnorm.cu) per channel."""
-    return (max(1, channels), 1, 1), (constants("batchnorm")["BN_THREADS"], 1, 1)
+    return (max(1, channels), 1, 1), (tiles("batchnorm").BN_THREADS, 1, 1)
 
 
 def _as_ncs(xp, a, dtype):

@@ -17,20 +17,17 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...backend import array_module
-from .launch import ceil_div, check_index_range, constants, empty, launch, suffix
+from . import launch as _launch
+from .launch import ceil_div, check_index_range, empty, launch, suffix
 
 # Blocks the split-K weight gradient aims for: a few per SM of a large GPU (an H100/H200 has 132
 # SMs), so that every SM has work while one block waits on memory.
 SPLIT_K_TARGET_BLOCKS = 528
-_tiles = None
 
 
 def tiles():
     """Tile edges of conv.cu (IM2COL_THREADS, GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TM, GEMM_TN, GEMM_THREADS)."""
-    global _tiles
-    if _tiles is None:
-        _tiles = SimpleNamespace(**constants("conv"))
-    return _tiles
+    return _launch.tiles("conv")
 
 
 def output_hw(x_shape, w_shape, stride, padding):

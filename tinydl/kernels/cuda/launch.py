@@ -22,8 +22,10 @@ CuPy would pass a Python ``int`` as a 64-bit integer and a Python ``float``
 as a ``double``, and a kernel reading ``int``/``float`` would see garbage.
 The emulator refuses anything else, so that mistake fails on the CPU too.
 """
+import functools
 import pathlib
 import re
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -80,6 +82,12 @@ def constants(family):
             raise ValueError(f"{family}.cu: cannot read constexpr {name} = {expression}")
         values[name] = int(eval(expression.replace("/", "//"), {"__builtins__": {}}, dict(values)))
     return values
+
+
+@functools.lru_cache(maxsize=None)
+def tiles(family):
+    """:func:`constants` of a family as attributes (``tiles("matmul").BM``), read once per process."""
+    return SimpleNamespace(**constants(family))
 
 
 def ceil_div(a, b):

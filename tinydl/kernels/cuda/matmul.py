@@ -5,22 +5,16 @@ emulation) and returns ``a @ b``. The ``plan_*`` functions compute the launch
 configuration from the tile edges written in ``matmul.cu``; the tests check
 the kernels through these very launchers.
 """
-from types import SimpleNamespace
-
 import numpy as np
 
 from ...backend import array_module
-from .launch import ceil_div, check_index_range, constants, empty, launch, suffix
-
-_tiles = None
+from . import launch as _launch
+from .launch import ceil_div, check_index_range, empty, launch, suffix
 
 
 def tiles():
     """The tile edges of matmul.cu (NAIVE_BLOCK, TILE, BM, BN, BK, TM, TN, BLOCKED_THREADS)."""
-    global _tiles
-    if _tiles is None:
-        _tiles = SimpleNamespace(**constants("matmul"))
-    return _tiles
+    return _launch.tiles("matmul")
 
 
 def plan_naive(m, n):

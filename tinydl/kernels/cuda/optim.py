@@ -9,13 +9,13 @@ import math
 
 import numpy as np
 
-from .launch import ceil_div, check_index_range, constants, launch, suffix
+from .launch import ceil_div, check_index_range, launch, suffix, tiles
 
 
 def plan(n):
     """(grid, block): OPTIM_THREADS per block, one element per thread, at most OPTIM_MAX_BLOCKS blocks."""
-    c = constants("optim")
-    return (max(1, min(ceil_div(n, c["OPTIM_THREADS"]), c["OPTIM_MAX_BLOCKS"])), 1, 1), (c["OPTIM_THREADS"], 1, 1)
+    t = tiles("optim")
+    return (max(1, min(ceil_div(n, t.OPTIM_THREADS), t.OPTIM_MAX_BLOCKS)), 1, 1), (t.OPTIM_THREADS, 1, 1)
 
 
 def _check(where, param, *others):

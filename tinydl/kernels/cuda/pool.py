@@ -6,17 +6,13 @@ the flat position i·KW + j of each window's winner, the first one on ties.
 import numpy as np
 
 from ...backend import array_module
-from .launch import ceil_div, check_index_range, constants, empty, launch, suffix
-
-_threads = None
+from .launch import ceil_div, check_index_range, empty, launch, suffix, tiles
 
 
 def plan(total):
     """(grid, block): one thread per element, POOL_THREADS (from pool.cu) per block."""
-    global _threads
-    if _threads is None:
-        _threads = constants("pool")["POOL_THREADS"]
-    return (max(1, ceil_div(total, _threads)), 1, 1), (_threads, 1, 1)
+    threads = tiles("pool").POOL_THREADS
+    return (max(1, ceil_div(total, threads)), 1, 1), (threads, 1, 1)
 
 
 def _sizes(x_shape, kernel, stride):

@@ -114,7 +114,8 @@ def model_device(model):
 
 def _batch_tensor(xb, where):
     """A batch of images as a float32 Tensor on device ``where`` (copied to the GPU one batch at a time)."""
-    return Tensor(np.ascontiguousarray(xb, dtype=np.float32), device=None if where.type == "cpu" else where)
+    batch = np.ascontiguousarray(xb, dtype=np.float32)
+    return Tensor._from_array(batch) if where.type == "cpu" else Tensor(batch, device=where)
 
 
 def predict_proba(model, x, normalizer=None, task="multi-class", batch_size=512):

@@ -6,7 +6,7 @@
 // of one block run on the same streaming multiprocessor (SM), can share a small, fast scratch
 // memory (__shared__, ~228 KB per SM on an H100/H200) and can wait for each other
 // (__syncthreads()). Global memory (the arrays) is large but slow: ~3–5 TB/s shared by all SMs,
-// against ~60 TFLOP/s of fp32 arithmetic — about 50 multiply-adds per float loaded. So each rung
+// against ~60 TFLOP/s of fp32 arithmetic — about 25–30 multiply-adds per float loaded. So each rung
 // of the ladder is about loading every number fewer times:
 //
 //   1. naive    one thread per C[i][j]; each thread reads a whole row of A and column of B from
@@ -17,8 +17,8 @@
 //   3. blocked  a 256-thread block computes a 128×128 tile of C, each thread an 8×8 piece of it
 //               held in registers. Per step of k a thread reads 8 numbers of A and 8 of B from
 //               shared memory and does 64 multiply-adds with them (the outer product, like the
-//               CPU's SIMD micro-kernel in numba_matmul.py): 8 FMAs per shared-memory load
-//               instead of 1, and 4-wide (float4) global loads.
+//               CPU's SIMD micro-kernel in numba_matmul.py): 4 FMAs per shared-memory load
+//               instead of the tiled kernel's ½, and 4-wide (float4) global loads.
 //
 // cuBLAS (through cupy.matmul) stays the fast default, as BLAS does on the CPU: it adds
 // double buffering, warp-level tiling and tensor-core paths that a teaching kernel leaves out.
@@ -102,7 +102,7 @@ __device__ void matmul_blocked(const T* __restrict__ A, const T* __restrict__ B,
                                int M, int N, int K, int vector_loads) {
     // Why 128×128×8 and 8×8: the block's tile needs (128 + 128)·8 loads from global memory per
     // 128·128·8 multiply-adds (64 FMAs per load), the thread's 8×8 accumulators (64 registers)
-    // give 8 FMAs per number read from shared memory, and 256 threads × ~128 registers still let
+    // give 4 FMAs per number read from shared memory (16 reads, 64 FMAs), and 256 threads × ~96 registers let
     // two blocks share an SM, so one block's loads overlap the other's arithmetic.
     __shared__ T As[BK][BM];  // the A tile, stored transposed: As[k][m], so a thread's 8 rows are side by side
     __shared__ T Bs[BK][BN];

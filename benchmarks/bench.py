@@ -195,6 +195,18 @@ def _bar_chart(ax, title, categories, series, ylabel, log=False):
 
 
 # ---------------------------------------------------------------- timing
+def _warm_up(fn, seconds, sync=lambda: None):
+    """Call ``fn`` untimed for ``seconds`` (at least once; ``sync`` after each call); return the last call's time."""
+    start = time.perf_counter()
+    calls = 0
+    while calls == 0 or time.perf_counter() - start < seconds:
+        call_start = time.perf_counter()
+        fn()
+        sync()
+        calls += 1
+    return time.perf_counter() - call_start
+
+
 def compare(functions, cfg):
     """Median seconds per call of each function; they take turns, round after round.
 
@@ -207,13 +219,7 @@ def compare(functions, cfg):
     times = {label: [] for label in functions}
     for _ in range(cfg.rounds):
         for label, fn in functions.items():
-            start = time.perf_counter()
-            calls = 0
-            while calls == 0 or time.perf_counter() - start < WARM_UP_SECONDS:
-                call_start = time.perf_counter()
-                fn()
-                calls += 1
-            last = time.perf_counter() - call_start
+            last = _warm_up(fn, WARM_UP_SECONDS)
             repeats = max(1, min(cfg.repeats, int(cfg.budget / cfg.rounds / max(last, 1e-9))))
             for _ in range(repeats):
                 call_start = time.perf_counter()
@@ -639,14 +645,7 @@ def compare_gpu(functions, cfg, sync):
     times = {label: [] for label in functions}
     for _ in range(cfg.rounds):
         for label, fn in functions.items():
-            start = time.perf_counter()
-            calls = 0
-            while calls == 0 or time.perf_counter() - start < GPU_WARM_UP_SECONDS:
-                call_start = time.perf_counter()
-                fn()
-                sync()
-                calls += 1
-            last = max(time.perf_counter() - call_start, 1e-9)
+            last = max(_warm_up(fn, GPU_WARM_UP_SECONDS, sync), 1e-9)
             per_sample = max(1, math.ceil(GPU_SAMPLE_SECONDS / last))
             samples = max(1, min(cfg.repeats, int(cfg.budget / cfg.rounds / (last * per_sample))))
             for _ in range(samples):

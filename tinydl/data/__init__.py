@@ -7,8 +7,8 @@
                              transform=data.default_augmentation())
     print(data.datasets_table())                             # what is known, what is on disk
 
-Modules: ``medmnist`` (the MedMNIST table, finding, checking and downloading
-files), ``image_folder`` (folders of PNG/JPEG, single images), ``synthetic``
+Modules: ``catalog`` (the table of known data sets, MedMNIST and synthetic),
+``medmnist`` (finding, checking, downloading and reading MedMNIST files), ``image_folder`` (folders of PNG/JPEG, single images), ``synthetic``
 (a built-in offline stand-in), ``load`` (``load_dataset`` with an explicit
 synthetic fallback), ``loader`` (``DataLoader``), ``transforms``.
 
@@ -22,11 +22,12 @@ from .base import (
 from .image_folder import IMAGE_EXTENSIONS, ImageFolder, load_image
 from .load import SyntheticFallbackWarning, describe_source, load_dataset
 from .loader import DataLoader
+from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
 from .medmnist import (
-    MEDMNIST, MEDMNIST_CITATION, SPLITS, DatasetStatus, MedMNIST, MedMNISTInfo, available, cache_dir,
-    datasets_table, download, download_file, find_file, get_info, md5, read_split, search_dirs, verify_md5,
+    DatasetStatus, MedMNIST, available, cache_dir, datasets_table, download, download_file, find_file, md5,
+    read_split, search_dirs, verify_md5,
 )
-from .synthetic import SYNTHETIC_INFO, SyntheticLesions, make_lesion_images
+from .synthetic import SyntheticLesions, make_lesion_images
 from .transforms import (
     Compose, GaussianNoise, RandomBrightnessContrast, RandomFlip, RandomRotation, RandomShift, Rescale, Standardize, channel_mean_std,
     default_augmentation, rotate,

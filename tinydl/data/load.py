@@ -8,7 +8,8 @@ import warnings
 
 from .base import DataFileNotFoundError, DownloadError
 from .medmnist import MedMNIST
-from .synthetic import SYNTHETIC_INFO, SyntheticLesions
+from .catalog import SYNTHETIC_INFO
+from .synthetic import SyntheticLesions
 
 SYNTHETIC_NAMES = ("synthetic", "synthetic-lesions", "syntheticlesions")
 

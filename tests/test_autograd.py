@@ -71,12 +71,11 @@ class _KeepsItsGradient(td.Function):
         return ctx.saved[0]
 
 
-def test_leaf_keeps_a_fresh_gradient_without_copying_but_never_a_shared_one():
-    # Fresh: the engine hands the backward's own new array to the leaf (no copy made).
+def test_leaf_never_keeps_an_array_the_graph_still_holds():
     x = leaf([1.0, 2.0])
     (x * 3.0).backward(np.ones(2, dtype=np.float32))
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
-    # Shared: an array the op keeps, and one array handed to two inputs, are copied.
+    # An array the op keeps, and one array handed to two inputs, are not the leaf's .grad.
     y = leaf([1.0, 2.0])
     out = _KeepsItsGradient.apply(y)
     kept = out._ctx.saved[0]

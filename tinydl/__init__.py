@@ -9,9 +9,11 @@ Only light modules are imported here (NumPy and the pure-Python core), so
 ``import tinydl`` is fast and compiles nothing; Numba kernels, matplotlib and
 CuPy load when first used.
 """
+from ._version import __version__
 from . import cuda, data, explain, kernels, metrics, models, nn, optim, plots, testing, train
 from .device import Device, device
-from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .autograd import enable_grad, is_grad_enabled, no_grad
+from .function import Function
 from .ops import (
     abs, binary_cross_entropy_with_logits, cat, clamp, clip, concatenate, cross_entropy, exp, flatten,
     log, log_softmax, matmul, maximum, mean, minimum, mse_loss, permute, relu, reshape, sigmoid, softmax,
@@ -25,7 +27,6 @@ from .tensor import (
 )
 from .testing import GradcheckError, gradcheck
 
-__version__ = "0.1.0"
 
 
 def __getattr__(name):

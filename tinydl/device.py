@@ -96,3 +96,13 @@ def move(array, target):
         raise RuntimeError(f"{target} asked for, but this machine has {cupy.cuda.runtime.getDeviceCount()} GPU(s)")
     with cupy.cuda.Device(target.index):
         return cupy.asarray(array)
+
+
+def is_device_spec(target):
+    """True when ``target`` names a device (``'cpu'``, ``'cuda'``, ``'cuda:1'``, a Device), not a dtype.
+
+    ``tensor.to(target)`` and ``module.to(target)`` take either; this tells them which.
+    """
+    return isinstance(target, Device) or (
+        isinstance(target, str) and target.strip().lower().split(":")[0] in ("cpu", "cuda")
+    )

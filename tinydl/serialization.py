@@ -40,6 +40,7 @@ import zipfile
 
 import numpy as np
 
+from ._version import __version__
 from .files import write_atomically
 
 FORMAT_VERSION = 1  # bump when the layout changes; load() refuses files from a newer version
@@ -74,14 +75,12 @@ def save(model, path, *, architecture="auto", write_json=False, **metadata):
         if key in metadata:
             raise ValueError(f"save(): metadata key {key!r} is filled in by save() itself; choose another name")
 
-    import tinydl  # here, not at the top: tinydl/__init__ may import this module
-
     name, config = _architecture_of(model, architecture)
     header = {
         "format_version": FORMAT_VERSION,
         "architecture": name,
         "config": config,
-        "tinydl_version": tinydl.__version__,
+        "tinydl_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     for key, value in metadata.items():

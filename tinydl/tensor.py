@@ -5,9 +5,16 @@ A Tensor wraps a NumPy array (``.data``) and adds three things for autograd:
 gradient lands after ``backward()``) and ``_ctx`` (the :class:`Context` of the
 operation that produced it, i.e. its edge in the computational graph).
 
+A Tensor is also a *node* of the graph the engine walks: ``parents``,
+``chain_rule``, ``accumulate_grad`` and ``free_graph`` below are the whole of
+what :mod:`tinydl.autograd` asks of it.
+
 All arithmetic lives in ``tinydl/ops/``, one family of operations per file,
-each op's forward and backward side by side; the methods here only forward to
-those functions so that ``a @ b + c`` reads like maths.
+each op's forward and backward side by side. The operators (``a @ b + c``)
+and methods (``x.sum()``, ``x.relu()``, ``x.to("cuda")``) are attached to
+Tensor by the table in ``tinydl/ops/tensor_methods.py``: ops import tensor,
+never the reverse, so this file depends only on NumPy, the engine and the
+device helpers.
 """
 import numpy as np
 
@@ -131,22 +138,6 @@ class Tensor:
         """Where the data lives: ``device('cpu')`` or ``device('cuda:N')``."""
         return device_of(self._data)
 
-    def to(self, target):
-        """This tensor on another device (``'cpu'``, ``'cuda'``, ``'cuda:N'``) or as another dtype.
-
-        Like PyTorch: the result is a new tensor connected to the graph (gradients
-        flow back to this one's device), or ``self`` when nothing changes.
-        """
-        if _is_device_spec(target):
-            return ops.to_device(self, target)
-        return ops.astype(self, target)
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, index=0):
-        return self.to(f"cuda:{index}")
-
     @property
     def size(self):
         return self._data.size
@@ -213,14 +204,42 @@ class Tensor:
                 raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, tensor has shape {self.shape}")
         autograd.backward(self, grad, retain_graph=retain_graph)
 
-    def _accumulate_grad(self, g, owned=False):
-        # .grad must be an array of its own: g may be a read-only broadcast view, or the
-        # very array the engine hands to another tensor (a + b passes one grad to both).
-        # The engine says when g is already ours (``owned``), which saves a copy.
+    # --------------------------------------- the node protocol of tinydl.autograd
+    @property
+    def parents(self):
+        """The tensors this one was computed from (() for a leaf, or once the graph is freed)."""
+        return self._ctx.parents if self._ctx is not None else ()
+
+    @property
+    def retains_grad(self):
+        """True when ``retain_grad()`` asked to keep ``.grad`` on this non-leaf tensor."""
+        return self._retains_grad
+
+    def chain_rule(self, grad):
+        """One link of the chain rule: dL/d(self) → [(parent, dL/d(parent)), ...] via the op's backward."""
+        if self._ctx is None:
+            raise RuntimeError(
+                "backward() through a graph that was already freed; call the first "
+                "backward with retain_graph=True to back-propagate through it twice"
+            )
+        return self._ctx.chain_rule(grad)
+
+    def accumulate_grad(self, grad):
+        """Add ``grad`` to ``.grad`` (a copy the first time, so ``.grad`` is always an array of its own).
+
+        Own, because the engine may hand one array to several tensors (``a + b``
+        passes the same gradient to both) or pass a read-only broadcast view.
+        """
         if self.grad is None:
-            self.grad = Tensor._from_array(g if owned else array_module(g).array(g, copy=True))
+            self.grad = Tensor._from_array(array_module(grad).array(grad, copy=True))
         else:
-            self.grad = Tensor._from_array(self.grad._data + g)
+            self.grad = Tensor._from_array(self.grad._data + grad)
+
+    def free_graph(self):
+        """Forget the operation that made this tensor (after backward, unless retain_graph=True)."""
+        if self._ctx is not None:
+            self._ctx = None
+            self._graph_freed = True
 
     def retain_grad(self):
         """Ask for ``.grad`` to be kept on this intermediate (non-leaf) tensor too."""
@@ -230,67 +249,25 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    # ----------------------------------------------------------- operators
-    def __add__(self, other):
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.div(other, self)
-
-    def __pow__(self, other):
-        return ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
-
-    def __neg__(self):
-        return ops.neg(self)
-
-    def __getitem__(self, index):
-        return ops.getitem(self, index)
-
+    # ------------------------------------------- comparisons (not differentiable)
     # Comparisons are not differentiable: they return boolean tensors.
     def __lt__(self, other):
-        return Tensor._from_array(self._data < _raw(other))
+        return Tensor._from_array(self._data < array_of(other))
 
     def __le__(self, other):
-        return Tensor._from_array(self._data <= _raw(other))
+        return Tensor._from_array(self._data <= array_of(other))
 
     def __gt__(self, other):
-        return Tensor._from_array(self._data > _raw(other))
+        return Tensor._from_array(self._data > array_of(other))
 
     def __ge__(self, other):
-        return Tensor._from_array(self._data >= _raw(other))
+        return Tensor._from_array(self._data >= array_of(other))
 
     def __eq__(self, other):
-        return Tensor._from_array(self._data == _raw(other))
+        return Tensor._from_array(self._data == array_of(other))
 
     def __ne__(self, other):
-        return Tensor._from_array(self._data != _raw(other))
+        return Tensor._from_array(self._data != array_of(other))
 
     __hash__ = object.__hash__  # tensors are hashed by identity, as in PyTorch
 
@@ -305,90 +282,14 @@ class Tensor:
     def all(self):
         return bool(self._data.all())
 
-    # --------------------------------------------------------------- methods
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def sqrt(self):
-        return ops.sqrt(self)
-
-    def abs(self):
-        return ops.abs(self)
-
-    def clip(self, min=None, max=None):
-        return ops.clip(self, min, max)
-
-    clamp = clip
-
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return ops.min(self, axis=axis, keepdims=keepdims)
-
     def argmax(self, axis=None):
         """Indices of the largest values (not differentiable)."""
         return Tensor._from_array(self._data.argmax(axis=axis))
 
-    def reshape(self, *shape):
-        return ops.reshape(self, *shape)
 
-    def flatten(self, start_axis=0, end_axis=-1):
-        return ops.flatten(self, start_axis, end_axis)
-
-    def transpose(self, axis0=-2, axis1=-1):
-        return ops.transpose(self, axis0, axis1)
-
-    def permute(self, *axes):
-        return ops.permute(self, *axes)
-
-    @property
-    def T(self):
-        """All axes reversed (the matrix transpose for 2-D tensors)."""
-        return ops.permute(self, *reversed(range(self.ndim)))
-
-    def astype(self, dtype):
-        return ops.astype(self, dtype)
-
-    def float(self):
-        return ops.astype(self, float32)
-
-    def double(self):
-        return ops.astype(self, float64)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def softmax(self, axis=-1):
-        return ops.softmax(self, axis=axis)
-
-    def log_softmax(self, axis=-1):
-        return ops.log_softmax(self, axis=axis)
-
-
-def _raw(x):
+def array_of(x):
+    """The array inside ``x`` if it is a Tensor; anything else (an array, a number) unchanged."""
     return x._data if isinstance(x, Tensor) else x
-
-
-def _is_device_spec(x):
-    from .device import Device
-
-    return isinstance(x, Device) or (isinstance(x, str) and x.strip().lower().split(":")[0] in ("cpu", "cuda"))
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
@@ -430,16 +331,13 @@ def ones(*shape, dtype=None, requires_grad=False):
 
 
 def zeros_like(t, requires_grad=False):
-    return Tensor._from_array(array_module(_raw(t)).zeros_like(_raw(t)), requires_grad)
+    return Tensor._from_array(array_module(array_of(t)).zeros_like(array_of(t)), requires_grad)
 
 
 def ones_like(t, requires_grad=False):
-    return Tensor._from_array(array_module(_raw(t)).ones_like(_raw(t)), requires_grad)
+    return Tensor._from_array(array_module(array_of(t)).ones_like(array_of(t)), requires_grad)
 
 
 def arange(*args, dtype=None):
     return Tensor._from_array(np.arange(*args, dtype=dtype))
 
-
-autograd._Tensor = Tensor
-from . import ops  # noqa: E402  (ops need Tensor defined first)

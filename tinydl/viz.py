@@ -1,6 +1,6 @@
 """Draw the computational graph of a tensor — with matplotlib alone, no Graphviz needed.
 
-Every operation that produced a tensor left a :class:`~tinydl.autograd.Context`
+Every operation that produced a tensor left a :class:`~tinydl.function.Context`
 on it (``tensor._ctx``) that remembers the Function applied and its inputs
 (``ctx.parents``). Following those links backwards from a result recovers the
 whole graph that ``backward()`` will walk::

@@ -338,10 +338,9 @@ class Module:
         an optimiser created before the move or cast still updates them. Integer
         buffers (counters) keep their dtype.
         """
-        from ..device import move
-        from ..tensor import _is_device_spec
+        from ..device import is_device_spec, move
 
-        if _is_device_spec(target):
+        if is_device_spec(target):
             for tensor in list(self.parameters()) + list(self.buffers()):
                 tensor.data = move(tensor.data, target)
                 if tensor.grad is not None:

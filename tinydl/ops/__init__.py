@@ -9,6 +9,8 @@ activation   relu, sigmoid, tanh, softmax, log_softmax
 conv         conv2d, max_pool2d, avg_pool2d (loops in tinydl.kernels)
 normalization batch_norm, dropout
 loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
+
+tensor_methods  the table that makes them Tensor operators and methods (a + b, x.sum())
 """
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .conv import avg_pool2d, conv2d, conv2d_relu_maxpool2d, max_pool2d
@@ -19,3 +21,6 @@ from .normalization import batch_norm, dropout
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from .reduction import max, mean, min, sum
 from .shape import cat, concatenate, flatten, getitem, permute, reshape, stack, transpose
+from . import tensor_methods
+
+tensor_methods.install()

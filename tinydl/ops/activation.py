@@ -2,7 +2,7 @@
 
 Each is written to be numerically stable: no overflow for inputs of ±1e4.
 """
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
 from ..tensor import as_tensor
 

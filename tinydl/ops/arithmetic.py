@@ -6,7 +6,7 @@ down to each input's shape with :func:`unbroadcast`.
 import numpy as np
 
 from .. import kernels
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
 from ..tensor import as_tensor
 from ._util import pair, unbroadcast
@@ -109,8 +109,12 @@ class Pow(Function):
         return grad_a, grad_b
 
 
-def _matmul(a, b):
-    """a @ b; 2-D float matrices go through the kernel registry of their device (``td.kernels.use("matmul", ...)``)."""
+def matmul_arrays(a, b):
+    """a @ b on arrays (no graph); 2-D float matrices go through the kernel registry of their device.
+
+    Every matrix product of the ops (matmul, linear) comes here, so ``td.kernels.use("matmul", ...)``
+    swaps the kernel under all of them.
+    """
     # The BLAS call can leave the CPU's "invalid" flag set even for all-zero inputs (seen once in
     # CI as "invalid value encountered in matmul" on (1, 2) @ (2, 5) zeros, not reproducible alone);
     # a real NaN or inf still shows in the result, so the flag is ignored here.
@@ -142,7 +146,7 @@ class MatMul(Function):
                 f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({k_b})"
             )
         ctx.save_for_backward(a, b)
-        return _matmul(a, b)
+        return matmul_arrays(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -161,9 +165,9 @@ class MatMul(Function):
         grad_a = grad_b = None
         # BEGIN SOLUTION assignment=1 hint="dL/dA = dL/dZ @ B^T and dL/dB = A^T @ dL/dZ (swapaxes(-1, -2) transposes); unbroadcast to a2/b2 shapes, then reshape to a/b"
         if ctx.needs_input_grad[0]:
-            grad_a = unbroadcast(_matmul(g2, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+            grad_a = unbroadcast(matmul_arrays(g2, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            grad_b = unbroadcast(_matmul(xp.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+            grad_b = unbroadcast(matmul_arrays(xp.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
         # END SOLUTION
         return grad_a, grad_b
 

@@ -13,7 +13,7 @@ Output size along each spatial axis, for input n, kernel k, stride s, padding p:
 import numpy as np
 
 from .. import kernels
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
 from ..tensor import as_tensor
 

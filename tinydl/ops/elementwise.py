@@ -1,7 +1,7 @@
 """Elementwise maths: exp, log, sqrt, abs, clip, where, maximum/minimum, dtype casts."""
 import numpy as np
 
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
 from ..device import device_of, move
 from ..tensor import Tensor, as_tensor

@@ -5,9 +5,9 @@ and that is how to think of it; as one op its backward pass can hand back ∂L/�
 in W's own (out, in) layout — no transposed gradient to copy before the
 optimiser reads it — and the graph is three times smaller.
 """
-from ..autograd import Function
+from ..function import Function
 from ..tensor import as_tensor
-from .arithmetic import _matmul
+from .arithmetic import matmul_arrays
 
 
 class Linear(Function):
@@ -20,10 +20,11 @@ class Linear(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, *bias):
+    def forward(ctx, x, w, *bias):  # the bias is optional: Linear.apply(x, w) or Linear.apply(x, w, b)
         ctx.save_for_backward(x, w)
+        ctx.has_bias = bool(bias)
         rows = x.reshape(-1, x.shape[-1])
-        y = _matmul(rows, w.T)
+        y = matmul_arrays(rows, w.T)
         if bias:
             b = bias[0]
             if b.dtype == y.dtype:
@@ -36,9 +37,9 @@ class Linear(Function):
     def backward(ctx, grad):
         x, w = ctx.saved
         g = grad.reshape(-1, w.shape[0])
-        grad_x = _matmul(g, w).reshape(x.shape) if ctx.needs_input_grad[0] else None
-        grad_w = _matmul(g.T, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
-        if len(ctx.needs_input_grad) == 2:
+        grad_x = matmul_arrays(g, w).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        grad_w = matmul_arrays(g.T, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
+        if not ctx.has_bias:
             return grad_x, grad_w
         grad_b = g.sum(axis=0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b

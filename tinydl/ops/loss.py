@@ -4,9 +4,9 @@ Each takes ``reduction='mean' | 'sum' | 'none'`` as in PyTorch.
 """
 import numpy as np
 
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor, array_of, as_tensor, to_numpy
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -139,10 +139,6 @@ class BCEWithLogitsLoss(Function):
         return g.reshape(ctx.shape), None
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
-
-
 def mse_loss(prediction, target, reduction="mean"):
     """Mean squared error ``mean((prediction − target)²)``; shapes must match."""
     _check_reduction(reduction)
@@ -165,9 +161,9 @@ def cross_entropy(logits, target, weight=None, reduction="mean"):
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     n, classes = logits.shape
     xp = array_module(logits.data)
-    labels = xp.asarray(_raw(target))
+    labels = xp.asarray(array_of(target))
     if weight is not None:
-        weight = xp.asarray(_raw(weight))
+        weight = xp.asarray(array_of(weight))
         if weight.shape != (classes,):
             raise ValueError(f"cross_entropy: weight must have shape ({classes},) (one per class), got {weight.shape}")
     if labels.ndim == 2 and labels.dtype.kind == "f":
@@ -181,7 +177,7 @@ def cross_entropy(logits, target, weight=None, reduction="mean"):
             raise ValueError(f"cross_entropy: labels must have shape ({n},) to match logits {logits.shape}, got {labels.shape}")
         bad = (labels < 0) | (labels >= classes)
         if bad.any():
-            i = int(np.argmax(np.asarray(bad.get() if hasattr(bad, "get") else bad)))
+            i = int(np.argmax(to_numpy(bad)))
             raise ValueError(f"cross_entropy: labels must lie in [0, {classes}); found {int(labels[i])} at position {i}")
         labels = labels.astype(np.int64, copy=False)
     return CrossEntropyLoss.apply(logits, Tensor._from_array(labels), weight=weight, reduction=reduction)
@@ -192,13 +188,13 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=Non
     _check_reduction(reduction)
     logits = as_tensor(logits)
     xp = array_module(logits.data)
-    target = xp.asarray(_raw(target)).astype(logits.dtype, copy=False)
+    target = xp.asarray(array_of(target)).astype(logits.dtype, copy=False)
     if target.shape != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: logits have shape {logits.shape}, target {target.shape}; they must match")
     if weight is not None:
-        weight = xp.asarray(_raw(weight)).astype(logits.dtype, copy=False)
+        weight = xp.asarray(array_of(weight)).astype(logits.dtype, copy=False)
     if pos_weight is not None:
-        pos_weight = xp.asarray(_raw(pos_weight)).astype(logits.dtype, copy=False)
+        pos_weight = xp.asarray(array_of(pos_weight)).astype(logits.dtype, copy=False)
     return BCEWithLogitsLoss.apply(
         logits, Tensor._from_array(target), weight=weight, pos_weight=pos_weight, reduction=reduction
     )

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .. import kernels
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
 from ..random import generator
 from ..tensor import Tensor, as_tensor

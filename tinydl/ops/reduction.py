@@ -1,5 +1,5 @@
 """Reductions: sum, mean, max, min over chosen axes (``axis``, ``keepdims`` as in NumPy)."""
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
 from ..tensor import as_tensor
 from ._util import normalize_axis

@@ -5,7 +5,7 @@ moves the gradient back to where each value came from.
 """
 import numpy as np
 
-from ..autograd import Function
+from ..function import Function
 from ..backend import array_module
 from ..tensor import as_tensor
 

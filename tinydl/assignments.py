@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import _umask
+from .files import current_umask
 
 ASSIGNMENTS = {
     1: ("Autograd ops and gradient checking",
@@ -144,7 +144,7 @@ def make(n, out, solution=False, root=None):
     # Ctrl-C midway leaves no half-made assignment.
     final.parent.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
-    os.chmod(out, 0o777 & ~_umask())  # mkdtemp's folder is private (0700); the hand-out should not be
+    os.chmod(out, 0o777 & ~current_umask())  # mkdtemp's folder is private (0700); the hand-out should not be
     try:
         stubs = _build(n, root, out, solution)
         if final.exists():

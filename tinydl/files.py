@@ -27,7 +27,7 @@ def write_atomically(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
     except BaseException:
         # Whatever went wrong (even Ctrl-C), remove the partial file; the old `path` was never touched.
@@ -45,7 +45,8 @@ def write_text(path, text):
     return write_atomically(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def _umask():
+def current_umask():
+    """The process's file-creation mask: the permission bits new files and folders do not get."""
     mask = os.umask(0)  # the only portable way to read it is to set it and put it back
     os.umask(mask)
     return mask

@@ -58,7 +58,7 @@ def test_topological_order_puts_every_node_after_its_inputs():
     position = {id(t): i for i, t in enumerate(order)}
     assert order[-1] is d
     for node in (b, c):
-        assert all(position[id(p)] < position[id(node)] for p in node._ctx.parents)
+        assert all(position[id(p)] < position[id(node)] for p in node.parents)
     d.backward()
     # d = (a² + a)·a² = a⁴ + a³,  dd/da = 4a³ + 3a² = 32 + 12 at a = 2
     assert a.grad.item() == pytest.approx(44.0)

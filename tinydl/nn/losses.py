@@ -3,7 +3,7 @@
 Each takes ``reduction``: 'mean' (the default) averages the per-sample
 losses, 'sum' adds them, 'none' returns them unreduced.
 """
-from ..ops.loss import _check_reduction
+from ..ops.loss import check_reduction
 from . import functional as F
 from .module import Module
 
@@ -11,7 +11,7 @@ from .module import Module
 class _Loss(Module):
     def __init__(self, reduction="mean"):
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
 
 

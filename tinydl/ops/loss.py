@@ -11,7 +11,7 @@ from ..tensor import Tensor, array_of, as_tensor, to_numpy
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_reduction(reduction):
+def check_reduction(reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
@@ -141,7 +141,7 @@ class BCEWithLogitsLoss(Function):
 
 def mse_loss(prediction, target, reduction="mean"):
     """Mean squared error ``mean((prediction − target)²)``; shapes must match."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     prediction = as_tensor(prediction)
     target = as_tensor(target, like=prediction)
     if prediction.shape != target.shape:
@@ -155,7 +155,7 @@ def cross_entropy(logits, target, weight=None, reduction="mean"):
     ``target`` may also be an (N, C) array of class probabilities (soft or one-hot labels).
     ``weight`` is an optional (C,) array of class weights for imbalanced data sets.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     logits = as_tensor(logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
@@ -185,7 +185,7 @@ def cross_entropy(logits, target, weight=None, reduction="mean"):
 
 def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=None, reduction="mean"):
     """Binary cross-entropy of logits against targets in [0, 1] (same shape), computed stably."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     logits = as_tensor(logits)
     xp = array_module(logits.data)
     target = xp.asarray(array_of(target)).astype(logits.dtype, copy=False)

@@ -357,3 +357,41 @@ def test_engine_rejects_wrong_number_or_shape_of_gradients():
         WrongCount.apply(leaf([1.0]), leaf([2.0])).sum().backward()
     with pytest.raises(RuntimeError, match=r"shape \(\) for an input of shape \(3,\)"):
         WrongShape.apply(leaf([1.0, 2.0, 3.0])).backward()
+
+
+# ------------------------------------------------- the engine's node protocol
+class _Scalar:
+    """A micrograd-style scalar node: the six names the engine asks for, and nothing of tinydl."""
+
+    def __init__(self, value, parents=(), local_grads=()):
+        self.value, self.parents, self.local_grads = value, parents, local_grads
+        self.requires_grad, self.retains_grad, self.grad = True, False, 0.0
+
+    @property
+    def is_leaf(self):
+        return not self.parents
+
+    def chain_rule(self, grad):
+        return [(p, grad * d) for p, d in zip(self.parents, self.local_grads)]
+
+    def accumulate_grad(self, grad):
+        self.grad += grad
+
+    def free_graph(self):
+        self.parents = ()
+
+    def __mul__(self, other):
+        return _Scalar(self.value * other.value, (self, other), (other.value, self.value))
+
+    def __add__(self, other):
+        return _Scalar(self.value + other.value, (self, other), (1.0, 1.0))
+
+
+def test_the_engine_runs_on_any_node_with_the_protocol():
+    from tinydl import autograd
+
+    x, y = _Scalar(3.0), _Scalar(-2.0)
+    z = x * y + x * x  # dz/dx = y + 2x = 4, dz/dy = x = 3
+    autograd.backward(z, 1.0)
+    assert (x.grad, y.grad) == (4.0, 3.0)
+    assert z.parents == ()  # freed as it went

@@ -64,16 +64,9 @@ class Tensor:
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
-        self._data = _to_array(data, dtype=dtype)
-        if device is not None:
-            self._data = move(self._data, device)
-        self.grad = None
-        self._ctx = None
-        self._retains_grad = False
-        self._graph_freed = False
-        self.name = None
-        self._requires_grad = False
-        self.requires_grad = requires_grad
+        array = _to_array(data, dtype=dtype)
+        self._set_fields(array if device is None else move(array, device), requires_grad=False)
+        self.requires_grad = requires_grad  # through the setter, which checks the dtype
 
     @classmethod
     def _from_array(cls, array, requires_grad=False):
@@ -81,14 +74,17 @@ class Tensor:
         if isinstance(array, np.generic):  # NumPy scalars (0-d arithmetic, argmax) become 0-d arrays
             array = np.asarray(array)
         t = cls.__new__(cls)
-        t._data = array
-        t.grad = None
-        t._ctx = None
-        t._retains_grad = False
-        t._graph_freed = False
-        t.name = None
-        t._requires_grad = requires_grad
+        t._set_fields(array, requires_grad)
         return t
+
+    def _set_fields(self, array, requires_grad):
+        self._data = array
+        self.grad = None
+        self._ctx = None  # the Context of the op that made this tensor: its edge in the graph
+        self._retains_grad = False
+        self._graph_freed = False
+        self.name = None
+        self._requires_grad = requires_grad
 
     # ----------------------------------------------------------------- data
     @property

@@ -361,7 +361,7 @@ def test_engine_rejects_wrong_number_or_shape_of_gradients():
 
 # ------------------------------------------------- the engine's node protocol
 class _Scalar:
-    """A micrograd-style scalar node: the six names the engine asks for, and nothing of tinydl."""
+    """A micrograd-style scalar node: the seven names the engine asks for, and nothing of tinydl."""
 
     def __init__(self, value, parents=(), local_grads=()):
         self.value, self.parents, self.local_grads = value, parents, local_grads

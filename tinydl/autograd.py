@@ -1,7 +1,7 @@
 """Reverse-mode automatic differentiation: the engine, in two functions.
 
 The engine knows nothing of tensors, arrays or operations. It walks a graph
-of *nodes*, and a node is anything that offers these six things (tinydl's
+of *nodes*, and a node is anything that offers these seven names (tinydl's
 :class:`~tinydl.tensor.Tensor` does; so could a scalar ``Value`` class, as in
 micrograd or minitorch):
 
@@ -10,7 +10,8 @@ micrograd or minitorch):
     node.is_leaf                made by the user (a parameter, an input), not by an operation
     node.chain_rule(grad)       one link of the chain rule: given dL/d(node), the pairs
                                 (parent, dL/d(parent)) for the parents that require a gradient
-    node.accumulate_grad(grad)  store dL/d(node): leaves always, others if node.retains_grad
+    node.retains_grad           should a non-leaf keep its gradient too (``retain_grad()``)?
+    node.accumulate_grad(grad)  store dL/d(node): leaves always, other nodes if they retain it
     node.free_graph()           forget the parents, so the arrays they hold can be released
 
 How back-propagation works, in three sentences.

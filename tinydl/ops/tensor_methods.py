@@ -52,6 +52,8 @@ def transposed(self):
     return shape.permute(self, *reversed(range(self.ndim)))
 
 
+# A table: related entries share a line (the formatter leaves it alone).
+# fmt: off
 TENSOR_METHODS = {
     # operators: a + b, 2 * a, a @ b, -a, a[i]
     "__add__": arithmetic.add, "__radd__": _swapped(arithmetic.add),
@@ -77,6 +79,7 @@ TENSOR_METHODS = {
     "float": to_float32, "double": to_float64,
     "to": to, "cpu": cpu, "cuda": cuda,
 }
+# fmt: on
 
 
 def install():

@@ -83,7 +83,7 @@ def test_reassigning_and_deleting_attributes_updates_the_registry():
     del block.alpha
     assert [n for n, _ in block.named_parameters()] == ["inner.weight", "inner.bias"]
     with pytest.raises(AttributeError, match="has no attribute 'alpha'"):
-        block.alpha
+        _ = block.alpha
     block.count = np.array([5.0])  # assigning to a buffer name keeps it a buffer
     assert block.state_dict()["count"].tolist() == [5.0]
 

@@ -9,24 +9,58 @@ Only light modules are imported here (NumPy and the pure-Python core), so
 ``import tinydl`` is fast and compiles nothing; Numba kernels, matplotlib and
 CuPy load when first used.
 """
-from ._version import __version__
 from . import cuda, data, explain, kernels, metrics, models, nn, optim, plots, testing, train
-from .device import Device, device
+from ._version import __version__
 from .autograd import enable_grad, is_grad_enabled, no_grad
+from .device import Device, device
 from .function import Function
-from .ops import (
-    abs, binary_cross_entropy_with_logits, cat, clamp, clip, concatenate, cross_entropy, exp, flatten,
-    log, log_softmax, matmul, maximum, mean, minimum, mse_loss, permute, relu, reshape, sigmoid, softmax,
-    sqrt, stack, tanh, transpose, where,
+from .ops import (  # noqa: A004  (shadow the builtins inside the td namespace, like torch)
+    abs,
+    binary_cross_entropy_with_logits,
+    cat,
+    clamp,
+    clip,
+    concatenate,
+    cross_entropy,
+    exp,
+    flatten,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mse_loss,
+    permute,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    sum,
+    tanh,
+    transpose,
+    where,
 )
-from .ops import max, min, sum  # noqa: A004  (shadow the builtins inside the td namespace, like torch)
 from .random import manual_seed, rand, randn
 from .serialization import ModelFileError, load, load_weights, save
 from .tensor import (
-    Tensor, arange, as_tensor, float32, float64, int64, ones, ones_like, tensor, zeros, zeros_like,
+    Tensor,
+    arange,
+    as_tensor,
+    float32,
+    float64,
+    int64,
+    ones,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
 )
 from .testing import GradcheckError, gradcheck
-
 
 
 def __getattr__(name):

@@ -17,20 +17,44 @@ load when an image is read or a file downloaded.
 """
 from . import transforms
 from .base import (
-    ChecksumError, DataFileError, DataFileNotFoundError, DownloadError, ImageDataset, images_to_nchw,
+    ChecksumError,
+    DataFileError,
+    DataFileNotFoundError,
+    DownloadError,
+    ImageDataset,
+    images_to_nchw,
 )
+from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
 from .image_folder import IMAGE_EXTENSIONS, ImageFolder, load_image
 from .load import SyntheticFallbackWarning, describe_source, load_dataset
 from .loader import DataLoader
-from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
 from .medmnist import (
-    DatasetStatus, MedMNIST, available, cache_dir, datasets_table, download, download_file, find_file, md5,
-    read_split, search_dirs, verify_md5,
+    DatasetStatus,
+    MedMNIST,
+    available,
+    cache_dir,
+    datasets_table,
+    download,
+    download_file,
+    find_file,
+    md5,
+    read_split,
+    search_dirs,
+    verify_md5,
 )
 from .synthetic import SyntheticLesions, make_lesion_images
 from .transforms import (
-    Compose, GaussianNoise, RandomBrightnessContrast, RandomFlip, RandomRotation, RandomShift, Rescale, Standardize, channel_mean_std,
-    default_augmentation, rotate,
+    Compose,
+    GaussianNoise,
+    RandomBrightnessContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomShift,
+    Rescale,
+    Standardize,
+    channel_mean_std,
+    default_augmentation,
+    rotate,
 )
 
 __all__ = [

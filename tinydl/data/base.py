@@ -13,7 +13,6 @@ shape (N, C, H, W) ("NCHW", channels first, as ``nn.Conv2d`` expects), and
 """
 import numpy as np
 
-
 # --- errors ----------------------------------------------------------------------------------
 # Each one names the file and what was wrong with it, so that the message alone says what to do.
 

@@ -7,8 +7,8 @@ X-rays, so the fallback is off by default, warns when it happens, and leaves
 import warnings
 
 from .base import DataFileNotFoundError, DownloadError
-from .medmnist import MedMNIST
 from .catalog import SYNTHETIC_INFO
+from .medmnist import MedMNIST
 from .synthetic import SyntheticLesions
 
 SYNTHETIC_NAMES = ("synthetic", "synthetic-lesions", "syntheticlesions")

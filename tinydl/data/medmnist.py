@@ -32,7 +32,6 @@ import numpy as np
 from .base import ChecksumError, DataFileError, DataFileNotFoundError, DownloadError, ImageDataset
 from .catalog import IMAGE_SIZE, MEDMNIST, SPLITS, SYNTHETIC_INFO, check_split, get_info
 
-
 # --- where files live --------------------------------------------------------------------------
 
 def cache_dir():

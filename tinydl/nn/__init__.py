@@ -6,10 +6,10 @@
 """
 from . import functional, init
 from .conv import AvgPool2d, Conv2d, MaxPool2d
-from .normalization import BatchNorm1d, BatchNorm2d, Dropout
 from .layers import Flatten, Identity, Linear, LogSoftmax, ReLU, Sequential, Sigmoid, Softmax, Tanh
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter
+from .normalization import BatchNorm1d, BatchNorm2d, Dropout
 
 __all__ = [
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "MaxPool2d",

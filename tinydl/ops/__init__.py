@@ -12,15 +12,15 @@ loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
 
 tensor_methods  the table that makes them Tensor operators and methods (a + b, x.sum())
 """
+from . import tensor_methods
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
-from .conv import avg_pool2d, conv2d, conv2d_relu_maxpool2d, max_pool2d
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
-from .linear import linear
+from .conv import avg_pool2d, conv2d, conv2d_relu_maxpool2d, max_pool2d
 from .elementwise import abs, astype, clamp, clip, exp, log, maximum, minimum, sqrt, to_device, where
-from .normalization import batch_norm, dropout
+from .linear import linear
 from .loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from .normalization import batch_norm, dropout
 from .reduction import max, mean, min, sum
 from .shape import cat, concatenate, flatten, getitem, permute, reshape, stack, transpose
-from . import tensor_methods
 
 tensor_methods.install()

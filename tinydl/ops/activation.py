@@ -2,8 +2,8 @@
 
 Each is written to be numerically stable: no overflow for inputs of ±1e4.
 """
-from ..function import Function
 from ..backend import array_module
+from ..function import Function
 from ..tensor import as_tensor
 
 

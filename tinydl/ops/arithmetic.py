@@ -6,8 +6,8 @@ down to each input's shape with :func:`unbroadcast`.
 import numpy as np
 
 from .. import kernels
-from ..function import Function
 from ..backend import array_module
+from ..function import Function
 from ..tensor import as_tensor
 from ._util import pair, unbroadcast
 

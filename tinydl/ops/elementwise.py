@@ -1,9 +1,9 @@
 """Elementwise maths: exp, log, sqrt, abs, clip, where, maximum/minimum, dtype casts."""
 import numpy as np
 
-from ..function import Function
 from ..backend import array_module
 from ..device import device_of, move
+from ..function import Function
 from ..tensor import Tensor, as_tensor
 from ._util import pair, unbroadcast
 

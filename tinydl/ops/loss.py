@@ -4,8 +4,8 @@ Each takes ``reduction='mean' | 'sum' | 'none'`` as in PyTorch.
 """
 import numpy as np
 
-from ..function import Function
 from ..backend import array_module
+from ..function import Function
 from ..tensor import Tensor, array_of, as_tensor, to_numpy
 
 REDUCTIONS = ("mean", "sum", "none")

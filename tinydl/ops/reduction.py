@@ -1,6 +1,6 @@
 """Reductions: sum, mean, max, min over chosen axes (``axis``, ``keepdims`` as in NumPy)."""
-from ..function import Function
 from ..backend import array_module
+from ..function import Function
 from ..tensor import as_tensor
 from ._util import normalize_axis
 

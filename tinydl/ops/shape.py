@@ -5,8 +5,8 @@ moves the gradient back to where each value came from.
 """
 import numpy as np
 
-from ..function import Function
 from ..backend import array_module
+from ..function import Function
 from ..tensor import as_tensor
 
 

@@ -158,15 +158,14 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_excepti
         rel_err = abs_err / np.maximum(np.maximum(np.abs(analytic), np.abs(numerical)), 1e-12)
         bad = abs_err > atol + rtol * np.abs(numerical)
         worst = np.unravel_index(np.argmax(np.where(bad, abs_err, -1)), t.shape) if bad.any() else ()
-        at = lambda err: tuple(int(i) for i in np.unravel_index(np.argmax(err), t.shape)) if err.size else ()
         report.inputs.append(
             InputCheck(
                 position=pos,
                 shape=t.shape,
                 max_abs_error=float(abs_err.max()) if abs_err.size else 0.0,
-                max_abs_error_at=at(abs_err),
+                max_abs_error_at=_index_of_max(abs_err),
                 max_rel_error=float(rel_err.max()) if rel_err.size else 0.0,
-                max_rel_error_at=at(rel_err),
+                max_rel_error_at=_index_of_max(rel_err),
                 failures=int(bad.sum()),
                 worst_analytic=float(analytic[worst]) if bad.any() else 0.0,
                 worst_numerical=float(numerical[worst]) if bad.any() else 0.0,
@@ -175,3 +174,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_excepti
     if raise_exception and not report.passed:
         raise GradcheckError(report)
     return report
+
+
+def _index_of_max(errors):
+    """The index (a tuple of ints) of the largest entry of ``errors``; () for an empty array."""
+    return tuple(int(i) for i in np.unravel_index(np.argmax(errors), errors.shape)) if errors.size else ()

@@ -19,6 +19,7 @@ from .ops import (
 )
 from .ops import max, min, sum  # noqa: A004  (shadow the builtins inside the td namespace, like torch)
 from .random import manual_seed, rand, randn
+from .run import RunConfig, evaluate_run, explain_run, predict_images, train_run
 from .serialization import ModelFileError, load, load_weights, save
 from .tensor import (
     Tensor, arange, as_tensor, float32, float64, int64, ones, ones_like, tensor, zeros, zeros_like,

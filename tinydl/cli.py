@@ -72,7 +72,9 @@ def build_parser():
     p.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
     p.add_argument("--early-stopping", type=int, default=None, metavar="EPOCHS")
     p.add_argument("--monitor", default="val_auc", choices=["val_auc", "val_acc", "val_loss"])
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where to train: cpu, or cuda (an NVIDIA GPU, through CuPy and tinydl's CUDA kernels; "
+                        'needs pip install "tinydl[gpu]")')
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (default: runs/<data>-<model>-seed<seed>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -293,3 +293,19 @@ def test_import_is_light():
     code = "import sys, tinydl.explain; print([m for m in ('matplotlib', 'numba', 'torch') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_unfused_switches_declared_fused_shortcuts_off_and_back_even_on_error():
+    model = td.nn.Sequential(small_cnn(image_size=28, fused=True), small_cnn(image_size=28, fused=False))
+    fused_one, plain_one = model[0], model[1]
+    with model.unfused() as same:
+        assert same is model and fused_one.fused is False and plain_one.fused is False
+    assert fused_one.fused is True and plain_one.fused is False  # only what it switched off goes back on
+    with pytest.raises(RuntimeError):
+        with model.unfused():
+            raise RuntimeError("boom")
+    assert fused_one.fused is True
+    x = np.random.default_rng(0).random((2, 1, 28, 28))
+    with fused_one.unfused():
+        unfused_logits = fused_one(td.tensor(x)).numpy()
+    np.testing.assert_allclose(fused_one(td.tensor(x)).numpy(), unfused_logits, rtol=1e-10, atol=1e-12)

@@ -192,3 +192,23 @@ def test_ensemble_of_multi_label_trainers_uses_their_sigmoid():
     assert ensemble.task == "multi-label, binary-class"
     np.testing.assert_allclose(ensemble.predict_proba(x),
                                (trainers[0].predict_proba(x) + trainers[1].predict_proba(x)) / 2, rtol=1e-6)
+
+
+def test_fit_leaves_the_settings_as_given_and_says_what_it_used():
+    train = small_lesions("train", 100)
+    trainer = Trainer(tiny_cnn(), epochs=1, progress=False)  # task=None, monitor="val_auc", no validation data
+    trainer.fit(train)
+    assert trainer.task is None and trainer.monitor == "val_auc"
+    assert trainer.task_used == "binary-class" and trainer.monitor_used == "train_loss"
+    trainer.fit(train, small_lesions("val", 50))  # with validation data the next fit monitors what was asked
+    assert trainer.monitor_used == "val_auc" and trainer.best_epoch == 1
+
+
+def test_train_epoch_is_one_pass_over_the_batches():
+    x, y = small_lesions("train", 64).arrays()
+    trainer = Trainer(tiny_cnn(), lr=3e-3, normalize=False, progress=False)
+    optimizer = td.optim.Adam(trainer.model.parameters(), lr=3e-3)
+    loader = td.data.DataLoader((x.astype(np.float32), y), batch_size=16)
+    first = trainer.train_epoch(loader, optimizer)
+    second = trainer.train_epoch(loader, optimizer)
+    assert set(first) == {"train_loss", "train_acc"} and second["train_loss"] < first["train_loss"]

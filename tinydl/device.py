@@ -9,8 +9,13 @@
 
 Every op is written once against the array module of its inputs (NumPy or
 CuPy, see :mod:`tinydl.backend`), so the same code runs on both; only the
-hot kernels have a GPU version of their own. CuPy is imported the first time
-a GPU is asked for, never by ``import tinydl``.
+hot kernels have a GPU version of their own, in CUDA C (``tinydl/kernels/cuda/``:
+conv, pooling, matmul, batch norm, the Adam/SGD updates). CuPy is imported the
+first time a GPU is asked for, never by ``import tinydl``.
+
+``model.to("cuda")`` (or ``tinydl train --device cuda``) trains on the GPU.
+Without a GPU the tests compile those kernels with NVRTC and run them in a CPU
+emulation; tinydl has not yet been measured on a real GPU.
 """
 GPU_INSTALL_HINT = (
     'install the GPU extra on a machine with an NVIDIA GPU and CUDA 12: pip install "tinydl[gpu]" '

@@ -40,7 +40,7 @@ from .autograd import enable_grad
 from .plots import as_display_image
 from .nn.conv import Conv2d
 from .nn.module import Module
-from .tensor import Tensor
+from .tensor import Tensor, to_numpy
 
 __all__ = [
     "Explanation", "explain", "saliency", "smoothgrad", "grad_cam", "upsample_bilinear", "overlay",
@@ -102,8 +102,8 @@ def _explaining(model):
     Inside: evaluation mode (no dropout, BatchNorm uses its running statistics),
     the weights frozen (so explaining never adds to their ``.grad``), gradient
     recording on (even inside ``td.no_grad()``), and fused shortcuts such as
-    SmallCNN's ``fused=True`` switched off so that every layer runs as its own
-    module (same weights, same numbers) and hooks on it fire.
+    SmallCNN's ``fused=True`` switched off (``model.unfused()``) so that every
+    layer runs as its own module (same weights, same numbers) and hooks on it fire.
     """
     if not isinstance(model, Module):
         raise TypeError(f"expected a tinydl Module as the model, got {type(model).__name__}")
@@ -111,22 +111,17 @@ def _explaining(model):
     training = [m.training for m in modules]
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
-    fused = [m for m in modules if m.__dict__.get("fused") is True]
     try:
         model.eval()
         for p in params:
             p.requires_grad = False
-        for m in fused:
-            m.fused = False
-        with enable_grad():
+        with model.unfused(), enable_grad():
             yield
     finally:
         for m, mode in zip(modules, training):
             m.training = mode
         for p, flag in zip(params, flags):
             p.requires_grad = flag
-        for m in fused:
-            m.fused = True
 
 
 def _input_tensor(model, x):
@@ -208,11 +203,7 @@ def _input_gradient(model, x, target):
         predicted = _predicted(probs)
         target = _targets(target, predicted, logits.shape[1])
         logits.backward(_score_gradient(logits, target))
-    return _numpy(x.grad), probs, predicted, target
-
-
-def _numpy(t):
-    return np.asarray(t.numpy())
+    return to_numpy(x.grad), probs, predicted, target
 
 
 def saliency(model, x, target=None, return_probs=False):
@@ -367,11 +358,11 @@ def _grad_cam(model, x, layer, target):
         target = _targets(target, predicted, logits.shape[1])
         logits.backward(_score_gradient(logits, target))
 
-    A = _numpy(activation).astype(np.float64)
+    A = to_numpy(activation).astype(np.float64)
     if activation.grad is None:  # the score does not depend on this layer at all
         dA = np.zeros_like(A)
     else:
-        dA = _numpy(activation.grad).astype(np.float64)
+        dA = to_numpy(activation.grad).astype(np.float64)
     alpha = dA.mean(axis=(2, 3))                                        # (N, K)
     cam = np.maximum(np.einsum("nk,nkhw->nhw", alpha, A), 0.0)          # (N, h, w)
     heatmaps = _normalise(upsample_bilinear(cam, x.shape[2:]))

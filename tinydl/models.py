@@ -18,7 +18,10 @@ class SmallCNN(nn.Module):
     With ``fused=True`` (the default) the conv → ReLU → max-pool block runs as
     one op, :func:`tinydl.nn.functional.conv2d_relu_maxpool2d`: same numbers,
     same weights (``features.0.weight``), about half the time on a CPU.
+    ``with model.unfused():`` runs the three layers one by one (so hooks on them fire).
     """
+
+    fusable_flags = ("fused",)  # what Module.unfused() switches off
 
     def __init__(self, in_channels=1, num_classes=2, image_size=28, channels=32, hidden=64, fused=True):
         super().__init__()

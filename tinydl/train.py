@@ -5,7 +5,7 @@
     probs = trainer.predict_proba(x_test)        # (N, K) class probabilities
     report = trainer.evaluate(test)              # td.metrics.evaluate: ACC, AUC, F1, ECE, …
 
-One epoch is the loop of the article, step by step:
+One epoch (``Trainer.train_epoch``) is the loop of the article, step by step:
 
     for x, y in batches:                         # shuffled anew every epoch
         logits = model(normalize(augment(x)))    # forward
@@ -27,18 +27,16 @@ import time
 
 import numpy as np
 
-from . import metrics as _metrics
-from . import optim
+from . import metrics, optim
 from .autograd import no_grad
-from .data.loader import DataLoader
+from .data.loader import DataLoader, as_arrays
 from .device import device
-from .data.loader import as_arrays as _loader_arrays
 from .files import write_text
+from .metrics import TASKS  # the task names live in metrics.py; imported here so td.train.TASKS still works
 from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
 from .random import manual_seed
 from .tensor import Tensor
 
-TASKS = ("binary-class", "multi-class", "multi-label, binary-class", "ordinal-regression")
 MONITORS = {"val_auc": "max", "val_acc": "max", "val_loss": "min", "train_loss": "min"}
 
 
@@ -47,15 +45,6 @@ class TrainingError(FloatingPointError):
 
 
 # ---------------------------------------------------------------------------- data plumbing
-def as_arrays(data):
-    """(x float32, y) from a data set with ``arrays()`` or an (x, y) tuple; x is (N, C, H, W) or (N, F)."""
-    x, y = _loader_arrays(data, "training")
-    if x.ndim not in (2, 4):
-        raise ValueError(f"inputs must have shape (N, C, H, W) for images or (N, features), got {x.shape}"
-                         + ("; add the channel axis: x[:, None]" if x.ndim == 3 else ""))
-    return x.astype(np.float32, copy=False), y
-
-
 class Normalizer:
     """x ↦ (x − mean) / std per channel (axis 1: image channels, or features of (N, F) data),
     with the statistics of the *training* set.
@@ -158,7 +147,7 @@ class Ensemble:
         for m in members:
             if isinstance(m, Trainer):
                 self.members.append((m.model, m.normalizer))
-                tasks.add(m.task)
+                tasks.add(m.task_used or m.task)
             else:
                 model, normalizer = m
                 self.members.append((model, normalizer))
@@ -273,7 +262,8 @@ class Trainer:
       normalize      True: standardise inputs with the training set's per-channel mean and std.
       class_weights  None, "balanced" (w_c = N / (K·n_c)) or an array of K weights.
       schedule       None, "cosine" (lr → 0 over the epochs) or "step" (×0.1 half-way).
-      monitor        the validation figure that picks the best epoch: "val_auc", "val_acc" or "val_loss".
+      monitor        the validation figure that picks the best epoch: "val_auc", "val_acc" or "val_loss"
+                     ("train_loss" is used without validation data; ``monitor_used`` says which).
       early_stopping stop after this many epochs without a better ``monitor`` (None: never);
                      better means by more than ``min_delta``.
       restore_best   at the end, put back the weights of the best epoch (needs validation data).
@@ -309,6 +299,11 @@ class Trainer:
         self.history = History()
         self.best_epoch, self.best_score = None, None
         self.stopped_early = False
+        # What the last fit() actually used: ``task`` and ``monitor`` stay as you set them, these
+        # say what they resolved to (the data set's task for task=None; "train_loss" for a
+        # "val_…" monitor when there was no validation data). None before the first fit().
+        self.task_used, self.monitor_used = None, None
+        self._best_weights, self._epochs_without_improvement = None, 0  # early-stopping bookkeeping
 
     # -------------------------------------------------------------- pieces
     def _make_optimizer(self):
@@ -349,18 +344,49 @@ class Trainer:
     # -------------------------------------------------------------- fit
     def fit(self, train, val=None):
         """Train for ``epochs`` epochs (fewer with early stopping); returns the History."""
-        if self.task is None:
-            self.task = getattr(train, "task", None) or "multi-class"
+        x_train, y_train, validation = self._prepare(train, val)
+        optimizer = self._make_optimizer()
+        scheduler = self._make_schedule(optimizer)
+        # Shuffled anew every epoch from the seed; the augmentation runs on each batch.
+        loader = DataLoader((x_train, y_train), batch_size=self.batch_size, shuffle=True, seed=self.seed,
+                            transform=self.augment)
+        progress = Progress(self.epochs, len(loader), enabled=self.progress)
+        for epoch in range(1, self.epochs + 1):
+            started = time.perf_counter()
+            row = {"epoch": epoch, **self.train_epoch(loader, optimizer, epoch, progress),
+                   "lr": optimizer.param_groups[0]["lr"]}
+            if validation is not None:
+                row.update(self._validate(*validation))
+            row["seconds"] = time.perf_counter() - started
+            self.history.append(row)
+            progress.end_epoch(epoch, row)
+            if scheduler is not None:
+                scheduler.step()
+            if self._track_best_epoch(epoch, row, keep_weights=self.restore_best and validation is not None):
+                self.stopped_early = True
+                break
+        if self._best_weights is not None:
+            self.model.load_state_dict(self._best_weights)
+        self.model.eval()
+        return self.history
+
+    def _prepare(self, train, val):
+        """Check the data, resolve the task and the monitor, fit the normaliser and the class weights.
+
+        Returns (x_train, y_train, validation), where validation is (x_val, y_val) or None.
+        """
+        self.task_used = self.task or getattr(train, "task", None) or "multi-class"
         self.history = History()  # a second fit() starts afresh
         self.best_epoch, self.best_score, self.stopped_early = None, None, False
-        self.multi_label = self.task.startswith("multi-label")
-        x_train, y_train = as_arrays(train)
+        self._best_weights, self._epochs_without_improvement = None, 0
+        x_train, y_train = as_arrays(train, "training data", model_inputs=True)
         y_train = self._check_labels(y_train, "training data")
+        validation = None
         if val is not None:
-            x_val, y_val = as_arrays(val)
-            y_val = self._check_labels(y_val, "validation data")
-        elif self.monitor.startswith("val_"):
-            self.monitor = "train_loss"
+            x_val, y_val = as_arrays(val, "validation data", model_inputs=True)
+            validation = x_val, self._check_labels(y_val, "validation data")
+        # Without validation data a "val_…" figure cannot pick the best epoch: the training loss does.
+        self.monitor_used = "train_loss" if val is None and self.monitor.startswith("val_") else self.monitor
         if not np.all(np.isfinite(x_train)):
             raise ValueError("training images contain NaN or infinity")
         manual_seed(self.seed)
@@ -376,68 +402,55 @@ class Trainer:
                 self.class_weights = balanced_class_weights(y_train, classes)
             elif self.class_weights_spec is not None:
                 self.class_weights = np.asarray(self.class_weights_spec, dtype=np.float32)
-        optimizer = self._make_optimizer()
-        scheduler = self._make_schedule(optimizer)
-        # Shuffled anew every epoch from the seed; the augmentation runs on each batch.
-        loader = DataLoader((x_train, y_train), batch_size=self.batch_size, shuffle=True, seed=self.seed,
-                            transform=self.augment)
-        batches = len(loader)
+        return x_train, y_train, validation
+
+    def train_epoch(self, loader, optimizer, epoch=1, progress=None):
+        """One pass over ``loader``'s batches, updating the weights after each; returns
+        {"train_loss", "train_acc"}: the mean loss and accuracy over the epoch's samples."""
         where = model_device(self.model)  # batches go to the model's device (the GPU after model.to("cuda"))
-        progress = Progress(self.epochs, batches, enabled=self.progress)
-        sign = 1.0 if MONITORS[self.monitor] == "max" else -1.0  # compare sign·score: higher is better
-        best_state, waited = None, 0
-        for epoch in range(1, self.epochs + 1):
-            started = time.perf_counter()
-            self.model.train()
-            loss_sum, correct, seen = 0.0, 0, 0
-            for b, (xb, yb) in enumerate(loader):
-                if self.normalizer is not None:
-                    xb = self.normalizer(xb)
-                # BEGIN SOLUTION assignment=4 hint="forward: logits = model(Tensor of the batch); loss = self._loss(logits, yb)"
-                logits = self.model(_batch_tensor(xb, where))
-                loss = self._loss(logits, yb)
-                # END SOLUTION
-                value = float(loss.item())
-                if not math.isfinite(value):
-                    raise TrainingError(
-                        f"the loss became {value} at epoch {epoch}, batch {b + 1}/{batches} (lr {self.lr:g}); "
-                        "try a smaller learning rate, check the inputs for NaN, or use normalize=True"
-                    )
-                # BEGIN SOLUTION assignment=4 hint="clear the old gradients, back-propagate, update the weights"
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                # END SOLUTION
-                loss_sum += value * len(yb)
-                seen += len(yb)
-                correct += self._correct(logits.numpy(), yb)
-                progress.update(epoch, b + 1, loss_sum / seen, correct / (seen * (yb.shape[1] if self.multi_label else 1)))
-            row = {"epoch": epoch, "train_loss": loss_sum / seen,
-                   "train_acc": correct / (seen * (y_train.shape[1] if self.multi_label else 1)),
-                   "lr": optimizer.param_groups[0]["lr"]}
-            if val is not None:
-                row.update(self._validate(x_val, y_val))
-            row["seconds"] = time.perf_counter() - started
-            self.history.append(row)
-            progress.end_epoch(epoch, row)
-            if scheduler is not None:
-                scheduler.step()
-            score = row.get(self.monitor)
-            if score is None:  # not measurable this epoch (e.g. AUC with one class in the validation set)
-                continue
-            if self.best_score is None or sign * (score - self.best_score) > self.min_delta:
-                self.best_score, self.best_epoch, waited = score, epoch, 0
-                if self.restore_best and val is not None:
-                    best_state = {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()}
-            else:
-                waited += 1
-                if self.early_stopping is not None and waited >= self.early_stopping:
-                    self.stopped_early = True
-                    break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        self.model.eval()
-        return self.history
+        batches = len(loader)
+        self.model.train()
+        loss_sum, correct, seen, findings = 0.0, 0, 0, 1
+        for b, (xb, yb) in enumerate(loader):
+            if self.normalizer is not None:
+                xb = self.normalizer(xb)
+            # BEGIN SOLUTION assignment=4 hint="forward: logits = model(Tensor of the batch); loss = self._loss(logits, yb)"
+            logits = self.model(_batch_tensor(xb, where))
+            loss = self._loss(logits, yb)
+            # END SOLUTION
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"the loss became {value} at epoch {epoch}, batch {b + 1}/{batches} (lr {self.lr:g}); "
+                    "try a smaller learning rate, check the inputs for NaN, or use normalize=True"
+                )
+            # BEGIN SOLUTION assignment=4 hint="clear the old gradients, back-propagate, update the weights"
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            # END SOLUTION
+            loss_sum += value * len(yb)
+            seen += len(yb)
+            correct += self._correct(logits.numpy(), yb)
+            findings = yb.shape[1] if self.multi_label else 1  # accuracy counts every finding of every image
+            if progress is not None:
+                progress.update(epoch, b + 1, loss_sum / seen, correct / (seen * findings))
+        return {"train_loss": loss_sum / seen, "train_acc": correct / (seen * findings)}
+
+    def _track_best_epoch(self, epoch, row, keep_weights):
+        """Note whether ``epoch`` is the best so far by ``monitor_used`` (keeping a copy of its weights
+        when ``keep_weights``); returns True when early stopping says to stop now."""
+        score = row.get(self.monitor_used)
+        if score is None:  # not measurable this epoch (e.g. AUC with one class in the validation set)
+            return False
+        sign = 1.0 if MONITORS[self.monitor_used] == "max" else -1.0  # compare sign·score: higher is better
+        if self.best_score is None or sign * (score - self.best_score) > self.min_delta:
+            self.best_score, self.best_epoch, self._epochs_without_improvement = score, epoch, 0
+            if keep_weights:
+                self._best_weights = {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()}
+            return False
+        self._epochs_without_improvement += 1
+        return self.early_stopping is not None and self._epochs_without_improvement >= self.early_stopping
 
     def _num_classes(self):
         """The model's number of outputs: from its config (zoo models), else the size of its last parameter."""
@@ -462,22 +475,31 @@ class Trainer:
             loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1))))
             acc = float(np.mean(probs.argmax(axis=1) == y))
         try:
-            auc = float(_metrics.roc_auc(y, probs if probs.shape[1] > 2 or self.multi_label else probs[:, 1]))
+            auc = float(metrics.roc_auc(y, probs if probs.shape[1] > 2 or self.multi_label else probs[:, 1]))
         except ValueError:  # one class only in this validation set: AUC is undefined
             auc = None
         return {"val_loss": loss, "val_acc": acc, "val_auc": auc}
 
     # -------------------------------------------------------------- use
+    def _task(self):
+        """The task predictions are made for: what the last fit() used, else the one given, else multi-class."""
+        return self.task_used or self.task or "multi-class"
+
+    @property
+    def multi_label(self):
+        """True for a multi-label task: a sigmoid and a binary cross-entropy per finding."""
+        return self._task().startswith("multi-label")
+
     def predict_proba(self, x, batch_size=512):
         """Probabilities for images x (N, C, H, W) in [0, 1], normalised as in training."""
-        return predict_proba(self.model, x, self.normalizer, self.task or "multi-class", batch_size)
+        return predict_proba(self.model, x, self.normalizer, self._task(), batch_size)
 
     def evaluate(self, data, class_names=None):
         """td.metrics.evaluate on a data set (or (x, y)): ACC, AUC, per-class figures, confusion matrix, ECE."""
-        x, y = as_arrays(data)
+        x, y = as_arrays(data, "evaluation data", model_inputs=True)
         y = self._check_labels(y, "evaluation data")
         class_names = class_names or getattr(data, "classes", None)
-        return _metrics.evaluate(y, self.predict_proba(x), task=self.task or "multi-class",
+        return metrics.evaluate(y, self.predict_proba(x), task=self._task(),
                                  class_names=list(class_names) if class_names is not None else None)
 
 

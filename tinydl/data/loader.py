@@ -14,8 +14,13 @@ import math
 import numpy as np
 
 
-def as_arrays(data, where="data"):
-    """(x, y) arrays from a data set with ``arrays()`` or an (x, y) tuple; float x becomes float32."""
+def as_arrays(data, where="data", model_inputs=False):
+    """(x, y) arrays from a data set with ``arrays()`` or an (x, y) tuple; float x becomes float32.
+
+    ``model_inputs=True`` (what ``td.train.Trainer`` asks for): x must also be what
+    a model takes, images (N, C, H, W) or feature vectors (N, F), and becomes
+    float32 whatever its dtype (uint8 pixels too).
+    """
     if hasattr(data, "arrays"):
         x, y = data.arrays()
     elif isinstance(data, (tuple, list)) and len(data) == 2:
@@ -26,6 +31,11 @@ def as_arrays(data, where="data"):
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"{where}: x has {len(x)} samples but y has {len(y)}")
+    if model_inputs:
+        if x.ndim not in (2, 4):
+            raise ValueError(f"inputs must have shape (N, C, H, W) for images or (N, features), got {x.shape}"
+                             + ("; add the channel axis: x[:, None]" if x.ndim == 3 else ""))
+        return x.astype(np.float32, copy=False), y
     if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
         x = x.astype(np.float32)   # the framework computes in float32
     return x, y

@@ -20,6 +20,7 @@ sub-module without the user listing them::
 
 The design is PyTorch's, so code written for ``torch.nn.Module`` reads the same here.
 """
+import contextlib
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -87,6 +88,11 @@ class Module:
     ``training`` is True after construction; ``eval()`` switches it off for the
     module and all its children (layers such as Dropout and BatchNorm read it).
     """
+
+    # Names of the boolean attributes that switch on a fused shortcut in ``forward``: one op
+    # doing the work of several child layers (SmallCNN's ``fused``: conv → ReLU → max-pool).
+    # A module with such a shortcut lists its flags here, so that ``unfused()`` finds them.
+    fusable_flags = ()
 
     def __init__(self):
         # object.__setattr__: our own __setattr__ needs these dicts to exist already.
@@ -304,6 +310,30 @@ class Module:
             child.apply(fn)
         fn(self)
         return self
+
+    @contextlib.contextmanager
+    def unfused(self):
+        """Inside the block every layer runs as its own module: fused shortcuts off, then back on::
+
+            with model.unfused():
+                logits = model(x)     # a hook on model.features[0] fires now
+
+        Same weights, same numbers, only slower; what it is for is looking inside
+        (hooks, Grad-CAM). Switches off every flag in ``fusable_flags`` that is on,
+        in this module and all its descendants, and switches exactly those back on
+        afterwards, even on error.
+        """
+        switched_off = []
+        try:
+            for module in self.modules():
+                for flag in module.fusable_flags:
+                    if getattr(module, flag) is True:
+                        setattr(module, flag, False)
+                        switched_off.append((module, flag))
+            yield self
+        finally:
+            for module, flag in switched_off:
+                setattr(module, flag, True)
 
     # ------------------------------------------------------------- mode & grads
     def train(self, mode=True):

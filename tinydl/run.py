@@ -1,0 +1,351 @@
+"""Whole runs: train a model into a run folder, then evaluate, predict and explain with it.
+
+What ``tinydl train|evaluate|predict|explain`` do, as Python functions: the
+command line only turns its flags into these calls, so one call here writes
+the same files and the same figures as the command::
+
+    import tinydl as td
+
+    result = td.train_run(td.RunConfig(data="pneumoniamnist", epochs=10, out="runs/pneumonia"))
+    result.report["auc"], result.run_dir          # test figures; the run folder
+    td.evaluate_run("runs/pneumonia", split="val").report
+    td.predict_images("runs/pneumonia", ["xray1.png"])       # one dict per image: class, probabilities
+    td.explain_run("runs/pneumonia", ["xray1.png"], out="cam.png")
+
+A run folder holds ``model.npz`` (weights and metadata), ``metadata.json``,
+``metrics.json`` (test figures), ``history.csv`` (one row per epoch) and PNG
+plots. Messages (which data were loaded, what is being trained) go through
+``log`` (``print`` by default; ``log=None`` for silence); a warning that the
+real data set was missing and synthetic images were used always goes to stderr.
+"""
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _quiet(message):
+    """A ``log`` that says nothing."""
+
+
+# ---------------------------------------------------------------------------- configuration
+@dataclasses.dataclass
+class RunConfig:
+    """Everything ``train_run`` needs; one field per flag of ``tinydl train`` (``--no-plots`` ↔ ``no_plots``).
+
+    The fields are saved as the ``training`` entry of ``metadata.json``, so a run
+    folder says how it was made.
+    """
+
+    data: str = "pneumoniamnist"       # data set name (see `tinydl datasets`), or "synthetic"
+    data_dir: str | None = None              # folder with the .npz files (None: $TINYDL_DATA_DIR, then the cache)
+    no_download: bool = False          # do not download a data set that is not found locally
+    no_synthetic_fallback: bool = False  # fail when the data set is missing instead of using synthetic images
+    model: str = "small_cnn"           # "small_cnn" (the article's CNN) or "convnet"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"            # "adam", "adamw" or "sgd"
+    weight_decay: float = 0.0          # L2 penalty λ
+    dropout: float | None = None             # dropout probability (convnet only)
+    augment: bool = False              # random rotations, shifts, brightness/contrast and noise
+    brightness: float = 0.1            # with augment: brightness change, ±
+    contrast: float = 0.15             # with augment: contrast change, ±
+    flip: bool = False                 # with augment: also random left-right flips
+    class_weights: str = "none"        # "none" or "balanced"
+    schedule: str = "none"             # "none", "cosine" or "step"
+    early_stopping: int | None = None        # stop after this many epochs without improvement (None: never)
+    monitor: str = "val_auc"           # "val_auc", "val_acc" or "val_loss": picks the best epoch
+    device: str = "cpu"                # "cpu" or "cuda"
+    seed: int = 0
+    out: str | None = None                   # run folder (None: runs/<data>-<model>-seed<seed>)
+    no_plots: bool = False             # skip the PNG plots
+    quiet: bool = False                # no progress line
+
+    def as_metadata(self):
+        """The fields as JSON-ready values (paths as text), in the order above."""
+        return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``train_run`` returns: the run folder, the test figures and the trained pieces."""
+
+    run_dir: Path        # where model.npz, metadata.json, metrics.json, history.csv and the plots are
+    report: dict         # the test figures, as in metrics.json
+    history: object      # td.train.History: one row per epoch
+    model: object        # the trained model (the best epoch's weights)
+    trainer: object      # the td.train.Trainer (normalizer, best_epoch, …)
+    seconds: float       # time spent training
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    """What ``evaluate_run`` returns: the folder with metrics.json and plots, and the figures."""
+
+    out_dir: Path
+    report: dict
+    dataset: str
+
+
+@dataclasses.dataclass
+class ExplanationResult:
+    """What ``explain_run`` returns: the PNG written and, for image files, one (file name, class, probability) each."""
+
+    path: Path
+    predictions: list
+
+
+# ---------------------------------------------------------------------------- run folders
+def prepare_run_folder(folder):
+    """Create ``folder`` (and its parents) just before results are written into it; returns it as a Path.
+
+    Every command that writes a run folder (or an evaluation folder in one)
+    opens it here — the one place for the checks that protect runs (a lock
+    against two runs in one folder, never overwriting a finished run, resuming).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_paths(run_dir):
+    """(folder, model file) of a run: ``run_dir`` is a run folder or its ``model.npz``."""
+    run_dir = Path(run_dir)
+    model_path = run_dir if run_dir.suffix == ".npz" else run_dir / "model.npz"
+    if not model_path.is_file():
+        raise FileNotFoundError(f"no model file at {model_path}; give a run folder written by `tinydl train`")
+    return model_path.parent, model_path
+
+
+def load_run(run_dir, device="cpu"):
+    """(folder, model, metadata, normalizer) of a run written by ``train_run``, the model on ``device``."""
+    from . import cuda, serialization
+    from .train import Normalizer
+
+    folder, model_path = run_paths(run_dir)
+    model = serialization.load(model_path)
+    meta = model.metadata
+    missing = [key for key in ("task", "class_names", "image_shape", "dataset") if key not in meta]
+    if missing:
+        raise ValueError(f"{model_path} lacks the metadata {missing} that the command line needs; it was saved "
+                         "without them (e.g. by td.save alone) — save with the keys that `tinydl train` writes")
+    normalizer = Normalizer.from_dict(meta["normalization"]) if meta.get("normalization") else None
+    if device != "cpu":
+        cuda.require()
+        model.to(device)  # saved weights are NumPy arrays: any run loads on the CPU or the GPU
+    return folder, model, meta, normalizer
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON, atomically (a temporary file, then a rename); NaN is an error."""
+    from .files import write_text
+
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+# ---------------------------------------------------------------------------- data
+def load_splits(name, data_dir=None, download=False, fallback=True, splits=("train", "val", "test"), log=print):
+    """{split: data set} of ``name``: from ``data_dir`` / TINYDL_DATA_DIR / the cache, else downloaded
+    (when ``download``), else — when ``fallback`` — the built-in synthetic set; ``log`` says which."""
+    import warnings
+
+    from . import data
+
+    log = log or _quiet
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", data.SyntheticFallbackWarning)
+        first = data.load_dataset(name, splits[0], root=data_dir, download=download, fallback_synthetic=fallback)
+    fell_back = any(issubclass(w.category, data.SyntheticFallbackWarning) for w in caught)
+    # The other splits come from the same place: the file found or downloaded, or — after a
+    # fallback — the synthetic set at once (no second wait for a network that is not there).
+    source = "synthetic" if fell_back else name
+    loaded = {splits[0]: first, **{s: data.load_dataset(source, s, root=data_dir) for s in splits[1:]}}
+    if fell_back:
+        print(f"WARNING: {first.fallback_reason}; training on tinydl's SYNTHETIC images (not medical data). "
+              "Set TINYDL_DATA_DIR or pass --data-dir to use real data.", file=sys.stderr)
+    log(data.describe_source(loaded[splits[0]]))
+    return loaded
+
+
+def _load_saved_split(meta, split, data_dir, log):
+    """The ``split`` of the data set a saved run was trained on (synthetic runs fall back to synthetic)."""
+    return load_splits(meta["dataset"], data_dir, fallback=meta["dataset"].startswith("synthetic"),
+                       splits=(split,), log=log)[split]
+
+
+def check_image_shape(shape, meta):
+    """Raise ValueError unless images of ``shape`` (C, H, W) are what the saved model was trained on."""
+    expected = tuple(meta.get("image_shape") or ())
+    if expected and tuple(shape) != expected:
+        raise ValueError(f"images have shape {tuple(shape)} (C, H, W) but the model was trained on {expected}")
+
+
+def read_images(paths, meta):
+    """Image files (.png, .jpg, .jpeg, .npy) as one (N, C, H, W) array in the saved model's channels and size."""
+    from . import data
+
+    channels, height, width = meta["image_shape"]
+    return np.stack([data.load_image(p, channels=channels, size=(height, width)) for p in paths])
+
+
+# ---------------------------------------------------------------------------- figures
+def evaluation_plots(out, x, y, probs, class_names, task, history=None):
+    """The PNG plots of a run folder: training curves (with ``history``), confusion matrix,
+    calibration, sample predictions (single-label tasks) and ROC curves."""
+    from . import metrics, plots
+
+    out = Path(out)
+    if history is not None:
+        plots.training_curves(history, out / "training_curves.png")
+    if not task.startswith("multi-label"):
+        matrix = metrics.confusion_matrix(y, probs.argmax(axis=1), num_classes=probs.shape[1])
+        plots.confusion_matrix(matrix, class_names, out / "confusion_matrix.png")
+        plots.reliability(y, probs, path=out / "calibration.png")
+        plots.sample_predictions(x, y, probs, class_names, path=out / "sample_predictions.png")
+    plots.roc_curves(y, probs, class_names, task, out / "roc_curve.png")
+
+
+def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=None):
+    """Grad-CAM overlays of images x (N, C, H, W) as one PNG at ``path``; returns the class probabilities."""
+    from . import explain
+
+    inputs = normalizer(x) if normalizer is not None else x
+    maps, probs = explain.grad_cam(model, inputs, layer=layer, return_probs=True)
+    if titles is None:
+        names = list(class_names) if class_names else [str(i) for i in range(probs.shape[1])]
+        titles = [f"{names[int(p.argmax())]} ({p.max():.2f})" for p in probs]
+    explain.plot_explanations(x, maps, titles=titles, path=path)
+    return probs
+
+
+# ---------------------------------------------------------------------------- the runs
+def train_run(config, log=print):
+    """Train ``config.model`` on ``config.data``, evaluate it on the test split and write the run
+    folder (as ``tinydl train``); returns a TrainResult. ``config``: a RunConfig."""
+    from . import cuda, data, metrics, models, serialization
+    from .random import manual_seed
+    from .train import Trainer
+
+    log = log or _quiet
+    if config.device == "cuda":
+        cuda.require()  # fail before loading the data when there is no usable GPU
+    splits = load_splits(config.data, config.data_dir, not config.no_download, not config.no_synthetic_fallback,
+                         log=log)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    multi_label = train.task.startswith("multi-label")
+    num_outputs = train.labels.shape[1] if multi_label else train.n_classes
+    model_args = {"in_channels": train.n_channels, "num_classes": int(num_outputs)}
+    if config.dropout is not None:
+        if config.model != "convnet":
+            raise ValueError(f"--dropout: the {config.model} model has no dropout layer; use --model convnet")
+        model_args["dropout"] = config.dropout
+    manual_seed(config.seed)
+    model = models.create(config.model, **model_args).to(config.device)  # the same seed's weights on either device
+    augment = data.default_augmentation(flip=config.flip, brightness=config.brightness, contrast=config.contrast,
+                                        seed=config.seed) if config.augment else None
+    trainer = Trainer(
+        model, task=train.task, optimizer=config.optimizer, lr=config.lr, weight_decay=config.weight_decay,
+        batch_size=config.batch_size, epochs=config.epochs, augment=augment,
+        class_weights=None if config.class_weights == "none" else config.class_weights,
+        schedule=None if config.schedule == "none" else config.schedule, monitor=config.monitor,
+        early_stopping=config.early_stopping, seed=config.seed, progress=not config.quiet,
+    )
+    out = Path(config.out or f"runs/{train.name}-{config.model}-seed{config.seed}")
+    log(f"Training {config.model} ({model.num_parameters():,} parameters) for {config.epochs} epochs; "
+        f"run folder {out}")
+    started = time.perf_counter()
+    history = trainer.fit(train, val)
+    seconds = time.perf_counter() - started
+    x_test, y_test = test.arrays()
+    probs = trainer.predict_proba(x_test)
+    report = metrics.evaluate(y_test, probs, task=train.task, class_names=list(train.classes))
+    report.update({"split": "test", "n_images": int(len(x_test)), "train_seconds": round(seconds, 2),
+                   "best_epoch": trainer.best_epoch, "monitor": trainer.monitor_used,
+                   "best_validation_score": trainer.best_score})
+    out = prepare_run_folder(out)
+    metadata = {
+        "class_names": list(train.classes), "task": train.task,
+        "normalization": trainer.normalizer.to_dict() if trainer.normalizer else None,
+        "dataset": train.name, "dataset_source": train.source, "dataset_md5": getattr(train, "md5", None),
+        "image_shape": list(x_test.shape[1:]), "seed": config.seed,
+        "training": config.as_metadata(),
+        "metrics": {k: report[k] for k in ("accuracy", "auc") if k in report},
+        "best_epoch": trainer.best_epoch,
+    }
+    serialization.save(model, out / "model.npz", write_json=True, **metadata)
+    write_json(out / "metrics.json", report)
+    history.to_csv(out / "history.csv")
+    if not config.no_plots:
+        evaluation_plots(out, x_test, y_test, probs, list(train.classes), train.task, history)
+        if not multi_label:
+            gradcam_figure(model, x_test[:8], trainer.normalizer, list(train.classes), out / "gradcam.png")
+    return TrainResult(run_dir=out, report=report, history=history, model=model, trainer=trainer, seconds=seconds)
+
+
+def evaluate_run(run_dir, split="test", data_dir=None, out=None, device="cpu", log=print):
+    """Metrics JSON and plots of a saved run on ``split`` of its data set, in ``out``
+    (default: <run>/eval-<split>), as ``tinydl evaluate``; returns an EvaluationResult."""
+    from . import metrics
+    from .train import predict_proba
+
+    folder, model, meta, normalizer = load_run(run_dir, device)
+    x, y = _load_saved_split(meta, split, data_dir, log or _quiet).arrays()
+    check_image_shape(x.shape[1:], meta)
+    probs = predict_proba(model, x, normalizer, meta["task"])
+    report = metrics.evaluate(y, probs, task=meta["task"], class_names=meta["class_names"])
+    report.update({"split": split, "n_images": int(len(x))})
+    out = prepare_run_folder(out or folder / f"eval-{split}")
+    write_json(out / "metrics.json", report)
+    evaluation_plots(out, x, y, probs, meta["class_names"], meta["task"])
+    return EvaluationResult(out_dir=out, report=report, dataset=meta["dataset"])
+
+
+def predict_images(run_dir, images, device="cpu"):
+    """Class and probabilities of a saved run's model for image files, as ``tinydl predict``.
+
+    Returns one dict per image: {"image", "class", "probabilities"} — or, for a
+    multi-label model, {"image", "findings" (probability > 0.5), "probabilities"}.
+    """
+    from .train import predict_proba
+
+    if isinstance(images, (str, os.PathLike)):
+        images = [images]  # one file
+    _, model, meta, normalizer = load_run(run_dir, device)
+    probs = predict_proba(model, read_images(images, meta), normalizer, meta["task"])
+    names = meta["class_names"]
+    rows = []
+    for path, p in zip(images, probs):
+        if meta["task"].startswith("multi-label"):
+            rows.append({"image": path, "findings": [names[j] for j in np.flatnonzero(p > 0.5)],
+                         "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)}})
+        else:
+            rows.append({"image": path, "class": names[int(p.argmax())],
+                         "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)}})
+    return rows
+
+
+def explain_run(run_dir, images=(), split="test", n=8, layer=None, data_dir=None, out=None, device="cpu",
+                log=print):
+    """Grad-CAM overlays (one PNG) of a saved run's model, as ``tinydl explain``: for image files, or
+    for ``n`` samples of ``split`` when no images are given. ``out`` defaults to
+    <run>/gradcam-images.png or <run>/gradcam-<split>.png. Returns an ExplanationResult."""
+    folder, model, meta, normalizer = load_run(run_dir, device)
+    if meta["task"].startswith("multi-label"):
+        raise ValueError("explain: Grad-CAM of multi-label models is not supported; explain a single-label model")
+    if images:
+        x = read_images(images, meta)
+        default = folder / "gradcam-images.png"
+    else:
+        x, _ = _load_saved_split(meta, split, data_dir, log or _quiet).arrays()
+        x = x[np.random.default_rng(0).choice(len(x), size=min(n, len(x)), replace=False)]
+        default = folder / f"gradcam-{split}.png"
+    path = Path(out) if out else default
+    probs = gradcam_figure(model, x, normalizer, meta["class_names"], path, layer=layer)
+    names = meta["class_names"]
+    predictions = [(Path(p).name, names[int(q.argmax())], float(q.max())) for p, q in zip(images, probs)]
+    return ExplanationResult(path=path, predictions=predictions)

@@ -21,6 +21,6 @@ def device_count():
 
 def require():
     """Raise a clear RuntimeError (what is missing, how to install it) unless a GPU is usable here."""
-    from .device import _cupy
+    from .device import require_cupy
 
-    _cupy()
+    require_cupy()

@@ -74,7 +74,7 @@ def device_of(array):
     return CPU
 
 
-def _cupy():
+def require_cupy():
     """Import CuPy and check that a GPU is there; raise a clear error (with the install hint) if not."""
     try:
         import cupy
@@ -96,7 +96,7 @@ def move(array, target):
         return array
     if target.type == "cpu":
         return array.get()
-    cupy = _cupy()
+    cupy = require_cupy()
     if target.index >= cupy.cuda.runtime.getDeviceCount():
         raise RuntimeError(f"{target} asked for, but this machine has {cupy.cuda.runtime.getDeviceCount()} GPU(s)")
     with cupy.cuda.Device(target.index):

@@ -35,7 +35,7 @@ from .files import write_text
 from .metrics import TASKS  # the task names live in metrics.py; imported here so td.train.TASKS still works
 from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
 from .random import manual_seed
-from .tensor import Tensor
+from .tensor import Tensor, as_tensor
 
 MONITORS = {"val_auc": "max", "val_acc": "max", "val_loss": "min", "train_loss": "min"}
 
@@ -104,7 +104,7 @@ def model_device(model):
 def _batch_tensor(xb, where):
     """A batch of images as a float32 Tensor on device ``where`` (copied to the GPU one batch at a time)."""
     batch = np.ascontiguousarray(xb, dtype=np.float32)
-    return Tensor._from_array(batch) if where.type == "cpu" else Tensor(batch, device=where)
+    return as_tensor(batch) if where.type == "cpu" else Tensor(batch, device=where)  # as_tensor: no copy
 
 
 def predict_proba(model, x, normalizer=None, task="multi-class", batch_size=512):

@@ -26,7 +26,7 @@ import numpy as np
 
 from ._numba import njit, numba, prange
 from .reference import output_size
-from .numba_matmul import TILE_ROWS, TILE_VECTORS, _outer_product_tile
+from .numba_matmul import TILE_ROWS, TILE_VECTORS, outer_product_tile
 from .simd import VECTOR_BYTES, lanes
 
 CHUNK_BYTES = 8 << 20  # target size of one chunk's ``cols``
@@ -306,7 +306,7 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 # shifted by offsets[t]:
 #     y[o, s] = b[o] + Σ_t w[o, t] · image[offsets[t] + s].
 # That is a matrix product whose right-hand matrix is never stored: row t of it starts at
-# image[offsets[t]]. The matmul micro-kernel numba_matmul._outer_product_tile computes it (see
+# image[offsets[t]]. The matmul micro-kernel numba_matmul.outer_product_tile computes it (see
 # simd), 16 sums in 16 vector registers, in two ways:
 # - _implicit_gemm_forward: 8 filters × 2 vectors of extended positions, each vector a run of the
 #   image read straight from it (B's row t = the image from offsets[t] + s on);
@@ -369,7 +369,7 @@ def _implicit_gemm_forward(x, panels, bias, offsets, ph, pw, n_parts, y):
             for g in range(n_groups):  # the panel (taps × 8 weights) stays in L1 while the spans go by
                 for s in range(0, n_spans * span, span):
                     # A = the filters (rows: 8 of them), B's row t = the image from offsets[t] + s on
-                    _outer_product_tile(weights, filter_rows, g * TILE_ROWS, tap_columns, image, offsets, s, out)
+                    outer_product_tile(weights, filter_rows, g * TILE_ROWS, tap_columns, image, offsets, s, out)
             for o in range(n_filters):
                 for p in range(oh):
                     y[n, o, p] = out[o, p * wp : p * wp + ow]
@@ -408,7 +408,7 @@ def _implicit_gemm_forward_t(x, w_t, bias, offsets, positions, kh, ph, pw, n_par
                     if i_lo <= i_hi:
                         t0, t1 = i_lo * taps_per_row, (i_hi + 1) * taps_per_row
                         # A[s + m, t] = image[positions[s + m] + offsets[t]] (im2col, never built), B = wᵀ
-                        _outer_product_tile(image, positions, s, offsets[t0:t1], w_flat, w_rows[t0:t1], o, out_t)
+                        outer_product_tile(image, positions, s, offsets[t0:t1], w_flat, w_rows[t0:t1], o, out_t)
             for o in range(n_filters):
                 for p in range(oh):
                     for q in range(ow):
@@ -423,7 +423,7 @@ def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
 
     Each part (thread) takes every n_parts-th image, and for each copies its padded image
     and its ∂L/∂y with filters last (``g_rows``, zero columns up to whole spans of 2 vectors), then
-    adds 8 taps × 2L filters at a time with numba_matmul._outer_product_tile. Race-free: one accumulator per part.
+    adds 8 taps × 2L filters at a time with numba_matmul.outer_product_tile. Race-free: one accumulator per part.
     offsets has whole tiles of taps (its entries past C·KH·KW are 0: their sums are thrown away).
     """
     n_images, n_filters, oh, ow = grad_y.shape
@@ -445,7 +445,7 @@ def _implicit_gemm_weight(grad_y, x, offsets, positions, ph, pw, parts):
             for o in range(0, columns, span):
                 for t in range(0, rows, TILE_ROWS):
                     # A[t + m, s] = image[offsets[t + m] + positions[s]] (im2colᵀ, never built), B = ∂L/∂yᵀ
-                    _outer_product_tile(image, offsets, t, positions, g_rows, g_starts, o, acc)
+                    outer_product_tile(image, offsets, t, positions, g_rows, g_starts, o, acc)
 
 
 # ------------------------------------------------------------------ max-pooling

@@ -5,9 +5,11 @@ have several implementations that compute the same function and are tested for
 parity against the readable one (``reference``; for batch norm, ``numpy``):
 
     CPU (NumPy arrays)
-    conv2d     reference (loops), numpy (im2col + BLAS), numba (direct, implicit-GEMM and im2col kernels)
+    conv2d     reference (loops), numpy (im2col + BLAS), numba_im2col (Numba im2col + BLAS),
+               numba_implicit_gemm (the product without the im2col matrix), numba (the faster of the two per shape)
     maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
-    conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba
+    conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba_im2col (chunk by chunk),
+               numba_direct (window by window), numba (the faster of the two per shape)
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),
                numba_simd (outer-product micro-kernel on explicit SIMD vectors)
     batchnorm  numpy (the formulas of ops/normalization.py, also CuPy), numba (two passes per channel)
@@ -22,7 +24,7 @@ One line lists and switches them:
 
     >>> import tinydl as td
     >>> td.kernels.available("conv2d")
-    ['reference', 'numpy', 'numba']
+    ['reference', 'numpy', 'numba', 'numba_im2col', 'numba_implicit_gemm']
     >>> td.kernels.available("matmul", device="cuda")    # where CuPy is installed
     ['cublas', 'cuda_naive', 'cuda_tiled', 'cuda_blocked']
     >>> td.kernels.use("conv2d", "numpy")            # from now on (on the CPU: the name says where)
@@ -219,12 +221,19 @@ def get_for(op, array):
 _HERE = __name__
 register("conv2d", "reference", f"{_HERE}.reference")
 register("conv2d", "numpy", f"{_HERE}.numpy_im2col")
+# "numba" picks one of the Numba strategies for each layer's shape (numba_conv.fastest_strategy);
+# each strategy is also registered under its own name, its module's name.
 register("conv2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
+register("conv2d", "numba_im2col", f"{_HERE}.numba_im2col", needs=("numba",))
+register("conv2d", "numba_implicit_gemm", f"{_HERE}.numba_implicit_gemm", needs=("numba",))
 register("maxpool2d", "reference", f"{_HERE}.reference")
 register("maxpool2d", "numpy", f"{_HERE}.numpy_im2col")
-register("maxpool2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
-for _name, _module in (("reference", "reference"), ("numpy", "numpy_im2col"), ("numba", "numba_conv")):
-    register("conv2d_relu_maxpool2d", _name, f"{_HERE}.{_module}", needs=("numba",) if _name == "numba" else ())
+register("maxpool2d", "numba", f"{_HERE}.numba_pool", needs=("numba",))
+register("conv2d_relu_maxpool2d", "reference", f"{_HERE}.reference")
+register("conv2d_relu_maxpool2d", "numpy", f"{_HERE}.numpy_im2col")
+register("conv2d_relu_maxpool2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
+register("conv2d_relu_maxpool2d", "numba_im2col", f"{_HERE}.numba_im2col", needs=("numba",))
+register("conv2d_relu_maxpool2d", "numba_direct", f"{_HERE}.numba_direct", needs=("numba",))
 register("matmul", "reference", f"{_HERE}.reference")
 register("matmul", "numpy", f"{_HERE}.numpy_im2col")
 register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_naive")

@@ -12,7 +12,7 @@ parity against the readable one (``reference``; for batch norm, ``numpy``):
                numba_direct (window by window), numba (the faster of the two per shape)
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),
                numba_simd (outer-product micro-kernel on explicit SIMD vectors)
-    batchnorm  numpy (the formulas of ops/normalization.py, also CuPy), numba (two passes per channel)
+    batchnorm  numpy (the formulas, kernels/numpy_norm.py, also CuPy), numba (two passes per channel)
 
     CUDA (CuPy arrays; CUDA C in kernels/cuda/*.cu, checked on the CPU through tinydl.testing.cuda_emulator)
     conv2d, conv2d_relu_maxpool2d   cupy_im2col (im2col/col2im kernels + cuBLAS), cupy_direct (implicit GEMM)
@@ -240,7 +240,7 @@ register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), mat
 register("matmul", "numba_ikj", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_ikj")
 register("matmul", "numba_blocked", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_blocked")
 register("matmul", "numba_simd", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_simd")
-register("batchnorm", "numpy", "tinydl.ops.normalization")  # the formulas, line by line (also CuPy)
+register("batchnorm", "numpy", f"{_HERE}.numpy_norm")  # the formulas, line by line (also CuPy)
 register("batchnorm", "numba", f"{_HERE}.numba_norm", needs=("numba",))
 
 # Measured on a 2-core CPU (benchmarks/bench.py): BLAS beats every hand-written matmul.
@@ -270,7 +270,7 @@ register("matmul", "cublas", f"{_CUDA}.matmul", needs=("cupy",), device="cuda")
 for _rung in ("naive", "tiled", "blocked"):
     register("matmul", f"cuda_{_rung}", f"{_CUDA}.matmul", needs=("cupy",), device="cuda", matmul=f"matmul_{_rung}")
 register("batchnorm", "cuda", f"{_CUDA}.batchnorm", needs=("cupy",), device="cuda")
-register("batchnorm", "cupy", "tinydl.ops.normalization", needs=("cupy",), device="cuda")  # the formulas as CuPy code
+register("batchnorm", "cupy", f"{_HERE}.numpy_norm", needs=("cupy",), device="cuda")  # the formulas as CuPy code
 _FASTEST_FIRST["cuda"] = {
     "conv2d": ("cupy_im2col", "cupy_direct"),
     "conv2d_relu_maxpool2d": ("cupy_im2col", "cupy_direct"),

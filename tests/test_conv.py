@@ -434,6 +434,26 @@ def test_fused_conv_relu_maxpool_equals_the_three_ops(impl, problem, seed):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 8 << 20], ids=["one image per chunk", "one chunk"])
+def test_fused_im2col_in_chunks_matches_reference(chunk_bytes):
+    """numba_im2col's fused op computes its conv output chunk by chunk: tiny chunks (several per batch) too."""
+    if "numba_im2col" not in td.kernels.available("conv2d_relu_maxpool2d"):
+        pytest.skip("numba is not installed")
+    from tinydl.kernels import numba_im2col
+
+    x, w, b = _random((3, 5, 9, 8), 0), _random((6, 5, 3, 3), 1), _random(6, 2)  # 45 taps
+    args = (x, w, b, (1, 1), (1, 1), (2, 2), (2, 2))
+    y, argmax = numba_im2col.conv2d_relu_maxpool2d_forward(*args, chunk_bytes=chunk_bytes)
+    y_ref, argmax_ref = reference.conv2d_relu_maxpool2d_forward(*args)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    grad_y = _random(y.shape, 3)
+    got = numba_im2col.conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True,
+                                                      chunk_bytes=chunk_bytes)
+    want = reference.conv2d_relu_maxpool2d_backward(grad_y, y_ref, argmax_ref, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True)
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
+
+
 @given(problem=fused_problems(), seed=st.integers(0, 2**16))
 def test_fused_conv_relu_maxpool_gradcheck(problem, seed):
     x_shape, w_shape, stride, padding, pool, pool_stride = problem

@@ -6,10 +6,10 @@ parity against the readable one (``reference``; for batch norm, ``numpy``):
 
     CPU (NumPy arrays)
     conv2d     reference (loops), numpy (im2col + BLAS), numba_im2col (Numba im2col + BLAS),
-               numba_implicit_gemm (the product without the im2col matrix), numba (the faster of the two per shape)
+               numba_implicit_gemm (the product without the im2col matrix), numba (per layer, the one measured faster)
     maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
     conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba_im2col (chunk by chunk),
-               numba_direct (window by window), numba (the faster of the two per shape)
+               numba_direct (window by window), numba (per layer, the one measured faster)
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),
                numba_simd (outer-product micro-kernel on explicit SIMD vectors)
     batchnorm  numpy (the formulas, kernels/numpy_norm.py, also CuPy), numba (two passes per channel)
@@ -41,6 +41,9 @@ that defines the functions of its op's *roles*, e.g. ``conv2d_forward``,
 ``conv2d_backward_input`` and ``conv2d_backward_weight`` for ``conv2d``. The
 layers call ``td.kernels.get("conv2d", device=...).conv2d_forward(...)`` and
 never name an implementation themselves.
+Beyond a role's arguments, a function may take keyword arguments with
+defaults, such as a tuning size (``numba_im2col``'s ``chunk_bytes``): the
+layers never pass them; tests and benchmarks may.
 """
 import contextlib
 import importlib

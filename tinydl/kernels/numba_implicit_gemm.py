@@ -86,12 +86,12 @@ def _stride_one_conv(x, w, bias, padding, out_hw, layout, workspace):
     (ph, pw), dtype = padding, w.dtype
     hp, wp = x.shape[2] + 2 * ph, x.shape[3] + 2 * pw
     taps = channels * kh * kw
-    offsets = _tap_offsets(channels, kh, kw, hp, wp)
-    y = workspace.empty((x.shape[0], n_filters, *out_hw), dtype)
-    w2d = w.reshape(n_filters, taps)
     layout = layout_for(n_filters, out_hw, wp, dtype) if layout is None else layout
     if layout not in LAYOUTS:
         raise ValueError(f"numba_implicit_gemm: layout must be one of {LAYOUTS} or None (by shape), got {layout!r}")
+    offsets = _tap_offsets(channels, kh, kw, hp, wp)
+    y = workspace.empty((x.shape[0], n_filters, *out_hw), dtype)
+    w2d = w.reshape(n_filters, taps)
     if layout == "filters_in_vectors":
         span = TILE_VECTORS * lanes(dtype)
         columns = -(-n_filters // span) * span

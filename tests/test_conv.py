@@ -3,13 +3,16 @@
 Every registered implementation of ``conv2d`` and ``maxpool2d`` must compute
 exactly what the readable ``reference`` loops compute, on hypothesis-drawn
 shapes (batch, channels, odd sizes, stride, padding, kernel 1–5). The Numba
-convolution has two paths (direct loops for small filters, im2col + BLAS for
-large ones); ``numba-im2col`` below forces the second on small shapes.
+strategies are registered each under its own name (``numba_im2col``,
+``numba_implicit_gemm``, ``numba_direct``; ``numba`` picks one per shape), so
+the tests select each by name; their tuning sizes (``chunk_bytes``) and the
+implicit GEMM's two layouts are keyword arguments the tests pass.
 """
-import contextlib
+import functools
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -21,46 +24,43 @@ from tinydl.kernels import reference
 
 CONV_IMPLS = [name for name in td.kernels.available("conv2d") if name != "reference"]
 POOL_IMPLS = [name for name in td.kernels.available("maxpool2d") if name != "reference"]
-if "numba" in CONV_IMPLS:
-    CONV_IMPLS += ["numba-implicit-positions_in_vectors", "numba-implicit-filters_in_vectors"]
+IMPLICIT_LAYOUTS = ("positions_in_vectors", "filters_in_vectors")
+if "numba_implicit_gemm" in CONV_IMPLS:  # the strategy with each of its two layouts forced (else: by shape)
+    CONV_IMPLS += [f"numba_implicit_gemm-{layout}" for layout in IMPLICIT_LAYOUTS]
+CONV_ROLES = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 
 
-@contextlib.contextmanager
 def conv_kernels(name, chunk_bytes=None):
-    """The kernel set called ``name``; for Numba, optionally with tiny chunks (several per batch).
-
-    'numba-implicit-<kernel>' is Numba with its implicit-GEMM path switched on for every
-    shape it supports (normally only for ≥ 64 taps, which small test shapes rarely reach)
-    and its forward (and input-gradient) kernel forced to ``<kernel>`` (normally chosen by shape).
-    """
-    if not name.startswith("numba"):
-        yield td.kernels.get("conv2d", name)
-        return
-    import tinydl.kernels.numba_conv as numba_conv
-
-    saved = numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS, numba_conv.FORWARD_KERNEL
-    if chunk_bytes is not None:
-        numba_conv.CHUNK_BYTES = chunk_bytes
-    if name.startswith("numba-implicit-"):
-        numba_conv.IMPLICIT_GEMM_MIN_TAPS = 1
-        numba_conv.FORWARD_KERNEL = name[len("numba-implicit-"):]
-    try:
-        yield td.kernels.get("conv2d", "numba")
-    finally:
-        numba_conv.CHUNK_BYTES, numba_conv.IMPLICIT_GEMM_MIN_TAPS, numba_conv.FORWARD_KERNEL = saved
+    """The conv2d kernel set called ``name``; 'numba_implicit_gemm-<layout>' forces that layout,
+    and ``chunk_bytes`` sets the size of numba_im2col's chunks (tiny: several per batch)."""
+    name, _, layout = name.partition("-")
+    kernels = td.kernels.get("conv2d", name)
+    options = {role: {} for role in CONV_ROLES}
+    if layout:  # the weight gradient has one layout only
+        options["conv2d_forward"]["layout"] = options["conv2d_backward_input"]["layout"] = layout
+    if chunk_bytes is not None and name == "numba_im2col":
+        for role in CONV_ROLES:
+            options[role]["chunk_bytes"] = chunk_bytes
+    return types.SimpleNamespace(name=name, **{role: functools.partial(getattr(kernels, role), **options[role])
+                                               for role in CONV_ROLES})
 
 
 @st.composite
-def conv_problems(draw, max_batch=3, max_channels=4, max_side=9):
-    """(x_shape, w_shape, stride, padding) with a kernel that fits the padded input."""
+def conv_problems(draw, max_batch=3, max_channels=4, max_side=9, impl=""):
+    """(x_shape, w_shape, stride, padding) with a kernel that fits the padded input
+    (for the implicit GEMM only what it runs: stride 1, padding < kernel)."""
+    implicit_gemm = impl.startswith("numba_implicit_gemm")
     n = draw(st.integers(1, max_batch))
     c = draw(st.integers(1, max_channels))
     o = draw(st.integers(1, max_channels))
     kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    if implicit_gemm:
+        ph, pw = draw(st.integers(0, min(2, kh - 1))), draw(st.integers(0, min(2, kw - 1)))
+    else:
+        ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     h = draw(st.integers(max(1, kh - 2 * ph), max_side))
     w = draw(st.integers(max(1, kw - 2 * pw), max_side))
-    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (1, 1) if implicit_gemm else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     return (n, c, h, w), (o, c, kh, kw), stride, (ph, pw)
 
 
@@ -80,10 +80,10 @@ def _random(shape, seed, dtype=np.float64):
 # ------------------------------------------------------------------ kernel parity
 @pytest.mark.parametrize("impl", CONV_IMPLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@given(problem=conv_problems(), seed=st.integers(0, 2**16), with_bias=st.booleans(), tiny_chunks=st.booleans())
-def test_conv_kernels_match_reference(impl, dtype, problem, seed, with_bias, tiny_chunks):
-    with conv_kernels(impl, chunk_bytes=1 if tiny_chunks else None) as kernels:
-        _check_conv_parity(kernels, dtype, problem, seed, with_bias)
+@given(data=st.data(), seed=st.integers(0, 2**16), with_bias=st.booleans(), tiny_chunks=st.booleans())
+def test_conv_kernels_match_reference(impl, dtype, data, seed, with_bias, tiny_chunks):
+    problem = data.draw(conv_problems(impl=impl), label="problem")
+    _check_conv_parity(conv_kernels(impl, chunk_bytes=1 if tiny_chunks else None), dtype, problem, seed, with_bias)
 
 
 def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
@@ -108,7 +108,7 @@ def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
     assert grad_x.shape == x_shape and grad_w.shape == w_shape
 
 
-@pytest.mark.parametrize("impl", [name for name in CONV_IMPLS if name.startswith("numba-implicit")])
+@pytest.mark.parametrize("impl", [name for name in CONV_IMPLS if name.startswith("numba_implicit_gemm")])
 @pytest.mark.parametrize("problem", [
     ((5, 32, 13, 13), (64, 32, 3, 3), (1, 1), (0, 0)),  # the benchmark's second layer, fewer images
     ((3, 20, 12, 11), (37, 20, 3, 3), (1, 1), (1, 1)),  # whole tiles and vectors plus leftovers
@@ -118,8 +118,36 @@ def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_implicit_gemm_on_layer_sized_shapes(impl, problem, dtype):
     """Shapes that fill several register tiles in every direction (hypothesis draws small ones)."""
-    with conv_kernels(impl) as kernels:
-        _check_conv_parity(kernels, dtype, problem, seed=7, with_bias=True)
+    _check_conv_parity(conv_kernels(impl), dtype, problem, seed=7, with_bias=True)
+
+
+def test_implicit_gemm_names_what_it_cannot_run():
+    if "numba_implicit_gemm" not in td.kernels.available("conv2d"):
+        pytest.skip("numba is not installed")
+    kernels = td.kernels.get("conv2d", "numba_implicit_gemm")
+    x, w = np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"stride 1 with padding smaller than the kernel.*stride \(2, 2\)"):
+        kernels.conv2d_forward(x, w, None, (2, 2), (0, 0))
+    with pytest.raises(ValueError, match=r"padding \(3, 0\)"):
+        kernels.conv2d_backward_input(np.zeros((1, 1, 9, 3)), w, x.shape, (1, 1), (3, 0))
+    with pytest.raises(ValueError, match="layout must be one of"):
+        kernels.conv2d_forward(x, w, None, (1, 1), (0, 0), layout="diagonal")
+
+
+def test_numba_picks_the_strategy_by_shape():
+    """The rule of numba_conv.fastest_strategy, on the shapes its docstring gives."""
+    if "numba" not in td.kernels.available("conv2d"):
+        pytest.skip("numba is not installed")
+    from tinydl.kernels import numba_conv, numba_direct, numba_im2col, numba_implicit_gemm
+
+    pick = numba_conv.fastest_strategy
+    assert pick("conv2d", (64, 32, 3, 3), (1, 1), (0, 0)) is numba_implicit_gemm  # 288 taps
+    assert pick("conv2d", (32, 1, 3, 3), (1, 1), (1, 1)) is numba_im2col  # 9 taps: too few
+    assert pick("conv2d", (64, 32, 3, 3), (2, 2), (1, 1)) is numba_im2col  # strided
+    assert pick("conv2d", (64, 32, 3, 3), (1, 1), (3, 3)) is numba_im2col  # padding ≥ kernel
+    assert pick("conv2d", (8, 40, 3, 3), (1, 1), (1, 1)) is numba_implicit_gemm  # min(C, O)·9 = 72 taps
+    assert pick("conv2d_relu_maxpool2d", (32, 1, 3, 3), (1, 1), (0, 0)) is numba_direct
+    assert pick("conv2d_relu_maxpool2d", (64, 32, 3, 3), (1, 1), (0, 0)) is numba_im2col
 
 
 @pytest.mark.parametrize("impl", POOL_IMPLS)
@@ -143,32 +171,39 @@ def test_maxpool_kernels_match_reference(impl, problem, seed, ties):
 
 
 def test_numba_kernels_write_every_output_element():
-    """Poison the output buffers: a kernel that skips an element would leave NaN behind."""
+    """Poison every new array: a kernel that skips an element would leave NaN behind.
+
+    Each Numba strategy takes its arrays from a ``workspace`` (kernels/workspace.py); a fresh
+    one whose allocator fills them with NaN stands in for the shared one.
+    """
     if "numba" not in td.kernels.available("conv2d"):
         pytest.skip("numba is not installed")
-    import tinydl.kernels.numba_conv as numba_conv
+    from tinydl.kernels import numba_direct, numba_im2col, numba_implicit_gemm, numba_pool
+    from tinydl.kernels.workspace import Workspace
+
+    def poisoned_empty(shape, dtype):
+        return np.full(shape, np.nan, dtype=dtype) if np.dtype(dtype).kind == "f" else np.empty(shape, dtype)
 
     x, w = _random((3, 2, 9, 8), 0), _random((4, 2, 3, 3), 1)
     grad_y = _random((3, 4, 7, 6), 2)
-    original_empty = np.empty
-
-    def poisoned_empty(shape, dtype=float, **kwargs):
-        return np.full(shape, np.nan, dtype=dtype) if np.dtype(dtype).kind == "f" else original_empty(shape, dtype, **kwargs)
-
-    numba_conv.np.empty = poisoned_empty
-    try:
-        for chunk_bytes in (1, 8 << 20):
-            numba_conv.CHUNK_BYTES = chunk_bytes
-            numba_conv._workspace.clear()
-            assert np.isfinite(numba_conv.conv2d_forward(x, w, None, (1, 1), (0, 0))).all()
-            assert np.isfinite(numba_conv.conv2d_backward_input(grad_y, w, x.shape, (1, 1), (0, 0))).all()
-            assert np.isfinite(numba_conv.conv2d_backward_weight(grad_y, x, w.shape, (1, 1), (0, 0))).all()
-        y, _ = numba_conv.maxpool2d_forward(x, (2, 2), (2, 2))
+    conv_variants = [(numba_im2col, dict(chunk_bytes=chunk_bytes)) for chunk_bytes in (1, 8 << 20)]
+    conv_variants += [(numba_implicit_gemm, dict(layout=layout)) for layout in IMPLICIT_LAYOUTS]
+    for module, options in conv_variants:
+        weight_options = {k: v for k, v in options.items() if k != "layout"}
+        poisoned = dict(workspace=Workspace(allocate=poisoned_empty))
+        assert np.isfinite(module.conv2d_forward(x, w, None, (1, 1), (0, 0), **options, **poisoned)).all()
+        assert np.isfinite(module.conv2d_backward_input(grad_y, w, x.shape, (1, 1), (0, 0), **options, **poisoned)).all()
+        assert np.isfinite(module.conv2d_backward_weight(grad_y, x, w.shape, (1, 1), (0, 0), **weight_options,
+                                                         **poisoned)).all()
+    y, _ = numba_pool.maxpool2d_forward(x, (2, 2), (2, 2), workspace=Workspace(allocate=poisoned_empty))
+    assert np.isfinite(y).all()
+    for module in (numba_im2col, numba_direct):  # the fused op (its conv output is 7 × 6: pooled to 3 × 3)
+        poisoned = dict(workspace=Workspace(allocate=poisoned_empty))
+        y, argmax = module.conv2d_relu_maxpool2d_forward(x, w, None, (1, 1), (0, 0), (2, 2), (2, 2), **poisoned)
         assert np.isfinite(y).all()
-    finally:
-        numba_conv.np.empty = original_empty
-        numba_conv.CHUNK_BYTES = 8 << 20
-        numba_conv._workspace.clear()
+        grads = module.conv2d_relu_maxpool2d_backward(_random(y.shape, 3), y, argmax, x, w, (1, 1), (0, 0), (2, 2),
+                                                      (2, 2), True, **poisoned)
+        assert all(np.isfinite(g).all() for g in grads)
 
 
 def test_numba_kernels_run_as_plain_python_with_jit_disabled():
@@ -185,24 +220,25 @@ def test_numba_kernels_run_as_plain_python_with_jit_disabled():
         "y, a = td.kernels.get('maxpool2d', 'numba').maxpool2d_forward(x, (2, 2), (2, 2))\n"
         "assert np.array_equal(y, R.maxpool2d_forward(x, (2, 2), (2, 2))[0])\n"
         "import numba; assert numba.config.DISABLE_JIT\n"
-        "import tinydl.kernels.numba_conv as nc; assert nc._use_implicit_gemm(40, 8, (3, 3), (1, 1), (1, 1))\n"
+        "import tinydl.kernels.numba_conv as nc, tinydl.kernels.numba_implicit_gemm as ig\n"
+        "assert nc.fastest_strategy('conv2d', (8, 40, 3, 3), (1, 1), (1, 1)) is ig\n"
         # Compiled, the SIMD loads do not check bounds; here they do: sweep shapes that end tiles and
-        # spans in every possible place, for both forward kernels and both gradients.
-        "nc.IMPLICIT_GEMM_MIN_TAPS = 1\n"
+        # spans in every possible place, for both forward layouts and both gradients.
         "rng = np.random.default_rng(3)\n"
-        "for kernel in ('positions_in_vectors', 'filters_in_vectors'):\n"
-        "    nc.FORWARD_KERNEL = kernel\n"
+        "for layout in ('positions_in_vectors', 'filters_in_vectors'):\n"
         "    shapes = [(3, 9, 3, 3, 1), (1, 1, 1, 1, 0), (2, 7, 2, 3, 1), (5, 4, 3, 1, 2), (9, 2, 1, 2, 0), (4, 13, 3, 3, 0)]\n"
         "    for _ in range(30):\n"
         "        kh, kw = rng.integers(1, 4), rng.integers(1, 4); p = min(rng.integers(0, 3), kh - 1, kw - 1)\n"
         "        shapes.append((rng.integers(max(1, kh - 2 * p), 8), rng.integers(max(1, kw - 2 * p), 14), kh, kw, p))\n"
         "    for h, w_, kh, kw, p in shapes:\n"
         "        xs = rng.standard_normal((2, 3, h, w_)); ws = rng.standard_normal((9, 3, kh, kw))\n"
-        "        ys = k.conv2d_forward(xs, ws, None, (1, 1), (p, p))\n"
+        # padding ≥ kernel: not an implicit GEMM; numba sends it to im2col
+        "        m, opt = (ig, dict(layout=layout)) if p < min(kh, kw) else (k, {})\n"
+        "        ys = m.conv2d_forward(xs, ws, None, (1, 1), (p, p), **opt)\n"
         "        assert np.allclose(ys, R.conv2d_forward(xs, ws, None, (1, 1), (p, p)))\n"
         "        gs = rng.standard_normal(ys.shape)\n"
-        "        assert np.allclose(k.conv2d_backward_input(gs, ws, xs.shape, (1, 1), (p, p)), R.conv2d_backward_input(gs, ws, xs.shape, (1, 1), (p, p)))\n"
-        "        assert np.allclose(k.conv2d_backward_weight(gs, xs, ws.shape, (1, 1), (p, p)), R.conv2d_backward_weight(gs, xs, ws.shape, (1, 1), (p, p)))\n"
+        "        assert np.allclose(m.conv2d_backward_input(gs, ws, xs.shape, (1, 1), (p, p), **opt), R.conv2d_backward_input(gs, ws, xs.shape, (1, 1), (p, p)))\n"
+        "        assert np.allclose(m.conv2d_backward_weight(gs, xs, ws.shape, (1, 1), (p, p)), R.conv2d_backward_weight(gs, xs, ws.shape, (1, 1), (p, p)))\n"
     )
     if "numba" not in td.kernels.available("conv2d"):
         pytest.skip("numba is not installed")
@@ -213,9 +249,10 @@ def test_numba_kernels_run_as_plain_python_with_jit_disabled():
 
 # ------------------------------------------------------------------ gradient checks (float64)
 @pytest.mark.parametrize("impl", ["reference", *td.kernels.available("conv2d")[1:]])
-@given(problem=conv_problems(max_batch=2, max_channels=2, max_side=6), seed=st.integers(0, 2**16))
-def test_conv2d_gradcheck(impl, problem, seed):
-    x_shape, w_shape, stride, padding = problem
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_conv2d_gradcheck(impl, data, seed):
+    x_shape, w_shape, stride, padding = data.draw(conv_problems(max_batch=2, max_channels=2, max_side=6, impl=impl),
+                                                  label="problem")
     x, w, b = _random(x_shape, seed), _random(w_shape, seed + 1), _random(w_shape[0], seed + 2)
     with td.kernels.using("conv2d", impl):
         td.gradcheck(lambda x, w, b: td.nn.functional.conv2d(x, w, b, stride=stride, padding=padding), x, w, b)
@@ -395,6 +432,26 @@ def test_fused_conv_relu_maxpool_equals_the_three_ops(impl, problem, seed):
             results.append([y.numpy()] + [t.grad.numpy() for t in tensors])
     for expected, got in zip(*results):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 8 << 20], ids=["one image per chunk", "one chunk"])
+def test_fused_im2col_in_chunks_matches_reference(chunk_bytes):
+    """numba_im2col's fused op computes its conv output chunk by chunk: tiny chunks (several per batch) too."""
+    if "numba_im2col" not in td.kernels.available("conv2d_relu_maxpool2d"):
+        pytest.skip("numba is not installed")
+    from tinydl.kernels import numba_im2col
+
+    x, w, b = _random((3, 5, 9, 8), 0), _random((6, 5, 3, 3), 1), _random(6, 2)  # 45 taps
+    args = (x, w, b, (1, 1), (1, 1), (2, 2), (2, 2))
+    y, argmax = numba_im2col.conv2d_relu_maxpool2d_forward(*args, chunk_bytes=chunk_bytes)
+    y_ref, argmax_ref = reference.conv2d_relu_maxpool2d_forward(*args)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
+    grad_y = _random(y.shape, 3)
+    got = numba_im2col.conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True,
+                                                      chunk_bytes=chunk_bytes)
+    want = reference.conv2d_relu_maxpool2d_backward(grad_y, y_ref, argmax_ref, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True)
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
 
 
 @given(problem=fused_problems(), seed=st.integers(0, 2**16))

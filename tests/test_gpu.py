@@ -77,7 +77,7 @@ from tinydl.kernels.cuda import launch as cuda_launch  # noqa: E402
 from tinydl.kernels.cuda import matmul as cuda_matmul  # noqa: E402
 from tinydl.kernels.cuda import optim as cuda_optim  # noqa: E402
 from tinydl.kernels.cuda import pool as cuda_pool  # noqa: E402
-from tinydl.ops import normalization  # noqa: E402
+from tinydl.kernels import numpy_norm  # noqa: E402
 
 from test_cuda_emulated import assert_close, conv_problems, matmul_shapes, pool_problems  # noqa: E402
 
@@ -182,9 +182,9 @@ def test_gpu_batchnorm_kernels_match_the_formulas(dtype, shape):
     x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
     weight, bias = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
     grad = rng.standard_normal(shape).astype(dtype)
-    want = normalization.batchnorm_train_forward(x.astype(np.float64), weight.astype(np.float64),
+    want = numpy_norm.batchnorm_train_forward(x.astype(np.float64), weight.astype(np.float64),
                                                  bias.astype(np.float64), 1e-5)
-    back_want = normalization.batchnorm_train_backward(grad.astype(np.float64), want[1], want[4],
+    back_want = numpy_norm.batchnorm_train_backward(grad.astype(np.float64), want[1], want[4],
                                                        weight.astype(np.float64), True)
     with poisoned():
         got = cuda_batchnorm.batchnorm_train_forward(*_gpu(x, weight, bias), 1e-5)

@@ -5,7 +5,6 @@ compute the same C = A·B as ``tinydl.kernels.reference.matmul``, for any shape
 (including sizes that are not multiples of the blocked kernel's 6×4 tiles),
 float32 and float64, and non-contiguous inputs such as transposed views.
 """
-import contextlib
 import math
 import os
 import subprocess
@@ -72,28 +71,17 @@ def test_matmul_matches_reference(impl, dtype, m, k, n, layout, seed):
     _assert_matmul_close(c, a, b, expected, RTOL[dtype])
 
 
-@contextlib.contextmanager
-def blocked_path(path, kernel="matmul_blocked"):
-    """Force a blocked kernel onto its one-thread path (small products) or its parallel one."""
-    from tinydl.kernels import numba_matmul
-
-    saved = numba_matmul.PARALLEL_MIN_FLOPS
-    numba_matmul.PARALLEL_MIN_FLOPS = math.inf if path == "one thread" else 0
-    try:
-        yield getattr(numba_matmul, kernel)
-    finally:
-        numba_matmul.PARALLEL_MIN_FLOPS = saved
-
-
 @pytest.mark.skipif("numba_blocked" not in MATMUL_IMPLS, reason="numba is not installed")
 @pytest.mark.parametrize("kernel", ["matmul_blocked", "matmul_simd"])
 @pytest.mark.parametrize("path", ["one thread", "parallel"])
 @given(m=sizes, k=sizes, n=sizes, layout=layouts, seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
 def test_blocked_matmul_both_paths_match_reference(kernel, path, m, k, n, layout, seed, dtype):
     """Small products run on one thread; force each path, so that both are tested on small shapes."""
+    from tinydl.kernels import numba_matmul
+
     a, b = _operands(m, k, n, dtype, layout, seed)
-    with blocked_path(path, kernel) as matmul_blocked:
-        c = matmul_blocked(a, b)
+    # below parallel_min_flops a product runs on one thread: inf forces that path, 0 the parallel one
+    c = getattr(numba_matmul, kernel)(a, b, parallel_min_flops=math.inf if path == "one thread" else 0)
     _assert_matmul_close(c, a, b, reference.matmul(a.astype(np.float64), b.astype(np.float64)), RTOL[dtype])
 
 

@@ -416,7 +416,7 @@ BN_IMPLS = [name for name in td.kernels.available("batchnorm") if name != "numpy
 @given(shape=st.sampled_from([(2, 3), (5, 1), (3, 4, 7), (2, 3, 5, 4), (1, 2, 3, 3), (4, 8, 6, 5)]),
        seed=st.integers(0, 2**16), need_x=st.booleans(), transposed=st.booleans())
 def test_batchnorm_kernels_match_the_formulas(impl, dtype, shape, seed, need_x, transposed):
-    """Each registered batch-norm kernel computes what the NumPy lines of ops/normalization.py compute."""
+    """Each registered batch-norm kernel computes what the formulas of kernels/numpy_norm.py compute."""
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 3 + rng.standard_normal(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2))).astype(dtype)
     if transposed and len(shape) == 4:  # a non-contiguous input (e.g. a channels-last array viewed as NCHW)

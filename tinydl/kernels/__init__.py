@@ -5,12 +5,14 @@ have several implementations that compute the same function and are tested for
 parity against the readable one (``reference``; for batch norm, ``numpy``):
 
     CPU (NumPy arrays)
-    conv2d     reference (loops), numpy (im2col + BLAS), numba (direct, implicit-GEMM and im2col kernels)
+    conv2d     reference (loops), numpy (im2col + BLAS), numba_im2col (Numba im2col + BLAS),
+               numba_implicit_gemm (the product without the im2col matrix), numba (per layer, the one measured faster)
     maxpool2d  reference (loops), numpy (strided views), numba (one pass per window)
-    conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba
+    conv2d_relu_maxpool2d   the three in one pass: reference, numpy, numba_im2col (chunk by chunk),
+               numba_direct (window by window), numba (per layer, the one measured faster)
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),
                numba_simd (outer-product micro-kernel on explicit SIMD vectors)
-    batchnorm  numpy (the formulas of ops/normalization.py, also CuPy), numba (two passes per channel)
+    batchnorm  numpy (the formulas, kernels/numpy_norm.py, also CuPy), numba (two passes per channel)
 
     CUDA (CuPy arrays; CUDA C in kernels/cuda/*.cu, checked on the CPU through tinydl.testing.cuda_emulator)
     conv2d, conv2d_relu_maxpool2d   cupy_im2col (im2col/col2im kernels + cuBLAS), cupy_direct (implicit GEMM)
@@ -22,7 +24,7 @@ One line lists and switches them:
 
     >>> import tinydl as td
     >>> td.kernels.available("conv2d")
-    ['reference', 'numpy', 'numba']
+    ['reference', 'numpy', 'numba', 'numba_im2col', 'numba_implicit_gemm']
     >>> td.kernels.available("matmul", device="cuda")    # where CuPy is installed
     ['cublas', 'cuda_naive', 'cuda_tiled', 'cuda_blocked']
     >>> td.kernels.use("conv2d", "numpy")            # from now on (on the CPU: the name says where)
@@ -39,6 +41,9 @@ that defines the functions of its op's *roles*, e.g. ``conv2d_forward``,
 ``conv2d_backward_input`` and ``conv2d_backward_weight`` for ``conv2d``. The
 layers call ``td.kernels.get("conv2d", device=...).conv2d_forward(...)`` and
 never name an implementation themselves.
+Beyond a role's arguments, a function may take keyword arguments with
+defaults, such as a tuning size (``numba_im2col``'s ``chunk_bytes``): the
+layers never pass them; tests and benchmarks may.
 """
 import contextlib
 import importlib
@@ -219,19 +224,26 @@ def get_for(op, array):
 _HERE = __name__
 register("conv2d", "reference", f"{_HERE}.reference")
 register("conv2d", "numpy", f"{_HERE}.numpy_im2col")
+# "numba" picks one of the Numba strategies for each layer's shape (numba_conv.fastest_strategy);
+# each strategy is also registered under its own name, its module's name.
 register("conv2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
+register("conv2d", "numba_im2col", f"{_HERE}.numba_im2col", needs=("numba",))
+register("conv2d", "numba_implicit_gemm", f"{_HERE}.numba_implicit_gemm", needs=("numba",))
 register("maxpool2d", "reference", f"{_HERE}.reference")
-register("maxpool2d", "numpy", f"{_HERE}.numpy_im2col")
-register("maxpool2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
-for _name, _module in (("reference", "reference"), ("numpy", "numpy_im2col"), ("numba", "numba_conv")):
-    register("conv2d_relu_maxpool2d", _name, f"{_HERE}.{_module}", needs=("numba",) if _name == "numba" else ())
+register("maxpool2d", "numpy", f"{_HERE}.numpy_pool")
+register("maxpool2d", "numba", f"{_HERE}.numba_pool", needs=("numba",))
+register("conv2d_relu_maxpool2d", "reference", f"{_HERE}.reference")
+register("conv2d_relu_maxpool2d", "numpy", f"{_HERE}.numpy_im2col")
+register("conv2d_relu_maxpool2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
+register("conv2d_relu_maxpool2d", "numba_im2col", f"{_HERE}.numba_im2col", needs=("numba",))
+register("conv2d_relu_maxpool2d", "numba_direct", f"{_HERE}.numba_direct", needs=("numba",))
 register("matmul", "reference", f"{_HERE}.reference")
-register("matmul", "numpy", f"{_HERE}.numpy_im2col")
+register("matmul", "numpy", f"{_HERE}.numpy_blas")
 register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_naive")
 register("matmul", "numba_ikj", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_ikj")
 register("matmul", "numba_blocked", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_blocked")
 register("matmul", "numba_simd", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_simd")
-register("batchnorm", "numpy", "tinydl.ops.normalization")  # the formulas, line by line (also CuPy)
+register("batchnorm", "numpy", f"{_HERE}.numpy_norm")  # the formulas, line by line (also CuPy)
 register("batchnorm", "numba", f"{_HERE}.numba_norm", needs=("numba",))
 
 # Measured on a 2-core CPU (benchmarks/bench.py): BLAS beats every hand-written matmul.
@@ -261,7 +273,7 @@ register("matmul", "cublas", f"{_CUDA}.matmul", needs=("cupy",), device="cuda")
 for _rung in ("naive", "tiled", "blocked"):
     register("matmul", f"cuda_{_rung}", f"{_CUDA}.matmul", needs=("cupy",), device="cuda", matmul=f"matmul_{_rung}")
 register("batchnorm", "cuda", f"{_CUDA}.batchnorm", needs=("cupy",), device="cuda")
-register("batchnorm", "cupy", "tinydl.ops.normalization", needs=("cupy",), device="cuda")  # the formulas as CuPy code
+register("batchnorm", "cupy", f"{_HERE}.numpy_norm", needs=("cupy",), device="cuda")  # the formulas as CuPy code
 _FASTEST_FIRST["cuda"] = {
     "conv2d": ("cupy_im2col", "cupy_direct"),
     "conv2d_relu_maxpool2d": ("cupy_im2col", "cupy_direct"),

@@ -51,6 +51,7 @@ import numpy as np
 
 from ._numba import njit, numba, prange
 from .simd import VECTOR_BYTES, lanes, vbroadcast, vfma, vload, vstore, vzeros
+from .workspace import SHARED_WORKSPACE
 
 # ---------------------------------------------------------------- tile sizes of matmul_blocked
 # The register block: the micro-kernel computes ROWS_A × ROWS_BT = 6 × 4 = 24 entries of C
@@ -77,28 +78,7 @@ ROW_PADDING = 16
 # floating-point operations (a 250² product), one thread finishes sooner alone.
 PARALLEL_MIN_FLOPS = 3e7
 
-# Packing buffers are kept between calls and reused: fresh memory costs a page fault per
-# 4 KiB on first touch (see PERF-NOTES), which took up to a third of the time of a 1024²
-# product. Not thread-safe, like the other kernels' workspaces: tinydl runs one step at a time.
-_workspace = {}
-
-
-def _buffer(name, shape, dtype):
-    """A reusable scratch array of this shape and dtype (contents undefined), starting on a 64-byte boundary.
-
-    The alignment matters: a 64-byte SIMD load that straddles two cache lines costs
-    two loads, and the packed rows are read with such loads.
-    """
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape))
-    key = (name, dtype)
-    buf = _workspace.get(key)
-    if buf is None or buf.size < size:
-        raw = np.empty(size + 64 // dtype.itemsize, dtype=dtype)
-        start = (-raw.ctypes.data % 64) // dtype.itemsize
-        buf = raw[start : start + size]
-        _workspace[key] = buf
-    return buf[:size].reshape(shape)
+# Packing buffers come from the shared workspace (kernels/workspace.py) and are reused between calls.
 
 
 # ---------------------------------------------------------------- shared input handling
@@ -346,8 +326,11 @@ def _blocked_kernel(a, bt, c, packed_a):
         _blocked_rows(a, bt, c, packed_a[block], i0, i1)
 
 
-def matmul_blocked(a, b):
-    """C = A·B by cache blocking, packing and a 6×4 register-blocked micro-kernel (the fast one)."""
+def matmul_blocked(a, b, parallel_min_flops=PARALLEL_MIN_FLOPS):
+    """C = A·B by cache blocking, packing and a 6×4 register-blocked micro-kernel (the fast one).
+
+    Products of fewer than ``parallel_min_flops`` floating-point operations run on one thread.
+    """
     a, b, dtype = _prepare(a, b)
     m, inner = a.shape
     n = b.shape[1]
@@ -355,20 +338,20 @@ def matmul_blocked(a, b):
         return np.zeros((m, n), dtype=dtype)
     c = np.empty((m, n), dtype=dtype)  # zeroed by the kernel
     # Bᵀ with its rows padded to whole groups of 4 and to a length of K + ROW_PADDING.
-    bt = _buffer("bt", (-(-n // ROWS_BT) * ROWS_BT, inner + ROW_PADDING), dtype)
+    bt = SHARED_WORKSPACE.scratch("bt", (-(-n // ROWS_BT) * ROWS_BT, inner + ROW_PADDING), dtype)
     groups = -(-m // ROWS_A)
     block_k = min(BLOCK_K, inner)
-    if 2.0 * m * n * inner < PARALLEL_MIN_FLOPS:
+    if 2.0 * m * n * inner < parallel_min_flops:
         # Small product: one thread does it all, without waking the others.
         _pack_transposed_rows(b, bt, 0, bt.shape[0])
-        _blocked_rows(a, bt, c, _buffer("a", (groups * ROWS_A, block_k + ROW_PADDING), dtype), 0, m)
+        _blocked_rows(a, bt, c, SHARED_WORKSPACE.scratch("a", (groups * ROWS_A, block_k + ROW_PADDING), dtype), 0, m)
         return c
     _pack_transposed(b, bt)
     # Blocks of at most about BLOCK_ROWS rows (whole groups of 6), as many for each thread.
     threads = numba.get_num_threads()
     n_blocks = threads * -(-m // (BLOCK_ROWS * threads))
     rows_per_block = -(-groups // n_blocks) * ROWS_A
-    packed_a = _buffer("a", (n_blocks, rows_per_block, block_k + ROW_PADDING), dtype)
+    packed_a = SHARED_WORKSPACE.scratch("a", (n_blocks, rows_per_block, block_k + ROW_PADDING), dtype)
     _blocked_kernel(a, bt, c, packed_a)
     return c
 
@@ -386,14 +369,14 @@ SIMD_ROW_GROUPS = 16  # 128 rows of C at a time: their part of C (and of A) stay
 
 
 @njit(fastmath=True, cache=True, error_model="numpy", inline="always")
-def _outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=True):
+def outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=True):
     """c[r + m, o : o + 2L] += Σ_k A[r + m, k] · B[k, o : o + 2L]   for m < 8 (L numbers per vector),
     where A[i, k] = a[a_rows[i] + a_columns[k]] and B[k, j] = b[b_rows[k] + j] (a, b flat);
     with accumulate=False, = instead of +=.
 
     Neither A nor B is stored as a matrix: the index arrays say where each of their numbers
     is in the flat arrays. For matrices in memory they are multiples of the strides (so a
-    transposed A costs nothing); the convolutions in numba_conv use the same tile with an
+    transposed A costs nothing); the convolutions in numba_implicit_gemm use the same tile with an
     im2col matrix that is never built: its rows are runs of the image that start at
     ``offsets[t] + position`` (see there).
     Per step k: 2 vector loads of B's row k, 8 numbers of A broadcast, 16 fused
@@ -459,11 +442,14 @@ def _simd_kernel(a, a_rows, a_columns, b, b_rows, c, n_parts):
                 k1 = min(k0 + SIMD_BLOCK_K, depth)
                 for o in range(0, columns, span):
                     for g in range(g0, g1):
-                        _outer_product_tile(a, a_rows, g * TILE_ROWS, a_columns[k0:k1], b, b_rows[k0:k1], o, c, k0 > 0)
+                        outer_product_tile(a, a_rows, g * TILE_ROWS, a_columns[k0:k1], b, b_rows[k0:k1], o, c, k0 > 0)
 
 
-def matmul_simd(a, b):
-    """C = A·B with the outer-product micro-kernel (_outer_product_tile), A read where it lies."""
+def matmul_simd(a, b, parallel_min_flops=PARALLEL_MIN_FLOPS):
+    """C = A·B with the outer-product micro-kernel (outer_product_tile), A read where it lies.
+
+    Products of fewer than ``parallel_min_flops`` floating-point operations run on one thread.
+    """
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or np.result_type(a, b) not in (np.float32, np.float64):
         _prepare(a, b)  # raises the error that says what is wrong (shapes, dtypes)
@@ -485,12 +471,12 @@ def matmul_simd(a, b):
         a, shape=((m - 1) * row_stride + (depth - 1) * column_stride + 1,), strides=(a.itemsize,))
     # b needs contiguous rows of whole spans: copy (pack) it unless it has them
     if not (b.dtype == dtype and b.flags.c_contiguous and n == columns):
-        packed = _buffer("b_packed", (depth, columns), dtype)
+        packed = SHARED_WORKSPACE.scratch("b_packed", (depth, columns), dtype)
         packed[:, :n] = b
         packed[:, n:] = 0
         b = packed
     c = np.empty((rows, columns), dtype=dtype)
     b_rows = np.arange(depth) * columns
-    parts = max(1, min(rows // TILE_ROWS, numba.get_num_threads() if 2.0 * m * n * depth >= PARALLEL_MIN_FLOPS else 1))
+    parts = max(1, min(rows // TILE_ROWS, numba.get_num_threads() if 2.0 * m * n * depth >= parallel_min_flops else 1))
     _simd_kernel(base, a_rows, a_columns, b.reshape(-1), b_rows, c, parts)
     return c if (rows, columns) == (m, n) else np.ascontiguousarray(c[:m, :n])

@@ -1,8 +1,8 @@
 """Batch normalisation in training mode, in Numba: two passes over each channel instead of six.
 
-The NumPy version (``tinydl.ops.normalization``, the formulas) makes a full-size
+The NumPy version (``numpy_norm.py``, the formulas) makes a full-size
 temporary for every line — x − μ, its square, x̂, γ·x̂, + β — and each is fresh
-memory (a page fault per 4 KiB, see PERF-NOTES). Here one thread takes one
+memory (a page fault per 4 KiB, see docs/performance.md). Here one thread takes one
 channel at a time and walks its N × (H·W) numbers:
 
 forward:  pass 1: μ = mean(x);  pass 2: σ² = mean((x − μ)²);  pass 3: x̂ = (x − μ)/σ, y = γ·x̂ + β

@@ -1,4 +1,4 @@
-"""NumPy kernels: convolution as im2col + one big matrix product (BLAS), pooling on strided views.
+"""Convolution in NumPy as im2col + one big matrix product (BLAS) (registered as conv2d "numpy").
 
 im2col ("image to columns") lays every KH×KW window of the input out as one
 row of a matrix; convolution is then a single matrix product with the
@@ -9,7 +9,8 @@ the copy into a matrix and the product.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .reference import compose_conv_relu_maxpool, output_size, pad_images
+from .numpy_pool import maxpool2d_backward, maxpool2d_forward
+from .reference import compose_conv_relu_maxpool, pad_images
 
 
 def im2col(x, kernel, stride, padding):
@@ -49,41 +50,7 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
     return grad_xp[:, :, ph : ph + height, pw : pw + width]
 
 
-def _window_views(x, kernel, stride):
-    """Yield (k, view) for each of the KH·KW positions k = i·KW + j inside a pooling window."""
-    (kh, kw), (sh, sw) = kernel, stride
-    oh, ow = output_size(x.shape[2], kh, sh, 0), output_size(x.shape[3], kw, sw, 0)
-    for i in range(kh):
-        for j in range(kw):
-            yield i * kw + j, x[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
-
-
-def maxpool2d_forward(x, kernel, stride):
-    """Running maximum over the KH·KW strided views of x; ``argmax`` remembers which view won."""
-    views = _window_views(x, kernel, stride)
-    _, first = next(views)
-    y = first.copy()
-    argmax = np.zeros(y.shape, dtype=np.int32)
-    for k, view in views:
-        better = view > y  # strict: the first maximum wins ties, as in the reference
-        np.copyto(y, view, where=better)
-        argmax[better] = k
-    return y, argmax
-
-
-def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
-    """Route each ∂L/∂y to the input position that won its window."""
-    grad_x = np.zeros(x_shape, dtype=grad_y.dtype)
-    for k, view in _window_views(grad_x, kernel, stride):
-        view += np.where(argmax == k, grad_y, 0)
-    return grad_x
-
-
-def matmul(a, b):
-    """BLAS (OpenBLAS or MKL, through NumPy's @)."""
-    return a @ b
-
-
+# The fused op, composed of this module's conv and numpy_pool's max pooling.
 conv2d_relu_maxpool2d_forward, conv2d_relu_maxpool2d_backward = compose_conv_relu_maxpool(
     conv2d_forward, conv2d_backward_input, conv2d_backward_weight, maxpool2d_forward, maxpool2d_backward
 )

@@ -24,6 +24,11 @@ def pad_images(x, padding):
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
+def pad_images_contiguous(x, padding, dtype):
+    """pad_images of x in ``dtype``, always C-contiguous: what the compiled (Numba) kernels take."""
+    return np.ascontiguousarray(pad_images(x.astype(dtype, copy=False), padding))
+
+
 def conv2d_forward(x, w, bias, stride, padding):
     """y[n, o, p, q] = b[o] + Σ_c Σ_i Σ_j w[o, c, i, j] · x_pad[n, c, p·sh + i, q·sw + j]."""
     n_images, _, height, width = x.shape

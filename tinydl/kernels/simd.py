@@ -19,7 +19,7 @@ in registers: it vectorises the wrong loop or spills the tile to memory
 (measured: 7–14 GFLOP/s on one core, against ~210 for the loop above). So this
 module gives Numba six operations on a vector type that LLVM maps straight
 onto vector registers, and the kernels spell the tile out with one named
-variable per register (``numba_matmul._outer_product_tile`` is an example):
+variable per register (``numba_matmul.outer_product_tile`` is an example):
 
     vzeros(like)        a vector of zeros, of ``like``'s dtype
     vsplat(x)           (x, x, …, x)

@@ -15,11 +15,13 @@ import numpy as np
 from .. import kernels
 from ..function import Function
 from ..backend import array_module
+from ..kernels.numpy_pool import window_views
 from ..tensor import as_tensor
 
 
-def _pair(value, name):
-    """An int or a pair of ints → a pair of ints (height, width)."""
+def two_ints(value, name):
+    """The option ``name`` (a kernel size, stride or padding), given as an int or a pair of ints,
+    as a pair of ints (height, width); a TypeError names the option otherwise."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value), int(value)
     try:
@@ -29,6 +31,9 @@ def _pair(value, name):
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (a, b)):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     return int(a), int(b)
+
+
+_pair = two_ints  # the old name, still imported by tinydl/nn/conv.py (not part of this change)
 
 
 def _check_window(where, name, x_shape, kernel, stride, padding):
@@ -104,7 +109,7 @@ class Conv2dReLUMaxPool2d(Function):
     Same values and gradients as the three ops one after another (tested), but
     the full-size conv and ReLU outputs are never kept: on a 2-core CPU those
     fresh (N, 32, 26, 26) arrays, written and read again, cost more than the
-    arithmetic (PERF-NOTES). Two facts make the fusion simple:
+    arithmetic (docs/performance.md). Two facts make the fusion simple:
       * ReLU is monotone, so max(relu(z)) = relu(max(z)): the ReLU runs on the
         pooled output, a quarter of the size;
       * backward, ∂L/∂z is ∂L/∂y at each window's winner where y > 0 and 0
@@ -129,14 +134,6 @@ class Conv2dReLUMaxPool2d(Function):
         return (grad_x, grad_w, grad_b)[: len(ctx.needs_input_grad)]
 
 
-def _window_views(x, kernel, stride, out_hw):
-    """Yield, for each tap (i, j) of the window, the strided view x[:, :, i::sh, j::sw] cut to the output size."""
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
-    for i in range(kh):
-        for j in range(kw):
-            yield x[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
-
-
 class AvgPool2d(Function):
     """y[n, c, p, q] = (1 / (KH·KW)) Σ_{i,j} x[n, c, p·sh + i, q·sw + j]
 
@@ -157,7 +154,7 @@ class AvgPool2d(Function):
         (kh, kw), (sh, sw) = kernel, stride
         out_hw = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
         y = array_module(x).zeros(x.shape[:2] + out_hw, dtype=x.dtype)
-        for view in _window_views(x, kernel, stride, out_hw):
+        for _, view in window_views(x, kernel, stride):
             y += view
         return y / (kh * kw)
 
@@ -170,7 +167,7 @@ class AvgPool2d(Function):
         kh, kw = ctx.kernel
         grad_x = array_module(grad).zeros(ctx.x_shape, dtype=grad.dtype)
         share = grad / (kh * kw)
-        for view in _window_views(grad_x, ctx.kernel, ctx.stride, grad.shape[2:]):
+        for _, view in window_views(grad_x, ctx.kernel, ctx.stride):
             view += share
         return grad_x
 
@@ -178,7 +175,7 @@ class AvgPool2d(Function):
 def _conv_inputs(x, weight, bias, stride, padding):
     """Check the arguments of a convolution; return (tensors, stride, padding)."""
     x, weight = as_tensor(x), as_tensor(weight)
-    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    stride, padding = two_ints(stride, "stride"), two_ints(padding, "padding")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must have shape (out_channels, in_channels, KH, KW), got {weight.shape}")
     _check_window("conv2d", "kernel", x.shape, weight.shape[2:], stride, padding)
@@ -214,8 +211,8 @@ def conv2d_relu_maxpool2d(x, weight, bias=None, stride=1, padding=0, pool_size=2
 
 
 def _pool_args(where, x_shape, kernel_size, stride):
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, "stride")
+    kernel = two_ints(kernel_size, "kernel_size")
+    stride = kernel if stride is None else two_ints(stride, "stride")
     _check_window(where, "kernel_size", x_shape, kernel, stride, (0, 0))
     return kernel, stride
 

@@ -12,50 +12,13 @@ import numpy as np
 from .. import kernels
 from ..function import Function
 from ..backend import array_module
+from ..kernels.numpy_norm import channel_axes
 from ..random import generator
 from ..tensor import Tensor, as_tensor
 
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
-
-
-def _channel_view(x):
-    """(axes reduced over, shape that broadcasts a per-channel (C,) array against x): all axes but 1."""
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    return axes, shape
-
-
-def batchnorm_train_forward(x, weight, bias, eps):
-    """(y, x̂, μ, σ², 1/σ) of batch norm with this batch's statistics; μ, σ², 1/σ per channel, shape (C,).
-
-    The readable version (NumPy or CuPy); ``td.kernels.get("batchnorm")`` may run a
-    faster one (kernels/numba_norm.py on the CPU, kernels/cuda/batchnorm.cu on the GPU),
-    which must give the same numbers.
-    """
-    xp = array_module(x)
-    axes, shape = _channel_view(x)
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    var = (centred * centred).mean(axis=axes, keepdims=True)  # biased: used to normalise
-    inv_std = 1 / xp.sqrt(var + eps)
-    x_hat = centred * inv_std
-    y = x_hat * weight.reshape(shape) + bias.reshape(shape)
-    return y, x_hat, mean.reshape(-1), var.reshape(-1), inv_std.reshape(-1)
-
-
-def batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x):
-    """(∂L/∂x or None, ∂L/∂γ, ∂L/∂β) of batch norm with batch statistics (inv_std: (C,))."""
-    axes, shape = _channel_view(grad)
-    n = grad.size // grad.shape[1]
-    dbias = grad.sum(axis=axes)
-    dweight = (grad * x_hat).sum(axis=axes)
-    dx = None
-    if need_x:
-        scale = weight.reshape(shape) * inv_std.reshape(shape)
-        dx = scale * (grad - dbias.reshape(shape) / n - x_hat * (dweight.reshape(shape) / n))
-    return dx, dweight, dbias
 
 
 def _train_kernels(x):
@@ -90,8 +53,8 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
         xp = array_module(x)
-        axes, shape = _channel_view(x)
-        if training:  # the formulas: batchnorm_train_forward above
+        axes, shape = channel_axes(x)
+        if training:  # the formulas: tinydl/kernels/numpy_norm.py (or a faster kernel that computes the same)
             n = x.size // x.shape[1]
             y, x_hat, mean, var, inv_std = _train_kernels(x).batchnorm_train_forward(x, weight, bias, eps)
             if running_mean is not None:
@@ -110,7 +73,7 @@ class BatchNorm(Function):
         x_hat, inv_std, weight = ctx.saved
         need_x, need_weight, need_bias = ctx.needs_input_grad
         axes, shape = ctx.axes, ctx.shape
-        if ctx.training:  # the formulas: batchnorm_train_backward above
+        if ctx.training:  # the formulas: tinydl/kernels/numpy_norm.py (or a faster kernel)
             dx, dweight, dbias = _train_kernels(grad).batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x)
         else:
             dbias = grad.sum(axis=axes)

@@ -93,7 +93,7 @@ class Adam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         xp = array_module(v)
         # Every line works in place (out=...): a fresh temporary per line would cost more than the
-        # arithmetic for large layers (memory traffic and page faults, see PERF-NOTES).
+        # arithmetic for large layers (memory traffic and page faults, see docs/performance.md).
         if "scratch" not in state:
             state["scratch"] = xp.empty_like(param.data)     # one reusable temporary (below)
         tmp = state["scratch"]

@@ -48,6 +48,7 @@ except ImportError:  # the tinydl columns still work
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import tinydl as td  # noqa: E402
 import tinydl.kernels  # noqa: E402,F401
+
 # Numba as tinydl configures it (its own thread pool, sleeping idle threads). This must come
 # before anything starts Numba's threads, even numba.get_num_threads(): otherwise Numba picks
 # the OpenMP runtime that torch has already loaded, and its kernels run several times slower.

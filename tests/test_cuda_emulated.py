@@ -19,8 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinydl.kernels import reference
-from tinydl.kernels import numpy_norm
+from tinydl.kernels import numpy_norm, reference
 from tinydl.testing import cuda_emulator
 
 pytestmark = pytest.mark.skipif(cuda_emulator.unavailable_reason() is not None,

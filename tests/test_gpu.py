@@ -69,17 +69,14 @@ import contextlib  # noqa: E402
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from test_cuda_emulated import assert_close, conv_problems, matmul_shapes, pool_problems  # noqa: E402
 
-from tinydl.kernels import reference  # noqa: E402
+from tinydl.kernels import numpy_norm, reference  # noqa: E402
 from tinydl.kernels.cuda import batchnorm as cuda_batchnorm  # noqa: E402
 from tinydl.kernels.cuda import conv as cuda_conv  # noqa: E402
 from tinydl.kernels.cuda import launch as cuda_launch  # noqa: E402
 from tinydl.kernels.cuda import matmul as cuda_matmul  # noqa: E402
-from tinydl.kernels.cuda import optim as cuda_optim  # noqa: E402
 from tinydl.kernels.cuda import pool as cuda_pool  # noqa: E402
-from tinydl.kernels import numpy_norm  # noqa: E402
-
-from test_cuda_emulated import assert_close, conv_problems, matmul_shapes, pool_problems  # noqa: E402
 
 GPU_EXAMPLES = settings(max_examples=25, deadline=None)  # the float64 reference loops dominate: keep the section short
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .autograd import enable_grad
-from .plots import as_display_image
 from .nn.conv import Conv2d
 from .nn.module import Module
+from .plots import as_display_image
 from .tensor import Tensor, to_numpy
 
 __all__ = [

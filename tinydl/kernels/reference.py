@@ -113,7 +113,7 @@ def maxpool2d_forward(x, kernel, stride):
 
 def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
     """∂L/∂x is zero except at each window's maximum, which receives that window's ∂L/∂y."""
-    (kh, kw), (sh, sw) = kernel, stride
+    (_, kw), (sh, sw) = kernel, stride  # argmax = i·KW + j: only the width is needed to decode it
     grad_x = np.zeros(x_shape, dtype=grad_y.dtype)
     n_images, channels, oh, ow = grad_y.shape
     for n in range(n_images):

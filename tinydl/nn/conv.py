@@ -7,7 +7,7 @@ settings.
 
 import numpy as np
 
-from ..ops.conv import _pair
+from ..ops.conv import two_ints
 from ..tensor import DEFAULT_DTYPE, as_tensor
 from . import functional as F
 from . import init
@@ -37,9 +37,9 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
         self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        self.kernel_size = two_ints(kernel_size, "kernel_size")
+        self.stride = two_ints(stride, "stride")
+        self.padding = two_ints(padding, "padding")
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(
                 f"Conv2d: kernel_size {self.kernel_size} and stride {self.stride} must be ≥ 1, padding {self.padding} ≥ 0"
@@ -76,8 +76,8 @@ class Conv2d(Module):
 class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.kernel_size = two_ints(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else two_ints(stride, "stride")
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"

@@ -13,8 +13,8 @@ Output size along each spatial axis, for input n, kernel k, stride s, padding p:
 import numpy as np
 
 from .. import kernels
-from ..function import Function
 from ..backend import array_module
+from ..function import Function
 from ..kernels.numpy_pool import window_views
 from ..tensor import as_tensor
 
@@ -33,7 +33,6 @@ def two_ints(value, name):
     return int(a), int(b)
 
 
-_pair = two_ints  # the old name, still imported by tinydl/nn/conv.py (not part of this change)
 
 
 def _check_window(where, name, x_shape, kernel, stride, padding):
@@ -61,7 +60,8 @@ class Conv2d(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w, *bias, stride=(1, 1), padding=(0, 0)):
+    def forward(ctx, x, w, *bias, stride=(1, 1), padding=(0, 0)):  # the bias is optional: apply(x, w[, b])
+        ctx.has_bias = bool(bias)
         bias = bias[0] if bias else None
         ctx.stride, ctx.padding = stride, padding
         ctx.save_for_backward(x, w)
@@ -76,7 +76,7 @@ class Conv2d(Function):
             grad_x = conv.conv2d_backward_input(grad, w, x.shape, ctx.stride, ctx.padding)
         if ctx.needs_input_grad[1]:
             grad_w = conv.conv2d_backward_weight(grad, x, w.shape, ctx.stride, ctx.padding)
-        if len(ctx.needs_input_grad) == 2:
+        if not ctx.has_bias:
             return grad_x, grad_w
         grad_b = grad.sum(axis=(0, 2, 3)) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
@@ -118,6 +118,7 @@ class Conv2dReLUMaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, *bias, stride=(1, 1), padding=(0, 0), pool_kernel=(2, 2), pool_stride=(2, 2)):
+        ctx.has_bias = bool(bias)
         ctx.options = dict(stride=stride, padding=padding, pool_kernel=pool_kernel, pool_stride=pool_stride)
         y, argmax = kernels.get_for("conv2d_relu_maxpool2d", x).conv2d_relu_maxpool2d_forward(
             x, w, bias[0] if bias else None, stride, padding, pool_kernel, pool_stride
@@ -131,7 +132,7 @@ class Conv2dReLUMaxPool2d(Function):
         grad_x, grad_w, grad_b = kernels.get_for("conv2d_relu_maxpool2d", grad).conv2d_relu_maxpool2d_backward(
             grad, y, argmax, x, w, need_input_grad=ctx.needs_input_grad[0], **ctx.options
         )
-        return (grad_x, grad_w, grad_b)[: len(ctx.needs_input_grad)]
+        return (grad_x, grad_w, grad_b) if ctx.has_bias else (grad_x, grad_w)
 
 
 class AvgPool2d(Function):

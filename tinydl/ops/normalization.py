@@ -10,15 +10,11 @@ import numbers
 import numpy as np
 
 from .. import kernels
-from ..function import Function
 from ..backend import array_module
+from ..function import Function
 from ..kernels.numpy_norm import channel_axes
 from ..random import generator
-from ..tensor import Tensor, as_tensor
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+from ..tensor import Tensor, array_of, as_tensor
 
 
 def _train_kernels(x):
@@ -134,7 +130,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     if running_mean is None and not training:
         raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var")
     if running_mean is not None:
-        running_mean, running_var = _raw(running_mean), _raw(running_var)
+        running_mean, running_var = array_of(running_mean), array_of(running_var)
         for name, value in (("running_mean", running_mean), ("running_var", running_var)):
             if not hasattr(value, "shape"):
                 raise TypeError(f"batch_norm: {name} must be an array or a Tensor, got {type(value).__name__}")
@@ -184,7 +180,7 @@ def dropout(x, p=0.5, training=True, mask=None):
     if mask is None:
         mask = xp.asarray(generator().random(x.shape) >= p)  # P(keep) = 1 − p
     else:
-        mask = xp.asarray(_raw(mask))
+        mask = xp.asarray(array_of(mask))
         try:
             broadcast = np.broadcast_shapes(tuple(mask.shape), x.shape)
         except ValueError:

@@ -25,6 +25,7 @@ shows the median. PyTorch is optional: without it its columns read "n/a".
 kernels (tinydl/kernels/cuda) against cuBLAS and PyTorch CUDA (cuDNN) in one process, TF32 off.
 Without a usable GPU it says so in one line and exits with status 2.
 """
+
 import argparse
 import json
 import math
@@ -79,7 +80,10 @@ class Config:
 
 
 FULL = Config(
-    quick=False, rounds=5, repeats=5, budget=3.0,
+    quick=False,
+    rounds=5,
+    repeats=5,
+    budget=3.0,
     matmul_sizes=(256, 512, 1024, 2048),
     conv_cases=(
         ("N=128, 1→32, 28×28, k3", "1→32, 28²", 128, 1, 32, 28, 3, 0),
@@ -89,7 +93,10 @@ FULL = Config(
     step_batches=(32, 128, 512),
 )
 QUICK = Config(
-    quick=True, rounds=2, repeats=2, budget=0.5,
+    quick=True,
+    rounds=2,
+    repeats=2,
+    budget=0.5,
     matmul_sizes=(128, 256, 512),
     conv_cases=(
         ("N=16, 1→32, 28×28, k3", "1→32, 28²", 16, 1, 32, 28, 3, 0),
@@ -119,16 +126,26 @@ class Table:
 
     def to_markdown(self):
         header = [f"{c} ({u})" if u and u != "ratio" else c for c, u in zip(self.columns, self.units)]
-        lines = [f"### {self.title}", "", "| " + " | ".join(header) + " |",
-                 "|" + "|".join("---" if not u else "---:" for u in self.units) + "|"]
+        lines = [
+            f"### {self.title}",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---" if not u else "---:" for u in self.units) + "|",
+        ]
         for row in self.rows:
             lines.append("| " + " | ".join(_cell(v, u) for v, u in zip(row, self.units)) + " |")
         lines += [""] + [f"- {note}" for note in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 
     def to_json(self):
-        return dict(name=self.name, title=self.title, columns=self.columns, units=self.units,
-                    rows=[[_json_value(v) for v in row] for row in self.rows], notes=self.notes)
+        return dict(
+            name=self.name,
+            title=self.title,
+            columns=self.columns,
+            units=self.units,
+            rows=[[_json_value(v) for v in row] for row in self.rows],
+            notes=self.notes,
+        )
 
 
 def _cell(value, unit):
@@ -238,9 +255,19 @@ def bench_matmul(cfg):
     from tinydl.kernels import numba_matmul
 
     table = Table(
-        "matmul", "Matrix multiplication, float32, square n×n (higher is better)",
-        ["n", "numpy BLAS", "numba_naive", "numba_ikj", "numba_blocked", "numba_simd", "torch.mm", "blocked / BLAS",
-         "simd / BLAS"],
+        "matmul",
+        "Matrix multiplication, float32, square n×n (higher is better)",
+        [
+            "n",
+            "numpy BLAS",
+            "numba_naive",
+            "numba_ikj",
+            "numba_blocked",
+            "numba_simd",
+            "torch.mm",
+            "blocked / BLAS",
+            "simd / BLAS",
+        ],
         ["", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "ratio", "ratio"],
     )
     rng = np.random.default_rng(0)
@@ -265,9 +292,17 @@ def bench_matmul(cfg):
             naive_seconds, naive_size = seconds["numba_naive"], n
         gflops = {label: flops / s / 1e9 for label, s in seconds.items()}
         naive = gflops.get("numba_naive", "skipped")
-        table.add(str(n), gflops["numpy BLAS"], naive, gflops["numba_ikj"], gflops["numba_blocked"], gflops["numba_simd"],
-                  gflops.get("torch.mm"), ratio(gflops["numba_blocked"], gflops["numpy BLAS"]),
-                  ratio(gflops["numba_simd"], gflops["numpy BLAS"]))
+        table.add(
+            str(n),
+            gflops["numpy BLAS"],
+            naive,
+            gflops["numba_ikj"],
+            gflops["numba_blocked"],
+            gflops["numba_simd"],
+            gflops.get("torch.mm"),
+            ratio(gflops["numba_blocked"], gflops["numpy BLAS"]),
+            ratio(gflops["numba_simd"], gflops["numpy BLAS"]),
+        )
     table.notes.append(
         f"numba_naive runs only where one call is predicted to take under {NAIVE_LIMIT_SECONDS:.0f} s; "
         "elsewhere 'skipped'. GFLOP/s = 2n³ / median seconds / 10⁹."
@@ -276,7 +311,8 @@ def bench_matmul(cfg):
     table.chart = dict(
         categories=[f"n={row[0]}" for row in table.rows],
         series={label: [_number(row[1 + i]) for row in table.rows] for i, label in enumerate(labels)},
-        ylabel="GFLOP/s (log scale)", log=True,
+        ylabel="GFLOP/s (log scale)",
+        log=True,
     )
     return table
 
@@ -318,7 +354,8 @@ def bench_conv(cfg, gpu=None):
     device = gpu.device if gpu else "cpu"
     with_torch = torch is not None and (gpu is None or gpu.torch_device is not None)
     table = Table(
-        "conv", "Conv2d" + (" on the GPU" if gpu else "") + ", float32 (lower is better)",
+        "conv",
+        "Conv2d" + (" on the GPU" if gpu else "") + ", float32 (lower is better)",
         ["layer", "pass", "tinydl conv2d kernel", "tinydl", "torch", "tinydl / torch"],
         ["", "", "", "ms", "ms", "ratio"],
     )
@@ -350,14 +387,18 @@ def bench_conv(cfg, gpu=None):
                 largest_difference = max([largest_difference, *differences.values()])
                 for name, difference in differences.items():
                     if difference > CONV_TOLERANCE:
-                        table.notes.append(f"WARNING: {label}: {name} differs from PyTorch by {difference:.2g} "
-                                           "(relative to the largest value): its timings are of wrong results")
+                        table.notes.append(
+                            f"WARNING: {label}: {name} differs from PyTorch by {difference:.2g} "
+                            "(relative to the largest value): its timings are of wrong results"
+                        )
         seconds = gpu.compare(functions, cfg) if gpu else compare(functions, cfg)
         for pass_ in ("fwd", "fwd+bwd"):
             torch_ms = seconds[(pass_, "torch")] * 1e3 if with_torch else None
             for name in impls:
                 ms = seconds[(pass_, name)] * 1e3
-                table.add(label, pass_, name + (" (default)" if name == default else ""), ms, torch_ms, ratio(ms, torch_ms))
+                table.add(
+                    label, pass_, name + (" (default)" if name == default else ""), ms, torch_ms, ratio(ms, torch_ms)
+                )
                 chart_series[f"tinydl ({name})"].append(ms)
             chart_series["torch"].append(torch_ms)
             categories.append(f"{short}\n{pass_}")
@@ -365,8 +406,10 @@ def bench_conv(cfg, gpu=None):
         "fwd+bwd: forward, then backward of a ones gradient to x, weight and bias; inputs require grad in every column."
     )
     if gpu and with_torch:
-        table.notes.append(f"Output and the three gradients of every tinydl kernel checked against PyTorch's first: "
-                           f"largest difference {largest_difference:.2g} of the largest value (limit {CONV_TOLERANCE:g}).")
+        table.notes.append(
+            f"Output and the three gradients of every tinydl kernel checked against PyTorch's first: "
+            f"largest difference {largest_difference:.2g} of the largest value (limit {CONV_TOLERANCE:g})."
+        )
     table.chart = dict(categories=categories, series=chart_series, ylabel="ms (log scale)", log=True)
     return table
 
@@ -423,8 +466,9 @@ def _conv_differences(functions, impls):
     differences = {}
     for name in impls:
         got = [functions[("fwd", name)]()] + list(functions[("fwd+bwd", name)]())
-        differences[name] = max(float(np.max(np.abs(_to_host(g) - e))) / max(float(np.max(np.abs(e))), 1e-30)
-                                for g, e in zip(got, expected))
+        differences[name] = max(
+            float(np.max(np.abs(_to_host(g) - e))) / max(float(np.max(np.abs(e))), 1e-30) for g, e in zip(got, expected)
+        )
     return differences
 
 
@@ -444,7 +488,8 @@ def step_available():
 
 def bench_step(cfg):
     table = Table(
-        "step", "One training step of the article's CNN, float32 (lower is better)",
+        "step",
+        "One training step of the article's CNN, float32 (lower is better)",
         ["batch", "tinydl model", "tinydl", "torch", "tinydl / torch"],
         ["", "", "ms", "ms", "ratio"],
     )
@@ -460,8 +505,10 @@ def bench_step(cfg):
     matmul_choice = "numba_simd" if "numba_simd" in td.kernels.available("matmul") else None
     if matmul_choice:
         variants[f"SmallCNN, default + matmul {matmul_choice}"] = {}
-        table.notes.append("'+ matmul numba_simd': the default model, its dense layers' products by the Numba "
-                           "outer-product kernel instead of BLAS (td.kernels.use('matmul', 'numba_simd')).")
+        table.notes.append(
+            "'+ matmul numba_simd': the default model, its dense layers' products by the Numba "
+            "outer-product kernel instead of BLAS (td.kernels.use('matmul', 'numba_simd'))."
+        )
     rng = np.random.default_rng(2)
     chart_series = {f"tinydl {v}": [] for v in variants}
     chart_series["torch"] = []
@@ -539,8 +586,9 @@ def _torch_convnet():
         def __init__(self):
             super().__init__()
             self.features = nn.Sequential(*block(1, 32), *block(32, 64))
-            self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
-                                            nn.Dropout(0.3), nn.Linear(128, 2))
+            self.classifier = nn.Sequential(
+                nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 2)
+            )
 
         def forward(self, inputs):
             return self.classifier(self.features(inputs))
@@ -553,7 +601,9 @@ def _torch_step(state_dict, x, labels, build=_torch_small_cnn, device=None):
     nn = torch.nn
     device = device or "cpu"
     model = build()
-    weights = {name: torch.from_numpy(np.array(_as_numpy(value), dtype=np.float32)) for name, value in state_dict.items()}
+    weights = {
+        name: torch.from_numpy(np.array(_as_numpy(value), dtype=np.float32)) for name, value in state_dict.items()
+    }
     model.load_state_dict(weights)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -584,7 +634,9 @@ def _check_same_loss(first_losses, batch, table):
     reference = first_losses["torch"]
     for variant, loss in first_losses.items():
         if abs(loss - reference) > 1e-4 * max(1.0, abs(reference)):
-            table.notes.append(f"WARNING: batch {batch}: initial loss of tinydl {variant} {loss:.6f} ≠ torch {reference:.6f}")
+            table.notes.append(
+                f"WARNING: batch {batch}: initial loss of tinydl {variant} {loss:.6f} ≠ torch {reference:.6f}"
+            )
 
 
 # ================================================================ GPU: --device cuda
@@ -600,11 +652,25 @@ def _at_batch(case, batch):
 GPU_CONV_CASES = tuple(_at_batch(case, case[2]) for case in FULL.conv_cases) + tuple(
     _at_batch(case, 256) for case in FULL.conv_cases
 )
-GPU_FULL = Config(quick=False, rounds=5, repeats=5, budget=2.0, matmul_sizes=(1024, 2048, 4096, 8192),
-                  conv_cases=GPU_CONV_CASES, step_batches=(32, 512))
+GPU_FULL = Config(
+    quick=False,
+    rounds=5,
+    repeats=5,
+    budget=2.0,
+    matmul_sizes=(1024, 2048, 4096, 8192),
+    conv_cases=GPU_CONV_CASES,
+    step_batches=(32, 512),
+)
 # --quick: the same sizes (the targets are read at 4096², batch 256 and batch 512), fewer rounds.
-GPU_QUICK = Config(quick=True, rounds=2, repeats=3, budget=0.5, matmul_sizes=GPU_FULL.matmul_sizes,
-                   conv_cases=GPU_CONV_CASES, step_batches=GPU_FULL.step_batches)
+GPU_QUICK = Config(
+    quick=True,
+    rounds=2,
+    repeats=3,
+    budget=0.5,
+    matmul_sizes=GPU_FULL.matmul_sizes,
+    conv_cases=GPU_CONV_CASES,
+    step_batches=GPU_FULL.step_batches,
+)
 GPU_NAIVE_MAX = 2048  # cuda_naive only up to this size: above, one product takes a good part of a second
 GPU_SAMPLE_SECONDS = 0.01  # a timed sample repeats a call until it lasts this long (see compare_gpu)
 # Untimed calls per turn on the GPU: no CPU threads spin there, so this is only for compilation (the
@@ -661,8 +727,17 @@ def compare_gpu(functions, cfg, sync):
 
 def bench_gpu_matmul(cfg, gpu):
     table = Table(
-        "matmul", "Matrix multiplication on the GPU, float32, square n×n (higher is better)",
-        ["n", *GPU_MATMUL_KERNELS, "torch.mm", "naive / cuBLAS", "tiled / cuBLAS", "blocked / cuBLAS", "torch / cuBLAS"],
+        "matmul",
+        "Matrix multiplication on the GPU, float32, square n×n (higher is better)",
+        [
+            "n",
+            *GPU_MATMUL_KERNELS,
+            "torch.mm",
+            "naive / cuBLAS",
+            "tiled / cuBLAS",
+            "blocked / cuBLAS",
+            "torch / cuBLAS",
+        ],
         ["", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "GFLOP/s", "ratio", "ratio", "ratio", "ratio"],
     )
     kernels = {name: td.kernels.get("matmul", name, device="cuda").matmul for name in GPU_MATMUL_KERNELS}
@@ -671,8 +746,11 @@ def bench_gpu_matmul(cfg, gpu):
         a_host = rng.standard_normal((n, n), dtype=np.float32)
         b_host = rng.standard_normal((n, n), dtype=np.float32)
         a, b = gpu.xp.asarray(a_host), gpu.xp.asarray(b_host)
-        functions = {name: (lambda kernel=kernel: kernel(a, b)) for name, kernel in kernels.items()
-                     if name != "cuda_naive" or n <= GPU_NAIVE_MAX}
+        functions = {
+            name: (lambda kernel=kernel: kernel(a, b))
+            for name, kernel in kernels.items()
+            if name != "cuda_naive" or n <= GPU_NAIVE_MAX
+        }
         if gpu.torch_device is not None:
             ta, tb = torch.from_numpy(a_host).to(gpu.torch_device), torch.from_numpy(b_host).to(gpu.torch_device)
             functions["torch.mm"] = lambda: torch.mm(ta, tb)
@@ -681,9 +759,15 @@ def bench_gpu_matmul(cfg, gpu):
         seconds = gpu.compare(functions, cfg)
         gflops = {label: 2.0 * n**3 / s / 1e9 for label, s in seconds.items()}
         cublas = gflops["cublas"]
-        table.add(str(n), gflops.get("cuda_naive", "skipped"), gflops["cuda_tiled"], gflops["cuda_blocked"], cublas,
-                  gflops.get("torch.mm"), *(ratio(gflops.get(label), cublas)
-                                            for label in ("cuda_naive", "cuda_tiled", "cuda_blocked", "torch.mm")))
+        table.add(
+            str(n),
+            gflops.get("cuda_naive", "skipped"),
+            gflops["cuda_tiled"],
+            gflops["cuda_blocked"],
+            cublas,
+            gflops.get("torch.mm"),
+            *(ratio(gflops.get(label), cublas) for label in ("cuda_naive", "cuda_tiled", "cuda_blocked", "torch.mm")),
+        )
     table.notes.append(
         f"cuda_naive runs up to n = {GPU_NAIVE_MAX} ('skipped' above). cublas: CuPy's a @ b, the default of "
         "tinydl's matmul on CUDA tensors. Every product checked against a float64 one on the GPU first. "
@@ -693,7 +777,8 @@ def bench_gpu_matmul(cfg, gpu):
     table.chart = dict(
         categories=[f"n={row[0]}" for row in table.rows],
         series={label: [_number(row[1 + i]) for row in table.rows] for i, label in enumerate(labels)},
-        ylabel="GFLOP/s (log scale)", log=True,
+        ylabel="GFLOP/s (log scale)",
+        log=True,
     )
     return table
 
@@ -701,7 +786,8 @@ def bench_gpu_matmul(cfg, gpu):
 def bench_gpu_step(cfg, gpu):
     """One training step of SmallCNN and ConvNet on the GPU, once per CUDA conv kernel, vs PyTorch CUDA."""
     table = Table(
-        "step", "One training step on the GPU, float32 (lower is better)",
+        "step",
+        "One training step on the GPU, float32 (lower is better)",
         ["batch", "model", "tinydl conv kernel", "tinydl", "torch", "tinydl / torch"],
         ["", "", "", "ms", "ms", "ratio"],
     )
@@ -721,7 +807,9 @@ def bench_gpu_step(cfg, gpu):
     default = td.kernels.default("conv2d", device=gpu.device)
     impls.sort(key=lambda name: name != default)
     rng = np.random.default_rng(2)
-    chart_series = {f"{model} {who}": [] for model in models for who in [f"tinydl ({name})" for name in impls] + ["torch"]}
+    chart_series = {
+        f"{model} {who}": [] for model in models for who in [f"tinydl ({name})" for name in impls] + ["torch"]
+    }
     for batch in cfg.step_batches:
         x = rng.standard_normal((batch, 1, 28, 28), dtype=np.float32)
         labels = rng.integers(0, 2, size=batch)
@@ -733,19 +821,30 @@ def bench_gpu_step(cfg, gpu):
                 step, first_losses[name] = _tinydl_step(model, x, labels, device=gpu.device)
                 functions[name] = _with_kernel("conv2d", name, _with_kernel("conv2d_relu_maxpool2d", name, step))
             if gpu.torch_device is not None:
-                functions["torch"], first_losses["torch"] = _torch_step(model.state_dict(), x, labels, build_torch,
-                                                                        gpu.torch_device)
+                functions["torch"], first_losses["torch"] = _torch_step(
+                    model.state_dict(), x, labels, build_torch, gpu.torch_device
+                )
                 _check_same_loss(first_losses, f"{batch} ({model_name})", table)
             seconds = gpu.compare(functions, cfg)
             torch_ms = seconds["torch"] * 1e3 if "torch" in seconds else None
             for name in impls:
                 ms = seconds[name] * 1e3
-                table.add(str(batch), model_name, name + (" (default)" if name == default else ""), ms, torch_ms,
-                          ratio(ms, torch_ms))
+                table.add(
+                    str(batch),
+                    model_name,
+                    name + (" (default)" if name == default else ""),
+                    ms,
+                    torch_ms,
+                    ratio(ms, torch_ms),
+                )
                 chart_series[f"{model_name} tinydl ({name})"].append(ms)
             chart_series[f"{model_name} torch"].append(torch_ms)
-    table.chart = dict(categories=[f"batch {b}" for b in cfg.step_batches], series=chart_series,
-                       ylabel="ms per step (log scale)", log=True)
+    table.chart = dict(
+        categories=[f"batch {b}" for b in cfg.step_batches],
+        series=chart_series,
+        ylabel="ms per step (log scale)",
+        log=True,
+    )
     return table
 
 
@@ -772,15 +871,19 @@ def gpu_targets(tables):
             measured["conv"].append((f"{what}: the faster kernel per layer", max(best_per_layer.values())))
     if "step" in by_name:
         what = GPU_TARGETS["step"][0]
-        measured["step"] = [(f"{what}: {kernel.replace(' (default)', '')}", r)
-                            for batch, model, kernel, _, _, r in by_name["step"].rows
-                            if batch == "512" and model == "SmallCNN"]
+        measured["step"] = [
+            (f"{what}: {kernel.replace(' (default)', '')}", r)
+            for batch, model, kernel, _, _, r in by_name["step"].rows
+            if batch == "512" and model == "SmallCNN"
+        ]
     for section, rows in measured.items():
         _, sense, goal, aim = GPU_TARGETS[section]
         for what, value in rows:
             table.add(what, value, f"{sense} {goal:g}", f"{sense} {aim:g}", _target_status(value, sense, goal, aim))
-    table.notes.append("Also a target, checked by benchmarks/gpu_check.sh (train): PneumoniaMNIST test accuracy "
-                       "after training on cuda within 1 point of the same training on the CPU.")
+    table.notes.append(
+        "Also a target, checked by benchmarks/gpu_check.sh (train): PneumoniaMNIST test accuracy "
+        "after training on cuda within 1 point of the same training on the CPU."
+    )
     return table
 
 
@@ -833,16 +936,24 @@ def gpu_info(gpu):
     name = name.decode() if isinstance(name, bytes) else str(name)
     with_torch = gpu.torch_device is not None
     return dict(
-        gpu=name, compute_capability=f"{props['major']}.{props['minor']}", sms=props["multiProcessorCount"],
+        gpu=name,
+        compute_capability=f"{props['major']}.{props['minor']}",
+        sms=props["multiProcessorCount"],
         gpu_memory_gib=round(props["totalGlobalMem"] / 2**30, 1),
         cuda_driver=_cuda_version(cupy.cuda.runtime.driverGetVersion()),
         cuda_runtime=_cuda_version(cupy.cuda.runtime.runtimeGetVersion()),
-        nvrtc=".".join(str(v) for v in cupy.cuda.nvrtc.getVersion()), cupy=cupy.__version__,
+        nvrtc=".".join(str(v) for v in cupy.cuda.nvrtc.getVersion()),
+        cupy=cupy.__version__,
         torch=torch.__version__ if torch is not None else None,
         torch_cuda=torch.version.cuda if with_torch else None,
         cudnn=torch.backends.cudnn.version() if with_torch else None,
-        tf32=dict(torch_matmul=torch.backends.cuda.matmul.allow_tf32, torch_cudnn=torch.backends.cudnn.allow_tf32,
-                  CUPY_TF32=os.environ.get("CUPY_TF32")) if with_torch else dict(CUPY_TF32=os.environ.get("CUPY_TF32")),
+        tf32=dict(
+            torch_matmul=torch.backends.cuda.matmul.allow_tf32,
+            torch_cudnn=torch.backends.cudnn.allow_tf32,
+            CUPY_TF32=os.environ.get("CUPY_TF32"),
+        )
+        if with_torch
+        else dict(CUPY_TF32=os.environ.get("CUPY_TF32")),
         cudnn_benchmark=torch.backends.cudnn.benchmark if with_torch else None,
         host=machine_info(),
     )
@@ -855,8 +966,11 @@ def _cuda_version(number):
 
 def gpu_header_text(cfg, info):
     host = info["host"]
-    torch_text = (f"PyTorch {info['torch']} (CUDA {info['torch_cuda']}, cuDNN {info['cudnn']})" if info["torch_cuda"]
-                  else f"PyTorch {info['torch'] or 'not installed'} without CUDA: its columns read n/a")
+    torch_text = (
+        f"PyTorch {info['torch']} (CUDA {info['torch_cuda']}, cuDNN {info['cudnn']})"
+        if info["torch_cuda"]
+        else f"PyTorch {info['torch'] or 'not installed'} without CUDA: its columns read n/a"
+    )
     return (
         f"## tinydl on the GPU vs PyTorch CUDA ({'quick' if cfg.quick else 'full'})\n\n"
         f"**{info['gpu']}** (compute capability {info['compute_capability']}, {info['sms']} SMs, "
@@ -877,8 +991,11 @@ def main_gpu(args):
     reason = gpu_unavailable_reason()
     if reason:
         reason = " ".join(reason.split())  # one line
-        print(f"bench.py --device cuda: no GPU here ({reason}); run it where there is an NVIDIA GPU, "
-              "or without --device for the CPU benchmark", file=sys.stderr)
+        print(
+            f"bench.py --device cuda: no GPU here ({reason}); run it where there is an NVIDIA GPU, "
+            "or without --device for the CPU benchmark",
+            file=sys.stderr,
+        )
         return 2
     gpu = gpu_context()
     cfg = GPU_QUICK if args.quick else GPU_FULL
@@ -903,10 +1020,17 @@ def main_gpu(args):
 # ---------------------------------------------------------------- driver
 def machine_info():
     info = dict(
-        python=platform.python_version(), platform=platform.platform(), cpu=_cpu_name(), cores=os.cpu_count(),
-        numpy=np.__version__, blas=_blas_name(), numba=numba.__version__, numba_threads=numba.get_num_threads(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        cpu=_cpu_name(),
+        cores=os.cpu_count(),
+        numpy=np.__version__,
+        blas=_blas_name(),
+        numba=numba.__version__,
+        numba_threads=numba.get_num_threads(),
         numba_threading_layer=_threading_layer(),
-        numba_simd=_numba_simd(), torch=torch.__version__ if torch is not None else None,
+        numba_simd=_numba_simd(),
+        torch=torch.__version__ if torch is not None else None,
         torch_threads=torch.get_num_threads() if torch is not None else None,
     )
     return info
@@ -969,9 +1093,15 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (CI)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections out of {','.join(SECTIONS)}")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                        help="cpu (default): vs NumPy's BLAS and PyTorch on the CPU; cuda: the GPU kernels vs PyTorch CUDA")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated sections out of {','.join(SECTIONS)}"
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="cpu (default): vs NumPy's BLAS and PyTorch on the CPU; cuda: the GPU kernels vs PyTorch CUDA",
+    )
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.only) - set(SECTIONS))

@@ -5,6 +5,7 @@ later processes load it from the cache. This runs every registered Numba
 kernel twice, each time in a new Python process: the first run may compile
 (cold cache), the second shows the cost with the cache warm.
 """
+
 import subprocess
 import sys
 

@@ -22,6 +22,7 @@ whole training of all members.
 Data come from TINYDL_DATA_DIR (or --data-dir). Results: a Markdown table on stdout and
 results/medmnist.md + .json beside this script (or --out).
 """
+
 import argparse
 import json
 import sys
@@ -42,8 +43,18 @@ from tinydl.kernels._numba import numba  # noqa: E402  (tinydl's Numba settings,
 DEFAULT_DATASETS = ("pneumoniamnist", "breastmnist", "retinamnist", "organamnist")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 # Part 2's recipe; the large OrganAMNIST (34 561 training images) gets fewer epochs and one seed.
-BEST = dict(model="convnet", epochs=15, batch_size=64, lr=1e-3, weight_decay=1e-4, class_weights="balanced",
-            schedule="cosine", seeds=(0, 1, 2), brightness=0.1, contrast=0.15)
+BEST = dict(
+    model="convnet",
+    epochs=15,
+    batch_size=64,
+    lr=1e-3,
+    weight_decay=1e-4,
+    class_weights="balanced",
+    schedule="cosine",
+    seeds=(0, 1, 2),
+    brightness=0.1,
+    contrast=0.15,
+)
 BEST_OVERRIDES = {"organamnist": dict(epochs=4, seeds=(0,))}
 
 
@@ -66,7 +77,9 @@ def torch_small_cnn(in_channels, num_classes):
         def __init__(self):
             super().__init__()
             self.features = nn.Sequential(nn.Conv2d(in_channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2))
-            self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 13 * 13, 64), nn.ReLU(), nn.Linear(64, num_classes))
+            self.classifier = nn.Sequential(
+                nn.Flatten(), nn.Linear(32 * 13 * 13, 64), nn.ReLU(), nn.Linear(64, num_classes)
+            )
 
         def forward(self, x):
             return self.classifier(self.features(x))
@@ -84,7 +97,7 @@ def train_torch(model, x, y, epochs, batch_size, seed, lr):
     for _ in range(epochs):
         order = torch.from_numpy(rng.permutation(len(x)))
         for start in range(0, len(x), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             loss = loss_fn(model(xt[idx]), yt[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -106,8 +119,18 @@ def part1(sets, arrays, seeds, epochs, batch_size, lr):
         td.manual_seed(seed)
         model = td.models.SmallCNN(channels, classes)
         initial = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
-        trainer = td.train.Trainer(model, task=task, lr=lr, batch_size=batch_size, epochs=epochs, normalize=False,
-                                   restore_best=False, monitor="train_loss", seed=seed, progress=False)
+        trainer = td.train.Trainer(
+            model,
+            task=task,
+            lr=lr,
+            batch_size=batch_size,
+            epochs=epochs,
+            normalize=False,
+            restore_best=False,
+            monitor="train_loss",
+            seed=seed,
+            progress=False,
+        )
         start = time.perf_counter()
         trainer.fit((x_train, y_train))
         td_seconds = time.perf_counter() - start
@@ -136,18 +159,35 @@ def part2(sets, arrays, recipe):
         td.manual_seed(seed)
         model = td.models.create(recipe["model"], in_channels=train.n_channels, num_classes=train.n_classes)
         trainer = td.train.Trainer(
-            model, task=train.task, lr=recipe["lr"], batch_size=recipe["batch_size"], epochs=recipe["epochs"],
-            weight_decay=recipe["weight_decay"], class_weights=recipe["class_weights"], schedule=recipe["schedule"],
-            augment=td.data.default_augmentation(brightness=recipe["brightness"], contrast=recipe["contrast"], seed=seed),
-            monitor="val_auc", seed=seed, progress=False)
+            model,
+            task=train.task,
+            lr=recipe["lr"],
+            batch_size=recipe["batch_size"],
+            epochs=recipe["epochs"],
+            weight_decay=recipe["weight_decay"],
+            class_weights=recipe["class_weights"],
+            schedule=recipe["schedule"],
+            augment=td.data.default_augmentation(
+                brightness=recipe["brightness"], contrast=recipe["contrast"], seed=seed
+            ),
+            monitor="val_auc",
+            seed=seed,
+            progress=False,
+        )
         trainer.fit(arrays["train"], val)
         trainers.append(trainer)
         acc, auc = scores(train.task, y_test, trainer.predict_proba(x_test))
         members.append({"seed": seed, "acc": acc, "auc": auc, "best_epoch": trainer.best_epoch})
     seconds = time.perf_counter() - start
     acc, auc = scores(train.task, y_test, td.train.Ensemble(trainers).predict_proba(x_test))
-    row = {"dataset": name, "acc": acc, "auc": auc, "seconds": seconds, "members": members,
-           "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.items()}}
+    row = {
+        "dataset": name,
+        "acc": acc,
+        "auc": auc,
+        "seconds": seconds,
+        "members": members,
+        "recipe": {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.items()},
+    }
     print(json.dumps(row), flush=True)
     return row
 
@@ -161,27 +201,38 @@ def mean_std(values):
 
 
 def markdown(rows1, rows2, args):
-    lines = [f"## The article's CNN: tinydl vs PyTorch ({args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr}; "
-             f"seeds {args.seeds}; mean ± std over seeds)", "",
-             "| data set | tinydl ACC | PyTorch ACC | tinydl AUC | PyTorch AUC | tinydl s | PyTorch s | time tinydl / PyTorch |",
-             "|---|---|---|---|---|---:|---:|---:|"]
+    lines = [
+        f"## The article's CNN: tinydl vs PyTorch ({args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr}; "
+        f"seeds {args.seeds}; mean ± std over seeds)",
+        "",
+        "| data set | tinydl ACC | PyTorch ACC | tinydl AUC | PyTorch AUC | tinydl s | PyTorch s | time tinydl / PyTorch |",
+        "|---|---|---|---|---|---:|---:|---:|",
+    ]
     for name in dict.fromkeys(r["dataset"] for r in rows1):
         rs = [r for r in rows1 if r["dataset"] == name]
         td_s, pt_s = np.mean([r["tinydl_seconds"] for r in rs]), [r.get("torch_seconds") for r in rs]
         pt_mean = np.mean(pt_s) if None not in pt_s else None
-        lines.append(f"| {name} | {mean_std([r['tinydl_acc'] for r in rs])} | {mean_std([r.get('torch_acc') for r in rs])} "
-                     f"| {mean_std([r['tinydl_auc'] for r in rs])} | {mean_std([r.get('torch_auc') for r in rs])} "
-                     f"| {td_s:.1f} | {'n/a' if pt_mean is None else f'{pt_mean:.1f}'} "
-                     f"| {'n/a' if pt_mean is None else f'{td_s / pt_mean:.2f}'} |")
+        lines.append(
+            f"| {name} | {mean_std([r['tinydl_acc'] for r in rs])} | {mean_std([r.get('torch_acc') for r in rs])} "
+            f"| {mean_std([r['tinydl_auc'] for r in rs])} | {mean_std([r.get('torch_auc') for r in rs])} "
+            f"| {td_s:.1f} | {'n/a' if pt_mean is None else f'{pt_mean:.1f}'} "
+            f"| {'n/a' if pt_mean is None else f'{td_s / pt_mean:.2f}'} |"
+        )
     if rows2:
-        lines += ["", "## tinydl's best small model (ConvNet, augmentation, L2, class weights, cosine lr, "
-                  "best epoch by validation AUC, ensemble of the seeds)", "",
-                  "| data set | members (ACC / AUC each) | ensemble ACC | ensemble AUC | epochs | training s (all members) |",
-                  "|---|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## tinydl's best small model (ConvNet, augmentation, L2, class weights, cosine lr, "
+            "best epoch by validation AUC, ensemble of the seeds)",
+            "",
+            "| data set | members (ACC / AUC each) | ensemble ACC | ensemble AUC | epochs | training s (all members) |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
         for r in rows2:
             members = ", ".join(f"{m['acc']:.3f} / {m['auc']:.3f}" for m in r["members"])
-            lines.append(f"| {r['dataset']} | {members} | {r['acc']:.3f} | {r['auc']:.3f} | {r['recipe']['epochs']} "
-                         f"| {r['seconds']:.0f} |")
+            lines.append(
+                f"| {r['dataset']} | {members} | {r['acc']:.3f} | {r['auc']:.3f} | {r['recipe']['epochs']} "
+                f"| {r['seconds']:.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -225,9 +276,17 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "medmnist.md").write_text(text)
-    (out / "medmnist.json").write_text(json.dumps({"article_cnn": rows1, "best": rows2,
-                                                   "threads": numba.get_num_threads(),
-                                                   "torch": getattr(torch, "__version__", None)}, indent=1))
+    (out / "medmnist.json").write_text(
+        json.dumps(
+            {
+                "article_cnn": rows1,
+                "best": rows2,
+                "threads": numba.get_num_threads(),
+                "torch": getattr(torch, "__version__", None),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ Prints the memory in use (tracemalloc: NumPy and Python allocations) every 50
 steps, its peak, and the process's peak resident size. A flat profile means no
 graph or buffer survives from one step to the next.
 """
+
 import argparse
 import resource
 import time
@@ -39,8 +40,10 @@ def main():
     elapsed = time.perf_counter() - start
     current, peak = tracemalloc.get_traced_memory()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.steps} steps at batch {args.batch} in {elapsed:.1f} s; tracemalloc peak {peak / 2**20:.1f} MiB, "
-          f"end {current / 2**20:.1f} MiB; peak resident size of the process {rss:.0f} MiB")
+    print(
+        f"{args.steps} steps at batch {args.batch} in {elapsed:.1f} s; tracemalloc peak {peak / 2**20:.1f} MiB, "
+        f"end {current / 2**20:.1f} MiB; peak resident size of the process {rss:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

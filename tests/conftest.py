@@ -1,4 +1,5 @@
 """Shared test fixtures: the optional torch module, data directory, GPU skip."""
+
 import importlib.util
 import os
 import pathlib
@@ -47,7 +48,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     table = getattr(config, "cuda_resource_table", None)
     if table:
         terminalreporter.section("CUDA kernels compiled by NVRTC: registers, shared memory, spills")
-        terminalreporter.write_line(f"{'file':13} {'kernel':26} {'arch':6} {'registers':>9} {'shared B':>9} "
-                                    f"{'spill st':>9} {'spill ld':>9}")
+        terminalreporter.write_line(
+            f"{'file':13} {'kernel':26} {'arch':6} {'registers':>9} {'shared B':>9} {'spill st':>9} {'spill ld':>9}"
+        )
         for line in table:
             terminalreporter.write_line(line)

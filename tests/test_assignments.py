@@ -1,4 +1,5 @@
 """`tinydl assignment make N`: each student version's autograder fails on the stubs and passes on the solution."""
+
 import json
 import subprocess
 import sys
@@ -11,8 +12,13 @@ from tinydl.cli import main
 
 
 def run_autograder(folder, n):
-    result = subprocess.run([sys.executable, "-m", "pytest", "-m", f"assignment{n}", "-q", "-p", "no:cacheprovider",
-                             "--tb=line"], cwd=folder, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", f"assignment{n}", "-q", "-p", "no:cacheprovider", "--tb=line"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return result.returncode, result.stdout + result.stderr
 
 
@@ -24,8 +30,11 @@ def test_student_version_fails_and_solution_passes(n, tmp_path):
     stubbed = [p for p in (student / "tinydl").rglob("*.py") if f"NotImplementedError('assignment {n}" in p.read_text()]
     assert stubbed, "the student version has no stubs"
     for folder in (student, solution):  # no marker survives in what students get
-        assert not [p for p in (folder / "tinydl").rglob("*.py")
-                    if p.name != "assignments.py" and "BEGIN SOLUTION" in p.read_text()]
+        assert not [
+            p
+            for p in (folder / "tinydl").rglob("*.py")
+            if p.name != "assignments.py" and "BEGIN SOLUTION" in p.read_text()
+        ]
     code, output = run_autograder(student, n)
     assert code == 1, output[-3000:]
     assert " passed" not in output.splitlines()[-1] or "failed" in output.splitlines()[-1], output[-2000:]
@@ -43,7 +52,7 @@ def test_every_autograder_test_fails_on_the_stubs(tmp_path):
 
 
 def test_markers_are_checked():
-    good = ['x = 1\n', '    # BEGIN SOLUTION assignment=2 hint="add them"\n', '    y = a + b\n', '    # END SOLUTION\n']
+    good = ["x = 1\n", '    # BEGIN SOLUTION assignment=2 hint="add them"\n', "    y = a + b\n", "    # END SOLUTION\n"]
     out = student_lines(good, 2)
     assert out[1] == "    raise NotImplementedError('assignment 2 (<text>:3): write this part — hint: add them')\n"
     assert student_lines(good, 1) == ["x = 1\n", "    y = a + b\n"]
@@ -52,9 +61,9 @@ def test_markers_are_checked():
     with pytest.raises(AssignmentError, match="without a BEGIN"):
         find_regions(["# END SOLUTION\n"], "f.py")
     with pytest.raises(AssignmentError, match="unknown assignment 9"):
-        find_regions(['# BEGIN SOLUTION assignment=9\n', '# END SOLUTION\n'])
+        find_regions(["# BEGIN SOLUTION assignment=9\n", "# END SOLUTION\n"])
     with pytest.raises(AssignmentError, match="malformed"):
-        find_regions(['# BEGIN SOLUTION for assignment 1\n'])
+        find_regions(["# BEGIN SOLUTION for assignment 1\n"])
 
 
 def test_notebook_regions_are_stubbed(tmp_path):
@@ -64,10 +73,16 @@ def test_notebook_regions_are_stubbed(tmp_path):
     (root / "tests" / "assignments").mkdir(parents=True)
     (root / "tests" / "assignments" / "test_assignment4.py").write_text("")
     (root / "tutorials").mkdir()
-    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-            "source": ['# BEGIN SOLUTION assignment=4 hint="call backward"\n', "loss.backward()\n", "# END SOLUTION\n"]}
-    (root / "tutorials" / "06_x.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
-                                                                "nbformat_minor": 5}))
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+        "source": ['# BEGIN SOLUTION assignment=4 hint="call backward"\n', "loss.backward()\n", "# END SOLUTION\n"],
+    }
+    (root / "tutorials" / "06_x.ipynb").write_text(
+        json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     assert assignments.make(4, tmp_path / "out", root=root) == 1
     notebook = json.loads((tmp_path / "out" / "notebooks" / "06_x.ipynb").read_text())
     assert "NotImplementedError" in "".join(notebook["cells"][0]["source"])

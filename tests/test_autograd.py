@@ -1,4 +1,5 @@
 """The autograd engine: accumulation, graph shapes, retain_graph/retain_grad, no_grad, custom Functions."""
+
 import gc
 
 import numpy as np

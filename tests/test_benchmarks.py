@@ -3,6 +3,7 @@
 Only the shape of the output is checked — tables present, timings finite and
 positive, files that parse — never a speed: timings depend on the machine.
 """
+
 import json
 import math
 import subprocess
@@ -20,7 +21,10 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
         [sys.executable, str(BENCH), "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=BENCH.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=BENCH.parents[1],
     )
     return result, out
 
@@ -81,7 +85,9 @@ def test_quick_benchmark_writes_a_png(quick_run):
 
 
 def test_bench_rejects_an_unknown_section():
-    result = subprocess.run([sys.executable, str(BENCH), "--only", "matmul,nope"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--only", "matmul,nope"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert "unknown section" in result.stderr
 
@@ -92,8 +98,14 @@ MEDMNIST_BENCH = BENCH.parent / "medmnist_vs_torch.py"
 def test_medmnist_benchmark_quick_mode_trains_both_frameworks_on_the_same_batches(data_dir, tmp_path):
     """--quick: one epoch of the article's CNN in tinydl and (where installed) PyTorch, same start, same batches."""
     env = dict(__import__("os").environ, TINYDL_DATA_DIR=str(data_dir))
-    result = subprocess.run([sys.executable, str(MEDMNIST_BENCH), "--quick", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=600, cwd=BENCH.parents[1], env=env)
+    result = subprocess.run(
+        [sys.executable, str(MEDMNIST_BENCH), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=BENCH.parents[1],
+        env=env,
+    )
     assert result.returncode == 0, f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
     assert "| pneumoniamnist |" in (tmp_path / "medmnist.md").read_text()
     results = json.loads((tmp_path / "medmnist.json").read_text())

@@ -1,4 +1,5 @@
 """The `tinydl` command line: a whole run folder, evaluate / predict / explain on it, and clear errors."""
+
 import json
 
 import numpy as np
@@ -7,8 +8,18 @@ import pytest
 import tinydl as td
 from tinydl.cli import main
 
-RUN_FILES = {"model.npz", "metadata.json", "metrics.json", "history.csv", "training_curves.png",
-             "confusion_matrix.png", "roc_curve.png", "calibration.png", "sample_predictions.png", "gradcam.png"}
+RUN_FILES = {
+    "model.npz",
+    "metadata.json",
+    "metrics.json",
+    "history.csv",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "roc_curve.png",
+    "calibration.png",
+    "sample_predictions.png",
+    "gradcam.png",
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +61,21 @@ def test_evaluate_predict_and_explain_use_the_saved_run(synthetic_run, tmp_path,
 
 def test_train_on_real_pneumonia_data(data_dir, tmp_path, capsys):
     out = tmp_path / "pneu"
-    code = main(["train", "--data", "pneumoniamnist", "--data-dir", str(data_dir), "--epochs", "1", "--quiet",
-                 "--no-plots", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--data",
+            "pneumoniamnist",
+            "--data-dir",
+            str(data_dir),
+            "--epochs",
+            "1",
+            "--quiet",
+            "--no-plots",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "pneumoniamnist / train: 4708 images" in text and "Test (624 images): accuracy" in text
@@ -62,13 +86,42 @@ def test_train_on_real_pneumonia_data(data_dir, tmp_path, capsys):
 def test_missing_data_falls_back_to_synthetic_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TINYDL_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("TINYDL_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--quiet", "--no-plots", "--no-download",
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "breastmnist",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--no-plots",
+                "--no-download",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "SYNTHETIC" in captured.err and "breastmnist.npz" in captured.err
     assert "synthetic-lesions / train" in captured.out
-    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--no-synthetic-fallback", "--no-download",
-                 "--out", str(tmp_path / "run2")]) == 1
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "breastmnist",
+                "--epochs",
+                "1",
+                "--no-synthetic-fallback",
+                "--no-download",
+                "--out",
+                str(tmp_path / "run2"),
+            ]
+        )
+        == 1
+    )
     assert "breastmnist.npz" in capsys.readouterr().err
     assert not (tmp_path / "run2").exists()
 
@@ -84,8 +137,12 @@ def test_a_failed_download_falls_back_to_synthetic(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(medmnist, "_open_url", offline)
     monkeypatch.setenv("TINYDL_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("TINYDL_CACHE_DIR", str(tmp_path / "cache"))
-    assert main(["train", "--data", "breastmnist", "--epochs", "1", "--quiet", "--no-plots",
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            ["train", "--data", "breastmnist", "--epochs", "1", "--quiet", "--no-plots", "--out", str(tmp_path / "run")]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "download failed" in err and "SYNTHETIC" in err
     assert not list((tmp_path / "cache").rglob("*.npz*"))  # nothing half-downloaded left behind

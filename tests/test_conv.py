@@ -8,6 +8,7 @@ strategies are registered each under its own name (``numba_im2col``,
 the tests select each by name; their tuning sizes (``chunk_bytes``) and the
 implicit GEMM's two layouts are keyword arguments the tests pass.
 """
+
 import functools
 import os
 import subprocess
@@ -41,8 +42,9 @@ def conv_kernels(name, chunk_bytes=None):
     if chunk_bytes is not None and name == "numba_im2col":
         for role in CONV_ROLES:
             options[role]["chunk_bytes"] = chunk_bytes
-    return types.SimpleNamespace(name=name, **{role: functools.partial(getattr(kernels, role), **options[role])
-                                               for role in CONV_ROLES})
+    return types.SimpleNamespace(
+        name=name, **{role: functools.partial(getattr(kernels, role), **options[role]) for role in CONV_ROLES}
+    )
 
 
 @st.composite
@@ -109,12 +111,15 @@ def _check_conv_parity(conv_kernels, dtype, problem, seed, with_bias):
 
 
 @pytest.mark.parametrize("impl", [name for name in CONV_IMPLS if name.startswith("numba_implicit_gemm")])
-@pytest.mark.parametrize("problem", [
-    ((5, 32, 13, 13), (64, 32, 3, 3), (1, 1), (0, 0)),  # the benchmark's second layer, fewer images
-    ((3, 20, 12, 11), (37, 20, 3, 3), (1, 1), (1, 1)),  # whole tiles and vectors plus leftovers
-    ((2, 9, 7, 30), (70, 9, 2, 5), (1, 1), (1, 2)),  # more filters than two vectors, wide rows
-    ((1, 8, 3, 9), (8, 8, 3, 3), (1, 1), (1, 1)),  # the last span of positions reads furthest past the image
-])
+@pytest.mark.parametrize(
+    "problem",
+    [
+        ((5, 32, 13, 13), (64, 32, 3, 3), (1, 1), (0, 0)),  # the benchmark's second layer, fewer images
+        ((3, 20, 12, 11), (37, 20, 3, 3), (1, 1), (1, 1)),  # whole tiles and vectors plus leftovers
+        ((2, 9, 7, 30), (70, 9, 2, 5), (1, 1), (1, 2)),  # more filters than two vectors, wide rows
+        ((1, 8, 3, 9), (8, 8, 3, 3), (1, 1), (1, 1)),  # the last span of positions reads furthest past the image
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_implicit_gemm_on_layer_sized_shapes(impl, problem, dtype):
     """Shapes that fill several register tiles in every direction (hypothesis draws small ones)."""
@@ -166,7 +171,8 @@ def test_maxpool_kernels_match_reference(impl, problem, seed, ties):
     np.testing.assert_allclose(
         kernels.maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride),
         reference.maxpool2d_backward(grad_y, argmax_ref, x_shape, kernel, stride),
-        rtol=1e-12, atol=1e-12,
+        rtol=1e-12,
+        atol=1e-12,
     )
 
 
@@ -192,17 +198,21 @@ def test_numba_kernels_write_every_output_element():
         weight_options = {k: v for k, v in options.items() if k != "layout"}
         poisoned = dict(workspace=Workspace(allocate=poisoned_empty))
         assert np.isfinite(module.conv2d_forward(x, w, None, (1, 1), (0, 0), **options, **poisoned)).all()
-        assert np.isfinite(module.conv2d_backward_input(grad_y, w, x.shape, (1, 1), (0, 0), **options, **poisoned)).all()
-        assert np.isfinite(module.conv2d_backward_weight(grad_y, x, w.shape, (1, 1), (0, 0), **weight_options,
-                                                         **poisoned)).all()
+        assert np.isfinite(
+            module.conv2d_backward_input(grad_y, w, x.shape, (1, 1), (0, 0), **options, **poisoned)
+        ).all()
+        assert np.isfinite(
+            module.conv2d_backward_weight(grad_y, x, w.shape, (1, 1), (0, 0), **weight_options, **poisoned)
+        ).all()
     y, _ = numba_pool.maxpool2d_forward(x, (2, 2), (2, 2), workspace=Workspace(allocate=poisoned_empty))
     assert np.isfinite(y).all()
     for module in (numba_im2col, numba_direct):  # the fused op (its conv output is 7 × 6: pooled to 3 × 3)
         poisoned = dict(workspace=Workspace(allocate=poisoned_empty))
         y, argmax = module.conv2d_relu_maxpool2d_forward(x, w, None, (1, 1), (0, 0), (2, 2), (2, 2), **poisoned)
         assert np.isfinite(y).all()
-        grads = module.conv2d_relu_maxpool2d_backward(_random(y.shape, 3), y, argmax, x, w, (1, 1), (0, 0), (2, 2),
-                                                      (2, 2), True, **poisoned)
+        grads = module.conv2d_relu_maxpool2d_backward(
+            _random(y.shape, 3), y, argmax, x, w, (1, 1), (0, 0), (2, 2), (2, 2), True, **poisoned
+        )
         assert all(np.isfinite(g).all() for g in grads)
 
 
@@ -251,8 +261,9 @@ def test_numba_kernels_run_as_plain_python_with_jit_disabled():
 @pytest.mark.parametrize("impl", ["reference", *td.kernels.available("conv2d")[1:]])
 @given(data=st.data(), seed=st.integers(0, 2**16))
 def test_conv2d_gradcheck(impl, data, seed):
-    x_shape, w_shape, stride, padding = data.draw(conv_problems(max_batch=2, max_channels=2, max_side=6, impl=impl),
-                                                  label="problem")
+    x_shape, w_shape, stride, padding = data.draw(
+        conv_problems(max_batch=2, max_channels=2, max_side=6, impl=impl), label="problem"
+    )
     x, w, b = _random(x_shape, seed), _random(w_shape, seed + 1), _random(w_shape[0], seed + 2)
     with td.kernels.using("conv2d", impl):
         td.gradcheck(lambda x, w, b: td.nn.functional.conv2d(x, w, b, stride=stride, padding=padding), x, w, b)
@@ -272,8 +283,23 @@ def test_avg_pool2d_gradcheck(problem, seed):
     x = _random(x_shape, seed)
     y = td.nn.functional.avg_pool2d(td.tensor(x), kernel, stride).numpy()
     oh, ow = y.shape[2:]
-    expected = np.array([[[[x[n, c, p * stride[0] : p * stride[0] + kernel[0], q * stride[1] : q * stride[1] + kernel[1]].mean()
-                            for q in range(ow)] for p in range(oh)] for c in range(x.shape[1])] for n in range(x.shape[0])])
+    expected = np.array(
+        [
+            [
+                [
+                    [
+                        x[
+                            n, c, p * stride[0] : p * stride[0] + kernel[0], q * stride[1] : q * stride[1] + kernel[1]
+                        ].mean()
+                        for q in range(ow)
+                    ]
+                    for p in range(oh)
+                ]
+                for c in range(x.shape[1])
+            ]
+            for n in range(x.shape[0])
+        ]
+    )
     np.testing.assert_allclose(y, expected, rtol=1e-12)
     td.gradcheck(lambda x: td.nn.functional.avg_pool2d(x, kernel, stride), x)
 
@@ -370,9 +396,15 @@ def test_kernel_switch_gives_same_training_gradients():
         (lambda: td.nn.functional.conv2d(td.zeros(3, 5, 5), td.zeros(4, 3, 3, 3)), r"shape \(N, C, H, W\)"),
         (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 2, 2), td.zeros(1, 1, 3, 3)), "larger than the"),
         (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(1, 1, 3)), "weight must have shape"),
-        (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(2, 1, 3, 3), td.zeros(3)), r"bias must have shape \(2,\)"),
+        (
+            lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(2, 1, 3, 3), td.zeros(3)),
+            r"bias must have shape \(2,\)",
+        ),
         (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(1, 1, 3, 3), stride=0), "must be ≥ 1"),
-        (lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(1, 1, 3, 3), stride=1.5), "stride must be an int"),
+        (
+            lambda: td.nn.functional.conv2d(td.zeros(1, 1, 5, 5), td.zeros(1, 1, 3, 3), stride=1.5),
+            "stride must be an int",
+        ),
         (lambda: td.nn.functional.max_pool2d(td.zeros(1, 1, 1, 5), 2), "larger than the"),
         (lambda: td.nn.Conv2d(0, 3, 3), "in_channels must be a positive integer"),
         (lambda: td.nn.Conv2d(2, 3, 3)(td.zeros(1, 3, 5, 5)), r"expects input of shape \(N, 2, H, W\)"),
@@ -447,9 +479,12 @@ def test_fused_im2col_in_chunks_matches_reference(chunk_bytes):
     y_ref, argmax_ref = reference.conv2d_relu_maxpool2d_forward(*args)
     np.testing.assert_allclose(y, y_ref, rtol=1e-10, atol=1e-12)
     grad_y = _random(y.shape, 3)
-    got = numba_im2col.conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True,
-                                                      chunk_bytes=chunk_bytes)
-    want = reference.conv2d_relu_maxpool2d_backward(grad_y, y_ref, argmax_ref, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True)
+    got = numba_im2col.conv2d_relu_maxpool2d_backward(
+        grad_y, y, argmax, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True, chunk_bytes=chunk_bytes
+    )
+    want = reference.conv2d_relu_maxpool2d_backward(
+        grad_y, y_ref, argmax_ref, x, w, (1, 1), (1, 1), (2, 2), (2, 2), True
+    )
     for g, e in zip(got, want):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
 
@@ -462,12 +497,26 @@ def test_fused_conv_relu_maxpool_gradcheck(problem, seed):
     conv = F.conv2d(td.tensor(x), td.tensor(w), td.tensor(b), stride=stride, padding=padding).numpy()
     # Stay away from the kinks: in every pooling window the winner must beat the runner-up
     # and zero (ReLU) by a margin far above the finite-difference step.
-    windows = np.sort(np.lib.stride_tricks.sliding_window_view(conv, (pool, pool), axis=(2, 3))
-                      [:, :, ::pool_stride, ::pool_stride].reshape(*conv.shape[:2], -1, pool * pool), axis=-1)
-    margin = np.abs(windows[..., -1]) if pool == 1 else np.minimum(np.abs(windows[..., -1]), windows[..., -1] - windows[..., -2])
+    windows = np.sort(
+        np.lib.stride_tricks.sliding_window_view(conv, (pool, pool), axis=(2, 3))[
+            :, :, ::pool_stride, ::pool_stride
+        ].reshape(*conv.shape[:2], -1, pool * pool),
+        axis=-1,
+    )
+    margin = (
+        np.abs(windows[..., -1])
+        if pool == 1
+        else np.minimum(np.abs(windows[..., -1]), windows[..., -1] - windows[..., -2])
+    )
     assume(margin.min() > 1e-4)
-    td.gradcheck(lambda x, w, b: F.conv2d_relu_maxpool2d(x, w, b, stride=stride, padding=padding,
-                                                         pool_size=pool, pool_stride=pool_stride), x, w, b)
+    td.gradcheck(
+        lambda x, w, b: F.conv2d_relu_maxpool2d(
+            x, w, b, stride=stride, padding=padding, pool_size=pool, pool_stride=pool_stride
+        ),
+        x,
+        w,
+        b,
+    )
 
 
 def test_small_cnn_fused_and_unfused_agree():

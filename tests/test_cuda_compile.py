@@ -8,6 +8,7 @@ memory and spills: the tiled and register-blocked kernels must not spill
 point of the tile). The table of every kernel is printed (``pytest -s``, or in
 the report of a failure) and written to the terminal summary.
 """
+
 import re
 
 import pytest
@@ -43,8 +44,10 @@ def test_every_cuda_file_compiles_cleanly_for_each_architecture(family, arch, py
     if table is None:
         table = pytestconfig.cuda_resource_table = []
     for name, r in sorted(result.kernels.items()):
-        table.append(f"{family + '.cu':13} {name:26} {arch:6} {r.registers:9} {r.shared_bytes:9} "
-                     f"{r.spill_stores:9} {r.spill_loads:9}")
+        table.append(
+            f"{family + '.cu':13} {name:26} {arch:6} {r.registers:9} {r.shared_bytes:9} "
+            f"{r.spill_stores:9} {r.spill_loads:9}"
+        )
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -11,6 +11,7 @@ the reduction length and the inputs' magnitude (plain relative error fails
 near zero). The last tests plant bugs in copies of the kernels and show that
 these checks catch them.
 """
+
 import re
 import types
 
@@ -22,8 +23,9 @@ from hypothesis import strategies as st
 from tinydl.kernels import numpy_norm, reference
 from tinydl.testing import cuda_emulator
 
-pytestmark = pytest.mark.skipif(cuda_emulator.unavailable_reason() is not None,
-                                reason=f"CUDA emulation: {cuda_emulator.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(
+    cuda_emulator.unavailable_reason() is not None, reason=f"CUDA emulation: {cuda_emulator.unavailable_reason()}"
+)
 
 from tinydl.kernels.cuda import batchnorm, conv, launch, matmul, optim, pool  # noqa: E402
 
@@ -138,10 +140,22 @@ def test_conv_kernels_match_reference(emulator, impl, dtype, problem, seed, with
     taps = w_shape[1] * w_shape[2] * w_shape[3]
     scale = np.abs(x).max() * np.abs(w).max() + (np.abs(bias).max() if with_bias else 0)
     assert_close(y, y_want, taps, scale, dtype, f"{impl} forward {problem}")
-    assert_close(gx, gx_want, w_shape[0] * w_shape[2] * w_shape[3], np.abs(grad_y).max() * np.abs(w).max(), dtype,
-                 f"{impl} input gradient {problem}")
-    assert_close(gw, gw_want, grad_y.shape[0] * grad_y.shape[2] * grad_y.shape[3],
-                 np.abs(grad_y).max() * np.abs(x).max(), dtype, f"{impl} weight gradient {problem}")
+    assert_close(
+        gx,
+        gx_want,
+        w_shape[0] * w_shape[2] * w_shape[3],
+        np.abs(grad_y).max() * np.abs(w).max(),
+        dtype,
+        f"{impl} input gradient {problem}",
+    )
+    assert_close(
+        gw,
+        gw_want,
+        grad_y.shape[0] * grad_y.shape[2] * grad_y.shape[3],
+        np.abs(grad_y).max() * np.abs(x).max(),
+        dtype,
+        f"{impl} weight gradient {problem}",
+    )
     assert y.dtype == gx.dtype == gw.dtype == dtype
 
 
@@ -200,30 +214,52 @@ def test_pool_kernels_match_reference(emulator, dtype, problem, seed, ties):
     assert argmax.dtype == np.int32
     window = kernel[0] * kernel[1]
     assert_close(gx, gx_want, window, np.abs(grad).max(), dtype, "max-pool backward")
-    avg_want = sum(x[:, :, i:i + stride[0] * (y.shape[2] - 1) + 1:stride[0], j:j + stride[1] * (y.shape[3] - 1) + 1:stride[1]]
-                   .astype(np.float64) for i in range(kernel[0]) for j in range(kernel[1])) / window
+    avg_want = (
+        sum(
+            x[
+                :,
+                :,
+                i : i + stride[0] * (y.shape[2] - 1) + 1 : stride[0],
+                j : j + stride[1] * (y.shape[3] - 1) + 1 : stride[1],
+            ].astype(np.float64)
+            for i in range(kernel[0])
+            for j in range(kernel[1])
+        )
+        / window
+    )
     assert_close(avg, avg_want, window, np.abs(x).max(), dtype, "avg-pool forward")
     avg_grad_want = np.zeros(x_shape)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            avg_grad_want[:, :, i:i + stride[0] * (y.shape[2] - 1) + 1:stride[0],
-                          j:j + stride[1] * (y.shape[3] - 1) + 1:stride[1]] += grad / window
+            avg_grad_want[
+                :,
+                :,
+                i : i + stride[0] * (y.shape[2] - 1) + 1 : stride[0],
+                j : j + stride[1] * (y.shape[3] - 1) + 1 : stride[1],
+            ] += grad / window
     assert_close(avg_grad, avg_grad_want, window, np.abs(grad).max(), dtype, "avg-pool backward")
 
 
 # ------------------------------------------------------------------ batch norm
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(shape=st.one_of(st.tuples(st.integers(1, 5), st.integers(1, 4)),
-                       st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9))),
-       seed=st.integers(0, 2**16), need_x=st.booleans())
+@given(
+    shape=st.one_of(
+        st.tuples(st.integers(1, 5), st.integers(1, 4)),
+        st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9), st.integers(1, 9)),
+    ),
+    seed=st.integers(0, 2**16),
+    need_x=st.booleans(),
+)
 def test_batchnorm_kernels_match_the_formulas(emulator, dtype, shape, seed, need_x):
     x = _random(shape, seed, dtype) * 3 + 1
     weight, bias = _random(shape[1:2], seed + 1, dtype), _random(shape[1:2], seed + 2, dtype)
     grad = _random(shape, seed + 3, dtype)
-    want = numpy_norm.batchnorm_train_forward(x.astype(np.float64), weight.astype(np.float64),
-                                                 bias.astype(np.float64), 1e-5)
-    back_want = numpy_norm.batchnorm_train_backward(grad.astype(np.float64), want[1], want[4],
-                                                       weight.astype(np.float64), True)
+    want = numpy_norm.batchnorm_train_forward(
+        x.astype(np.float64), weight.astype(np.float64), bias.astype(np.float64), 1e-5
+    )
+    back_want = numpy_norm.batchnorm_train_backward(
+        grad.astype(np.float64), want[1], want[4], weight.astype(np.float64), True
+    )
     with cuda_emulator.emulate(emulator=emulator):
         got = batchnorm.batchnorm_train_forward(x, weight, bias, 1e-5)
         back = batchnorm.batchnorm_train_backward(grad, got[1], got[4], weight, need_x)
@@ -236,8 +272,14 @@ def test_batchnorm_kernels_match_the_formulas(emulator, dtype, shape, seed, need
     names = ["grad_x", "grad_weight", "grad_bias"]
     for name, g, w in zip(names, back, back_want):
         if g is not None:
-            assert_close(g, w, count, scale * np.abs(grad).max() * max(1.0, float(np.abs(weight).max())), dtype,
-                         f"batch norm {name} {shape}")
+            assert_close(
+                g,
+                w,
+                count,
+                scale * np.abs(grad).max() * max(1.0, float(np.abs(weight).max())),
+                dtype,
+                f"batch norm {name} {shape}",
+            )
 
 
 # ------------------------------------------------------------------ optimisers
@@ -262,8 +304,10 @@ def test_fused_adam_kernel_gives_the_numpy_lines_numbers_bit_for_bit(emulator, d
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("options", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True, weight_decay=0.1),
-                                     dict(momentum=0.5, dampening=0.3)])
+@pytest.mark.parametrize(
+    "options",
+    [dict(momentum=0.9), dict(momentum=0.9, nesterov=True, weight_decay=0.1), dict(momentum=0.5, dampening=0.3)],
+)
 def test_fused_sgd_kernel_gives_the_numpy_lines_numbers_bit_for_bit(emulator, dtype, options):
     import tinydl as td
 
@@ -277,8 +321,17 @@ def test_fused_sgd_kernel_gives_the_numpy_lines_numbers_bit_for_bit(emulator, dt
         readable.grad = td.Tensor._from_array(g)
         optimizer.step()
         with cuda_emulator.emulate(emulator=emulator):
-            optim.sgd_step(param, g, buffer, 0.05, options["momentum"], options.get("dampening", 0.0),
-                           options.get("weight_decay", 0.0), options.get("nesterov", False), step == 0)
+            optim.sgd_step(
+                param,
+                g,
+                buffer,
+                0.05,
+                options["momentum"],
+                options.get("dampening", 0.0),
+                options.get("weight_decay", 0.0),
+                options.get("nesterov", False),
+                step == 0,
+            )
     np.testing.assert_array_equal(param, readable.data)
     np.testing.assert_array_equal(buffer, optimizer.state[readable]["momentum_buffer"])
 
@@ -309,19 +362,34 @@ def test_tile_edges_come_from_the_cuda_source():
 def test_emulator_refuses_arguments_cupy_would_pass_wrongly(emulator):
     a = np.ones((4, 4), np.float32)
     with cuda_emulator.emulate(emulator=emulator):
-        with pytest.raises(cuda_emulator.EmulatedKernelError, match=r"parameter 'M' \(int\) needs a NumPy int32 scalar"):
+        with pytest.raises(
+            cuda_emulator.EmulatedKernelError, match=r"parameter 'M' \(int\) needs a NumPy int32 scalar"
+        ):
             launch.launch("matmul", "matmul_naive_f32", (1, 1, 1), (4, 4, 1), (a, a, a, 4, np.int32(4), np.int32(4)))
-        with pytest.raises(cuda_emulator.EmulatedKernelError, match=r"parameter 'A' .* needs float32 data, got .*float64"):
-            launch.launch("matmul", "matmul_naive_f32", (1, 1, 1), (4, 4, 1),
-                          (a.astype(np.float64), a, a, np.int32(4), np.int32(4), np.int32(4)))
+        with pytest.raises(
+            cuda_emulator.EmulatedKernelError, match=r"parameter 'A' .* needs float32 data, got .*float64"
+        ):
+            launch.launch(
+                "matmul",
+                "matmul_naive_f32",
+                (1, 1, 1),
+                (4, 4, 1),
+                (a.astype(np.float64), a, a, np.int32(4), np.int32(4), np.int32(4)),
+            )
         with pytest.raises(cuda_emulator.EmulatedKernelError, match="C-contiguous"):
-            launch.launch("matmul", "matmul_naive_f32", (1, 1, 1), (4, 4, 1),
-                          (a.T[:, :2], a, a, np.int32(4), np.int32(4), np.int32(4)))
+            launch.launch(
+                "matmul",
+                "matmul_naive_f32",
+                (1, 1, 1),
+                (4, 4, 1),
+                (a.T[:, :2], a, a, np.int32(4), np.int32(4), np.int32(4)),
+            )
         with pytest.raises(cuda_emulator.EmulatedKernelError, match="takes 6 arguments"):
             launch.launch("matmul", "matmul_naive_f32", (1, 1, 1), (4, 4, 1), (a, a, a))
         with pytest.raises(cuda_emulator.EmulatedKernelError, match="at most 1024"):
-            launch.launch("matmul", "matmul_naive_f32", (1, 1, 1), (64, 32, 1),
-                          (a, a, a, np.int32(4), np.int32(4), np.int32(4)))
+            launch.launch(
+                "matmul", "matmul_naive_f32", (1, 1, 1), (64, 32, 1), (a, a, a, np.int32(4), np.int32(4), np.int32(4))
+            )
 
 
 # ------------------------------------------------------------------ the checks can fail
@@ -345,8 +413,10 @@ def test_a_missing_syncthreads_in_the_tiled_matmul_is_caught():
 def test_a_missing_second_syncthreads_in_the_blocked_matmul_is_caught():
     """The barrier after the outer products removed: the next tile overwrites numbers still being read."""
     bad = cuda_emulator.Emulator()
-    bad.with_source("matmul", _planted("matmul", r"(acc\[i\]\[j\] \+= a_frag\[i\] \* b_frag\[j\];\n\s*\}\n)\s*__syncthreads\(\);",
-                                       r"\1"))
+    bad.with_source(
+        "matmul",
+        _planted("matmul", r"(acc\[i\]\[j\] \+= a_frag\[i\] \* b_frag\[j\];\n\s*\}\n)\s*__syncthreads\(\);", r"\1"),
+    )
     a, b = np.random.default_rng(1).standard_normal((64, 40)).astype(np.float32), np.ones((40, 64), np.float32)
     with cuda_emulator.emulate(emulator=bad):
         c = matmul.matmul_blocked(a, b)
@@ -355,7 +425,9 @@ def test_a_missing_second_syncthreads_in_the_blocked_matmul_is_caught():
 
 def test_an_index_off_by_one_in_im2col_is_caught():
     bad = cuda_emulator.Emulator()
-    bad.with_source("conv", _planted("conv", r"q \* s\.sw - s\.pw \+ j\);\n    \}\n\}", "q * s.sw - s.pw + j + 1);\n    }\n}"))
+    bad.with_source(
+        "conv", _planted("conv", r"q \* s\.sw - s\.pw \+ j\);\n    \}\n\}", "q * s.sw - s.pw + j + 1);\n    }\n}")
+    )
     rng = np.random.default_rng(2)
     x, w = rng.standard_normal((1, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3))
     with cuda_emulator.emulate(emulator=bad):
@@ -366,8 +438,14 @@ def test_an_index_off_by_one_in_im2col_is_caught():
 def test_an_unwritten_output_element_shows_as_nan():
     """The store of the last column skipped: the NaN-filled output gives it away."""
     bad = cuda_emulator.Emulator()
-    bad.with_source("matmul", _planted("matmul", r"if \(row < M && col < N\) C\[row \* N \+ col\] = sum;",
-                                       "if (row < M && col < N - 1) C[row * N + col] = sum;"))
+    bad.with_source(
+        "matmul",
+        _planted(
+            "matmul",
+            r"if \(row < M && col < N\) C\[row \* N \+ col\] = sum;",
+            "if (row < M && col < N - 1) C[row * N + col] = sum;",
+        ),
+    )
     with cuda_emulator.emulate(emulator=bad):
         c = matmul.matmul_tiled(np.ones((5, 3), np.float32), np.ones((3, 7), np.float32))
     assert np.isnan(c[:, -1]).all() and not np.isnan(c[:, :-1]).any()
@@ -384,8 +462,12 @@ def test_a_write_past_the_end_of_an_array_is_caught():
 def test_a_barrier_only_some_threads_reach_is_reported():
     """252 of 256 threads return before the first block_sum's barrier (undefined behaviour on a GPU)."""
     bad = cuda_emulator.Emulator()
-    bad.with_source("batchnorm", _planted("batchnorm", r"const double mu = block_sum",
-                                          "if (threadIdx.x > 3) return;\n    const double mu = block_sum"))
+    bad.with_source(
+        "batchnorm",
+        _planted(
+            "batchnorm", r"const double mu = block_sum", "if (threadIdx.x > 3) return;\n    const double mu = block_sum"
+        ),
+    )
     x = np.ones((2, 3, 4, 4), np.float32)
     with cuda_emulator.emulate(emulator=bad):
         with pytest.raises(cuda_emulator.EmulatedKernelError, match=r"__syncthreads\(\) was reached by 4 of the 256"):
@@ -403,8 +485,9 @@ def test_a_race_is_reported_by_thread_sanitizer_with_os_threads(tmp_path):
     reason = cuda_emulator.unavailable_reason(threads=True)
     if reason:
         pytest.skip(reason)
-    libtsan = subprocess.run([cuda_emulator.compiler(), "-print-file-name=libtsan.so"], capture_output=True,
-                             text=True).stdout.strip()
+    libtsan = subprocess.run(
+        [cuda_emulator.compiler(), "-print-file-name=libtsan.so"], capture_output=True, text=True
+    ).stdout.strip()
     if not os.path.isabs(libtsan) or not os.path.exists(libtsan):
         pytest.skip("no ThreadSanitizer runtime (libtsan.so) for this compiler")
     bad_source = _planted("matmul", r"(Bs\[ty\]\[tx\] = [^;]*;\n)\s*__syncthreads\(\);", r"\1")
@@ -421,8 +504,12 @@ def test_a_race_is_reported_by_thread_sanitizer_with_os_threads(tmp_path):
         "    matmul.matmul_tiled(a, a)\n"
     )
     env = dict(os.environ, LD_PRELOAD=libtsan, TSAN_OPTIONS="exitcode=66 report_signal_unsafe=0")
-    runs = {which: subprocess.run([sys.executable, "-c", script, which], capture_output=True, text=True, env=env,
-                                  timeout=300) for which in ("bad", "good")}
+    runs = {
+        which: subprocess.run(
+            [sys.executable, "-c", script, which], capture_output=True, text=True, env=env, timeout=300
+        )
+        for which in ("bad", "good")
+    }
     bad_run = runs["bad"]
     if "data race" not in bad_run.stderr and bad_run.returncode != 66:
         pytest.skip(f"ThreadSanitizer did not run in this process (exit {bad_run.returncode}): {bad_run.stderr[-300:]}")
@@ -435,7 +522,10 @@ def test_every_kernel_of_every_family_was_launched_by_the_tests_above(emulator, 
     if request.config.option.keyword or request.config.option.markexpr not in ("", "not slow and not gpu"):
         pytest.skip("only meaningful when the whole module runs")
     launched = {(family, kernel) for family, kernel, _, _ in emulator.launches}
-    missing = [(family, kernel) for family in launch.families()
-               for kernel in cuda_emulator.kernel_signatures(launch.source_path(family).read_text())
-               if (family, kernel) not in launched]
+    missing = [
+        (family, kernel)
+        for family in launch.families()
+        for kernel in cuda_emulator.kernel_signatures(launch.source_path(family).read_text())
+        if (family, kernel) not in launched
+    ]
     assert not missing, f"kernels no test launched: {missing}"

@@ -1,5 +1,6 @@
 """tinydl.data: MedMNIST files (real ones from ../shared/medmnist), image folders, synthetic data,
 DataLoader and transforms. No network: downloads go through a replaced URL opener."""
+
 import io
 import pathlib
 import subprocess
@@ -48,9 +49,22 @@ def write_fake_npz(path, n=6, channels=1, n_classes=2, drop=(), **replace):
 
 # --- the table ----------------------------------------------------------------------------------
 
+
 def test_table_has_the_2d_sets_with_consistent_records():
-    for name in ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
-                 "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist"):
+    for name in (
+        "pathmnist",
+        "chestmnist",
+        "dermamnist",
+        "octmnist",
+        "pneumoniamnist",
+        "retinamnist",
+        "breastmnist",
+        "bloodmnist",
+        "tissuemnist",
+        "organamnist",
+        "organcmnist",
+        "organsmnist",
+    ):
         info = data.MEDMNIST[name]
         assert info.url == f"https://zenodo.org/records/10519652/files/{name}.npz?download=1"
         assert info.file_name == f"{name}.npz"
@@ -71,10 +85,14 @@ def test_unknown_name_and_split_list_the_choices():
 
 # --- real files ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, classes", [
-    ("pneumoniamnist", ["normal", "pneumonia"]),
-    ("breastmnist", ["malignant", "normal, benign"]),
-])
+
+@pytest.mark.parametrize(
+    "name, classes",
+    [
+        ("pneumoniamnist", ["normal", "pneumonia"]),
+        ("breastmnist", ["malignant", "normal, benign"]),
+    ],
+)
 def test_real_grey_binary_sets(real_dir, name, classes):
     info = data.MEDMNIST[name]
     for split in data.SPLITS:
@@ -97,7 +115,7 @@ def test_real_retina_is_rgb_and_ordinal(real_dir):
     assert ds.images.shape == (1080, 28, 28, 3) and ds.n_channels == 3 and ds.task == "ordinal-regression"
     x, y = ds.arrays()
     assert x.shape == (1080, 3, 28, 28)
-    np.testing.assert_allclose(x[5, 2], ds.images[5, :, :, 2] / 255.0, rtol=1e-6)   # channel 2 = blue
+    np.testing.assert_allclose(x[5, 2], ds.images[5, :, :, 2] / 255.0, rtol=1e-6)  # channel 2 = blue
     assert y.min() == 0 and y.max() == 4 and len(ds.classes) == 5
 
 
@@ -122,6 +140,7 @@ def test_available_reports_found_files(real_dir):
 
 
 # --- where files are looked for ------------------------------------------------------------------
+
 
 def test_lookup_order_root_then_env_then_cache(tmp_path, monkeypatch):
     root, env, cache = tmp_path / "root", tmp_path / "env", tmp_path / "cache-base"
@@ -165,6 +184,7 @@ def test_missing_file_error_names_every_place_and_the_way_out(tmp_path, monkeypa
 
 # --- damaged and hostile files -------------------------------------------------------------------
 
+
 def test_wrong_md5_is_detected_and_named(real_dir, tmp_path):
     damaged = tmp_path / "breastmnist.npz"
     raw = bytearray((real_dir / "breastmnist.npz").read_bytes())
@@ -181,7 +201,7 @@ def test_truncated_file_gives_a_clear_error(real_dir, tmp_path):
     truncated = tmp_path / "breastmnist.npz"
     raw = (real_dir / "breastmnist.npz").read_bytes()
     truncated.write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(data.ChecksumError):   # the default MD5 check catches it first
+    with pytest.raises(data.ChecksumError):  # the default MD5 check catches it first
         data.MedMNIST("breastmnist", root=tmp_path)
     with pytest.raises(data.DataFileError, match="truncated") as err:
         data.MedMNIST("breastmnist", root=tmp_path, check_md5=False)
@@ -221,14 +241,17 @@ def test_missing_key_names_the_key_and_what_is_there(tmp_path):
     assert "val_images" in str(err.value)
 
 
-@pytest.mark.parametrize("replace, pattern", [
-    ({"train_labels": np.array([[0], [1], [2], [0], [1], [0]], np.uint8)}, "between 0 and 1"),
-    ({"train_labels": np.zeros((5, 1), np.uint8)}, r"shape \(5, 1\), expected \(6,\)"),
-    ({"train_labels": np.zeros((6, 1), np.float32)}, "integers"),
-    ({"train_images": np.zeros((6, 32, 32), np.uint8)}, r"uint8 of shape \(N, 28, 28\)"),
-    ({"train_images": np.zeros((6, 28, 28), np.float32)}, "float32"),
-    ({"train_images": np.zeros((6, 28, 28, 3), np.uint8)}, "BreastMNIST"),
-])
+@pytest.mark.parametrize(
+    "replace, pattern",
+    [
+        ({"train_labels": np.array([[0], [1], [2], [0], [1], [0]], np.uint8)}, "between 0 and 1"),
+        ({"train_labels": np.zeros((5, 1), np.uint8)}, r"shape \(5, 1\), expected \(6,\)"),
+        ({"train_labels": np.zeros((6, 1), np.float32)}, "integers"),
+        ({"train_images": np.zeros((6, 32, 32), np.uint8)}, r"uint8 of shape \(N, 28, 28\)"),
+        ({"train_images": np.zeros((6, 28, 28), np.float32)}, "float32"),
+        ({"train_images": np.zeros((6, 28, 28, 3), np.uint8)}, "BreastMNIST"),
+    ],
+)
 def test_bad_contents_are_named(tmp_path, replace, pattern):
     write_fake_npz(tmp_path / "breastmnist.npz", **replace)
     with pytest.raises(data.DataFileError, match=pattern):
@@ -241,12 +264,13 @@ def test_multilabel_chest_layout(tmp_path):
     ds = data.MedMNIST("chestmnist", "train", root=tmp_path, check_md5=False)
     assert ds.labels.shape == (6, 14) and ds.labels.dtype == np.int64 and ds[0][1].shape == (14,)
     assert ds.arrays()[1].shape == (6, 14) and sum(ds.class_counts().values()) == labels.sum()
-    write_fake_npz(tmp_path / "bad" / "chestmnist.npz")   # (N, 1) labels: not 14 findings
+    write_fake_npz(tmp_path / "bad" / "chestmnist.npz")  # (N, 1) labels: not 14 findings
     with pytest.raises(data.DataFileError, match=r"\(6, 14\)"):
         data.MedMNIST("chestmnist", "train", root=tmp_path / "bad", check_md5=False)
 
 
 # --- download (no network: the opener is replaced) -----------------------------------------------
+
 
 class FakeResponse(io.BytesIO):
     """What urlopen returns, enough for download_file: read(), headers, context manager."""
@@ -288,7 +312,7 @@ def test_download_success_then_load(monkeypatch, tmp_path, breast_bytes):
     ds = data.MedMNIST("breastmnist", "val", root=tmp_path / "d", download=True)
     assert calls == [data.MEDMNIST["breastmnist"].url]
     assert ds.source.startswith("download") and len(ds) == 78
-    assert leftovers(tmp_path / "d") == ["breastmnist.npz"]   # no temporary file left
+    assert leftovers(tmp_path / "d") == ["breastmnist.npz"]  # no temporary file left
     assert data.md5(tmp_path / "d" / "breastmnist.npz") == data.MEDMNIST["breastmnist"].md5
 
 
@@ -306,11 +330,14 @@ def test_download_with_wrong_md5_leaves_nothing(monkeypatch, tmp_path, breast_by
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("response, error", [
-    (lambda b: FakeResponse(b[:1000], content_length=len(b)), data.DownloadError),   # server closed early
-    (lambda b: FakeResponse(b, fail_after=200_000), data.DownloadError),     # connection reset midway
-    (lambda b: FakeResponse(b, fail_after=200_000, error=KeyboardInterrupt), KeyboardInterrupt),   # Ctrl-C
-])
+@pytest.mark.parametrize(
+    "response, error",
+    [
+        (lambda b: FakeResponse(b[:1000], content_length=len(b)), data.DownloadError),  # server closed early
+        (lambda b: FakeResponse(b, fail_after=200_000), data.DownloadError),  # connection reset midway
+        (lambda b: FakeResponse(b, fail_after=200_000, error=KeyboardInterrupt), KeyboardInterrupt),  # Ctrl-C
+    ],
+)
 def test_interrupted_download_leaves_nothing(monkeypatch, tmp_path, breast_bytes, response, error):
     serve(monkeypatch, response(breast_bytes))
     with pytest.raises(error):
@@ -321,14 +348,14 @@ def test_interrupted_download_leaves_nothing(monkeypatch, tmp_path, breast_bytes
 def test_download_file_with_a_real_file_url(tmp_path, data_dir):
     # urllib's own opener, with a file:// address: the real code path, no network.
     url = (data_dir / "breastmnist.npz").as_uri()
-    dest = data.download_file(url, tmp_path / "x" / "breastmnist.npz", data.MEDMNIST["breastmnist"].md5,
-                              quiet=True)
+    dest = data.download_file(url, tmp_path / "x" / "breastmnist.npz", data.MEDMNIST["breastmnist"].md5, quiet=True)
     assert dest.read_bytes() == (data_dir / "breastmnist.npz").read_bytes()
     with pytest.raises(ValueError, match="without an MD5"):
         data.download_file(url, tmp_path / "y.npz", None)
 
 
 # --- image folders and single images --------------------------------------------------------------
+
 
 @pytest.fixture
 def image_tree(tmp_path):
@@ -363,21 +390,21 @@ def test_image_folder_rgb_jpeg_and_mixed(image_tree):
     colour = np.zeros((28, 28, 3), np.uint8)
     colour[..., 0] = 200
     Image.fromarray(colour).save(image_tree / "normal" / "red.jpg", quality=95)
-    ds = data.ImageFolder(image_tree)   # one colour file → RGB for all
+    ds = data.ImageFolder(image_tree)  # one colour file → RGB for all
     assert ds.images.shape == (6, 28, 28, 3)
     red = ds.images[ds.paths.index(image_tree / "normal" / "red.jpg")]
     assert abs(int(red[..., 0].mean()) - 200) < 5 and red[..., 1].mean() < 10
     grey = data.ImageFolder(image_tree, grayscale=True)
     assert grey.images.shape == (6, 28, 28)
     red_grey = grey.images[grey.paths.index(image_tree / "normal" / "red.jpg")]
-    assert abs(red_grey.mean() - 0.299 * 200) < 5   # ITU-R 601 luma
+    assert abs(red_grey.mean() - 0.299 * 200) < 5  # ITU-R 601 luma
 
 
 def test_image_folder_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     from PIL import Image
 
     (tmp_path / "a").mkdir()
-    Image.fromarray(np.full((28, 28), 32896, np.uint16)).save(tmp_path / "a" / "x.png")   # 128·257
+    Image.fromarray(np.full((28, 28), 32896, np.uint16)).save(tmp_path / "a" / "x.png")  # 128·257
     ds = data.ImageFolder(tmp_path)
     assert ds.images.dtype == np.uint8 and int(ds.images[0, 0, 0]) == 128
 
@@ -448,6 +475,7 @@ def test_load_image_errors(tmp_path):
 
 # --- synthetic data and load_dataset --------------------------------------------------------------
 
+
 def test_synthetic_is_deterministic_and_has_both_classes():
     a, b = data.SyntheticLesions("train", n=300, seed=3), data.SyntheticLesions("train", n=300, seed=3)
     np.testing.assert_array_equal(a.images, b.images)
@@ -458,12 +486,13 @@ def test_synthetic_is_deterministic_and_has_both_classes():
     assert a.class_counts() == {"normal": 150, "lesion": 150} and a.task == "binary-class"
     x, y = a.arrays()
     assert x.shape == (300, 1, 28, 28) and y.dtype == np.int64
-    with_transform = data.SyntheticLesions("train", n=300, seed=3, transform=data.Standardize(0.5, 0.5),
-                                           target_transform=lambda label: 1 - label)
+    with_transform = data.SyntheticLesions(
+        "train", n=300, seed=3, transform=data.Standardize(0.5, 0.5), target_transform=lambda label: 1 - label
+    )
     image, label = with_transform[7]
     np.testing.assert_allclose(image, (x[7] - 0.5) / 0.5, atol=1e-6)
     assert label == 1 - y[7]
-    np.testing.assert_array_equal(with_transform.arrays()[0], x)   # arrays() never augments
+    np.testing.assert_array_equal(with_transform.arrays()[0], x)  # arrays() never augments
     # A lesion is a bright disc: the brightest pixel is brighter with one, on average.
     peak = a.images.reshape(300, -1).max(axis=1)
     assert peak[a.labels == 1].mean() > peak[a.labels == 0].mean() + 20
@@ -490,11 +519,11 @@ def test_load_dataset_real_synthetic_and_fallback(real_dir, monkeypatch):
 
 # --- DataLoader -----------------------------------------------------------------------------------
 
+
 @given(n=st.integers(1, 70), batch_size=st.integers(1, 20), drop_last=st.booleans())
 def test_loader_batch_count_and_every_sample_once(n, batch_size, drop_last):
     x = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1)
-    loader = data.DataLoader((x, np.arange(n)), batch_size=batch_size, shuffle=True, seed=0,
-                             drop_last=drop_last)
+    loader = data.DataLoader((x, np.arange(n)), batch_size=batch_size, shuffle=True, seed=0, drop_last=drop_last)
     batches = list(loader)
     assert len(batches) == len(loader) == (n // batch_size if drop_last else -(-n // batch_size))
     seen = np.concatenate([yb for _, yb in batches]) if batches else np.array([], int)
@@ -503,7 +532,7 @@ def test_loader_batch_count_and_every_sample_once(n, batch_size, drop_last):
     else:
         assert sorted(seen.tolist()) == list(range(n))
     for xb, yb in batches:
-        np.testing.assert_array_equal(xb[:, 0, 0, 0], yb)   # x and y stay paired
+        np.testing.assert_array_equal(xb[:, 0, 0, 0], yb)  # x and y stay paired
 
 
 def test_loader_shuffle_is_reproducible_and_new_each_epoch():
@@ -540,26 +569,32 @@ def test_loader_from_dataset_with_transform():
 
 # --- transforms -----------------------------------------------------------------------------------
 
+
 def _batch(n=6, c=1, h=28, w=28, seed=0):
     return np.random.default_rng(seed).random((n, c, h, w), dtype=np.float32)
 
 
-@pytest.mark.parametrize("make", [
-    lambda s: data.RandomRotation(15, seed=s), lambda s: data.RandomShift(3, seed=s),
-    lambda s: data.GaussianNoise(0.1, seed=s), lambda s: data.RandomFlip(horizontal=True, seed=s),
-    lambda s: data.default_augmentation(flip=True, seed=s),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: data.RandomRotation(15, seed=s),
+        lambda s: data.RandomShift(3, seed=s),
+        lambda s: data.GaussianNoise(0.1, seed=s),
+        lambda s: data.RandomFlip(horizontal=True, seed=s),
+        lambda s: data.default_augmentation(flip=True, seed=s),
+    ],
+)
 def test_random_transforms_keep_shape_and_are_seeded(make):
     x = _batch(c=3)
     before = x.copy()
     out = make(0)(x)
     assert out.shape == x.shape and out.dtype == np.float32
-    np.testing.assert_array_equal(x, before)   # input untouched
+    np.testing.assert_array_equal(x, before)  # input untouched
     np.testing.assert_array_equal(out, make(0)(x))
     assert not np.array_equal(out, make(1)(x))
     t = make(0)
-    assert not np.array_equal(t(x), t(x))   # a new draw each call (each epoch)
-    assert make(0)(x[0]).shape == x[0].shape   # one image (C, H, W) works too
+    assert not np.array_equal(t(x), t(x))  # a new draw each call (each epoch)
+    assert make(0)(x[0]).shape == x[0].shape  # one image (C, H, W) works too
 
 
 def test_flip_is_off_by_default():
@@ -581,7 +616,7 @@ def test_rotation_by_zero_is_identity_and_by_90_is_rot90():
 @given(angle=st.floats(-30, 30))
 def test_rotation_keeps_the_centre_and_fills_outside(angle):
     x = np.zeros((1, 1, 29, 29), np.float32)
-    x[0, 0, 14, 14] = 1.0   # the centre pixel does not move
+    x[0, 0, 14, 14] = 1.0  # the centre pixel does not move
     out = data.rotate(x, angle)
     assert out[0, 0, 14, 14] == pytest.approx(1.0, abs=1e-5)
     corners = data.rotate(np.ones((1, 1, 29, 29), np.float32), 45.0, fill=0.0)[0, 0]
@@ -610,7 +645,7 @@ def test_standardize_from_training_statistics(real_dir):
     z = standardize(x_train)
     assert abs(z.mean()) < 1e-4 and z.std() == pytest.approx(1.0, rel=1e-3)
     x_test, _ = data.MedMNIST("breastmnist", "test").arrays()
-    assert abs(standardize(x_test).mean()) < 0.2   # same statistics reused, close but not exact
+    assert abs(standardize(x_test).mean()) < 0.2  # same statistics reused, close but not exact
 
 
 def test_standardize_per_channel_rescale_and_compose():
@@ -632,13 +667,15 @@ def test_standardize_per_channel_rescale_and_compose():
 
 # --- light import ---------------------------------------------------------------------------------
 
+
 def test_import_tinydl_data_is_light():
-    code = ("import sys, tinydl.data; "
-            "print(','.join(m for m in ('matplotlib', 'numba', 'torch', 'PIL', 'urllib.request') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, tinydl.data; "
+        "print(','.join(m for m in ('matplotlib', 'numba', 'torch', 'PIL', 'urllib.request') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
-
 
 
 def test_brightness_contrast_changes_exposure_per_image_reproducibly():

@@ -1,4 +1,5 @@
 """tinydl.demo (the spirals training run) and tinydl.datasets_toy."""
+
 import os
 import pathlib
 import subprocess

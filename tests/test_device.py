@@ -2,6 +2,7 @@
 
 What needs a GPU is in tests/test_gpu.py (marker ``gpu``, skipped where none is present).
 """
+
 import subprocess
 import sys
 import types
@@ -44,8 +45,11 @@ def test_cpu_tensors_and_modules():
 @pytest.mark.skipif(td.cuda.is_available(), reason="a GPU is present here")
 def test_asking_for_cuda_without_a_gpu_says_how_to_install_the_extra():
     assert td.cuda.is_available() is False and td.cuda.device_count() == 0
-    for make in (lambda: td.tensor([1.0], device="cuda"), lambda: td.tensor([1.0]).cuda(),
-                 lambda: td.nn.Linear(2, 2).to("cuda:0")):
+    for make in (
+        lambda: td.tensor([1.0], device="cuda"),
+        lambda: td.tensor([1.0]).cuda(),
+        lambda: td.nn.Linear(2, 2).to("cuda:0"),
+    ):
         with pytest.raises(RuntimeError, match=r'pip install "tinydl\[gpu\]"'):
             make()
 
@@ -161,10 +165,14 @@ def test_ops_on_gpu_tensors_call_the_cuda_kernels(monkeypatch, cupy_installed):
     recording = types.SimpleNamespace()
     roles = {r for op in ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d") for r in td.kernels.ROLES[op]}
     for role in roles:  # (only the forward roles run here: no_grad)
+
         def record(*args, _role=role, **kwargs):
             calls.append(_role)
-            out = getattr(reference, _role)(*(np.asarray(a) if isinstance(a, np.ndarray) else a for a in args), **kwargs)
+            out = getattr(reference, _role)(
+                *(np.asarray(a) if isinstance(a, np.ndarray) else a for a in args), **kwargs
+            )
             return tuple(o.view(_FakeGpuArray) for o in out) if isinstance(out, tuple) else out.view(_FakeGpuArray)
+
         setattr(recording, role, record)
     monkeypatch.setitem(sys.modules, "fake_cuda_kernels", recording)
     for op in ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d"):

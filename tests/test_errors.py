@@ -1,4 +1,5 @@
 """Error messages must name what is wrong: the shapes, dtypes, values or argument involved."""
+
 import re
 
 import numpy as np

@@ -1,4 +1,5 @@
 """tinydl.explain: saliency, SmoothGrad, Grad-CAM, overlays — and Module.register_forward_hook."""
+
 import subprocess
 import sys
 
@@ -133,8 +134,8 @@ def test_grad_cam_peaks_on_the_bright_square():
     assert probs[0].argmax() == 1
     peak = np.unravel_index(maps[0].argmax(), (16, 16))
     assert 9 <= peak[0] < 13 and 2 <= peak[1] < 6
-    assert maps[0, 10:12, 3:5].min() > 0.9   # the square's centre is hot …
-    assert maps[0, :6, 9:].max() == 0.0       # … the far corner cold
+    assert maps[0, 10:12, 3:5].min() > 0.9  # the square's centre is hot …
+    assert maps[0, :6, 9:].max() == 0.0  # … the far corner cold
 
 
 def test_grad_cam_shape_range_and_default_layer():
@@ -225,8 +226,13 @@ def test_grad_cam_matches_pytorch(torch):
     result = explain.explain(model, x, target=[0, 1, 1])
 
     t_model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(2 * 13 * 13, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2),
+        torch.nn.Conv2d(1, 2, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(2 * 13 * 13, 4),
+        torch.nn.ReLU(),
+        torch.nn.Linear(4, 2),
     ).double()
     state = model.state_dict()
     mapping = {"0": "features.0", "4": "classifier.1", "6": "classifier.3"}
@@ -252,12 +258,14 @@ def test_grad_cam_matches_pytorch(torch):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("src, dst", [((13, 13), (28, 28)), ((26, 26), (28, 28)), ((14, 7), (28, 30)),
-                                      ((5, 5), (3, 3))])
+@pytest.mark.parametrize(
+    "src, dst", [((13, 13), (28, 28)), ((26, 26), (28, 28)), ((14, 7), (28, 30)), ((5, 5), (3, 3))]
+)
 def test_upsample_bilinear_matches_pytorch(torch, src, dst):
     maps = np.random.default_rng(0).random((2, *src))
-    expected = torch.nn.functional.interpolate(torch.from_numpy(maps)[:, None], size=dst, mode="bilinear",
-                                               align_corners=False)[:, 0].numpy()
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(maps)[:, None], size=dst, mode="bilinear", align_corners=False
+    )[:, 0].numpy()
     np.testing.assert_allclose(explain.upsample_bilinear(maps, dst), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -268,7 +276,7 @@ def test_overlay_shapes_and_range():
     heat = rng.random((28, 28))
     out = explain.overlay(image, heat)
     assert out.shape == (28, 28, 3) and out.min() >= 0 and out.max() <= 1
-    assert explain.overlay(image[None], heat * 1e-3).shape == (28, 28, 3)      # CHW, tiny saliency values
+    assert explain.overlay(image[None], heat * 1e-3).shape == (28, 28, 3)  # CHW, tiny saliency values
     assert explain.overlay(rng.random((3, 28, 28)), rng.random((13, 13))).shape == (28, 28, 3)  # resize
     grey = np.repeat((image / 255)[..., None], 3, axis=-1)
     np.testing.assert_allclose(explain.overlay(image / 255, heat, alpha=0.0), grey)

@@ -2,6 +2,7 @@
 
 Run them where a GPU is present with ``python -m pytest -m gpu``.
 """
+
 import numpy as np
 import pytest
 
@@ -120,11 +121,23 @@ def test_gpu_matmul_large_and_misaligned():
     ga, gb = _gpu(a, b)
     for rung in ("tiled", "blocked"):
         with poisoned():
-            assert_close(_cpu(getattr(cuda_matmul, f"matmul_{rung}")(ga, gb)), a.astype(np.float64) @ b, 517,
-                         np.abs(a).max() * np.abs(b).max(), np.float32, rung)
+            assert_close(
+                _cpu(getattr(cuda_matmul, f"matmul_{rung}")(ga, gb)),
+                a.astype(np.float64) @ b,
+                517,
+                np.abs(a).max() * np.abs(b).max(),
+                np.float32,
+                rung,
+            )
             # a view starting 4 bytes in: the float4 path must switch itself off
-            assert_close(_cpu(cuda_matmul.matmul_blocked(ga[:, 1:], gb[1:])), a[:, 1:].astype(np.float64) @ b[1:],
-                         516, np.abs(a).max() * np.abs(b).max(), np.float32, "offset view")
+            assert_close(
+                _cpu(cuda_matmul.matmul_blocked(ga[:, 1:], gb[1:])),
+                a[:, 1:].astype(np.float64) @ b[1:],
+                516,
+                np.abs(a).max() * np.abs(b).max(),
+                np.float32,
+                "offset view",
+            )
 
 
 @pytest.mark.parametrize("impl", ["im2col", "direct"])
@@ -136,8 +149,9 @@ def test_gpu_conv_kernels_match_reference(impl, dtype, problem, seed, with_bias)
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
     bias = rng.standard_normal(w_shape[:1]).astype(dtype) if with_bias else None
-    y_want = reference.conv2d_forward(x.astype(np.float64), w.astype(np.float64),
-                                      None if bias is None else bias.astype(np.float64), stride, padding)
+    y_want = reference.conv2d_forward(
+        x.astype(np.float64), w.astype(np.float64), None if bias is None else bias.astype(np.float64), stride, padding
+    )
     grad_y = rng.standard_normal(y_want.shape).astype(dtype)
     kernels = getattr(cuda_conv, impl)
     gx_, gw_, ggy = _gpu(x, w, grad_y)
@@ -147,12 +161,20 @@ def test_gpu_conv_kernels_match_reference(impl, dtype, problem, seed, with_bias)
         gw = _cpu(kernels.conv2d_backward_weight(ggy, gx_, w_shape, stride, padding))
     taps = w_shape[1] * w_shape[2] * w_shape[3]
     assert_close(y, y_want, taps, np.abs(x).max() * np.abs(w).max() + (np.abs(bias).max() if with_bias else 0), dtype)
-    assert_close(gx, reference.conv2d_backward_input(grad_y.astype(np.float64), w.astype(np.float64), x_shape, stride,
-                                                     padding), w_shape[0] * w_shape[2] * w_shape[3],
-                 np.abs(grad_y).max() * np.abs(w).max(), dtype)
-    assert_close(gw, reference.conv2d_backward_weight(grad_y.astype(np.float64), x.astype(np.float64), w_shape,
-                                                      stride, padding), y.shape[0] * y.shape[2] * y.shape[3],
-                 np.abs(grad_y).max() * np.abs(x).max(), dtype)
+    assert_close(
+        gx,
+        reference.conv2d_backward_input(grad_y.astype(np.float64), w.astype(np.float64), x_shape, stride, padding),
+        w_shape[0] * w_shape[2] * w_shape[3],
+        np.abs(grad_y).max() * np.abs(w).max(),
+        dtype,
+    )
+    assert_close(
+        gw,
+        reference.conv2d_backward_weight(grad_y.astype(np.float64), x.astype(np.float64), w_shape, stride, padding),
+        y.shape[0] * y.shape[2] * y.shape[3],
+        np.abs(grad_y).max() * np.abs(x).max(),
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -168,8 +190,13 @@ def test_gpu_pool_kernels_match_reference(dtype, problem, seed):
         gx = cuda_pool.maxpool2d_backward(*_gpu(grad), argmax, x_shape, kernel, stride)
     np.testing.assert_array_equal(_cpu(y), y_want)
     np.testing.assert_array_equal(_cpu(argmax), arg_want)
-    assert_close(_cpu(gx), reference.maxpool2d_backward(grad, arg_want, x_shape, kernel, stride),
-                 kernel[0] * kernel[1], np.abs(grad).max(), dtype)
+    assert_close(
+        _cpu(gx),
+        reference.maxpool2d_backward(grad, arg_want, x_shape, kernel, stride),
+        kernel[0] * kernel[1],
+        np.abs(grad).max(),
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -179,10 +206,12 @@ def test_gpu_batchnorm_kernels_match_the_formulas(dtype, shape):
     x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
     weight, bias = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
     grad = rng.standard_normal(shape).astype(dtype)
-    want = numpy_norm.batchnorm_train_forward(x.astype(np.float64), weight.astype(np.float64),
-                                                 bias.astype(np.float64), 1e-5)
-    back_want = numpy_norm.batchnorm_train_backward(grad.astype(np.float64), want[1], want[4],
-                                                       weight.astype(np.float64), True)
+    want = numpy_norm.batchnorm_train_forward(
+        x.astype(np.float64), weight.astype(np.float64), bias.astype(np.float64), 1e-5
+    )
+    back_want = numpy_norm.batchnorm_train_backward(
+        grad.astype(np.float64), want[1], want[4], weight.astype(np.float64), True
+    )
     with poisoned():
         got = cuda_batchnorm.batchnorm_train_forward(*_gpu(x, weight, bias), 1e-5)
         back = cuda_batchnorm.batchnorm_train_backward(*_gpu(grad), got[1], got[4], *_gpu(weight), True)
@@ -199,9 +228,11 @@ def test_gpu_fused_optimisers_equal_the_numpy_lines(dtype):
     rng = np.random.default_rng(0)
     start = rng.standard_normal(100_003).astype(dtype)
     grads = [rng.standard_normal(start.size).astype(dtype) for _ in range(3)]
-    for make in (lambda p, fused: td.optim.Adam(p, lr=1e-2, weight_decay=0.01, fused=fused),
-                 lambda p, fused: td.optim.AdamW(p, lr=1e-2, fused=fused),
-                 lambda p, fused: td.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1, fused=fused)):
+    for make in (
+        lambda p, fused: td.optim.Adam(p, lr=1e-2, weight_decay=0.01, fused=fused),
+        lambda p, fused: td.optim.AdamW(p, lr=1e-2, fused=fused),
+        lambda p, fused: td.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1, fused=fused),
+    ):
         results = []
         for where, fused in (("cpu", False), ("cuda", True)):
             param = td.nn.Parameter(start.copy()).to(where) if where == "cuda" else td.nn.Parameter(start.copy())
@@ -224,8 +255,9 @@ def test_gpu_gradcheck_of_conv_and_pooling_in_float64(conv_impl):
         return td.nn.functional.avg_pool2d(td.nn.functional.max_pool2d(td.relu(y), 2, stride=1), 2).to("cpu")
 
     with td.kernels.using("conv2d", conv_impl):
-        td.gradcheck(fn, td.tensor(x, requires_grad=True), td.tensor(w, requires_grad=True),
-                     td.tensor(b, requires_grad=True))
+        td.gradcheck(
+            fn, td.tensor(x, requires_grad=True), td.tensor(w, requires_grad=True), td.tensor(b, requires_grad=True)
+        )
 
 
 @pytest.mark.parametrize("model_name", ["small_cnn", "convnet"])

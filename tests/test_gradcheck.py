@@ -1,4 +1,5 @@
 """td.gradcheck itself: it must pass correct gradients and catch wrong ones, saying where."""
+
 import re
 
 import numpy as np
@@ -181,7 +182,9 @@ def test_float_tensor_without_requires_grad_is_a_constant():
     w = td.tensor(np.array([1.0, 2.0]))  # requires_grad=False: passed through, not checked
     report = td.gradcheck(lambda x, c: (x * c).sum(), np.array([3.0, 4.0]), w)
     assert [c.position for c in report.inputs] == [0]
-    report = td.gradcheck(lambda x, c: (x * c).sum(), np.array([3.0, 4.0]), td.tensor(np.array([1.0, 2.0]), requires_grad=True))
+    report = td.gradcheck(
+        lambda x, c: (x * c).sum(), np.array([3.0, 4.0]), td.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    )
     assert [c.position for c in report.inputs] == [0, 1]
 
 

@@ -1,4 +1,5 @@
 """`import tinydl` must stay light: no Numba compilation, no matplotlib, no CuPy, no torch."""
+
 import subprocess
 import sys
 
@@ -6,10 +7,7 @@ HEAVY = ("numba", "matplotlib", "cupy", "torch", "hypothesis")
 
 
 def test_import_loads_no_heavy_module():
-    code = (
-        "import sys, tinydl; "
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
+    code = f"import sys, tinydl; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import tinydl pulled in: {out.stdout.strip()}"
 

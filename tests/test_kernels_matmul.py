@@ -5,6 +5,7 @@ compute the same C = A·B as ``tinydl.kernels.reference.matmul``, for any shape
 (including sizes that are not multiples of the blocked kernel's 6×4 tiles),
 float32 and float64, and non-contiguous inputs such as transposed views.
 """
+
 import math
 import os
 import subprocess
@@ -74,7 +75,14 @@ def test_matmul_matches_reference(impl, dtype, m, k, n, layout, seed):
 @pytest.mark.skipif("numba_blocked" not in MATMUL_IMPLS, reason="numba is not installed")
 @pytest.mark.parametrize("kernel", ["matmul_blocked", "matmul_simd"])
 @pytest.mark.parametrize("path", ["one thread", "parallel"])
-@given(m=sizes, k=sizes, n=sizes, layout=layouts, seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    m=sizes,
+    k=sizes,
+    n=sizes,
+    layout=layouts,
+    seed=st.integers(0, 2**16),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
 def test_blocked_matmul_both_paths_match_reference(kernel, path, m, k, n, layout, seed, dtype):
     """Small products run on one thread; force each path, so that both are tested on small shapes."""
     from tinydl.kernels import numba_matmul

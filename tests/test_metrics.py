@@ -5,6 +5,7 @@ reader can redo the arithmetic. The AUC is also checked against its
 definition, the Mann–Whitney probability, by a brute-force loop over all
 (positive, negative) pairs on hypothesis-drawn inputs.
 """
+
 import json
 import warnings
 from fractions import Fraction as Fr
@@ -35,10 +36,10 @@ Y3_TRUE = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
 Y3_PRED = [0, 0, 0, 1, 1, 1, 2, 0, 0, 2]
 CM3 = [[3, 1, 0], [0, 2, 1], [2, 0, 1]]
 SUPPORT3 = [4, 3, 3]
-PRECISION3 = [Fr(3, 5), Fr(2, 3), Fr(1, 2)]           # TP / (TP + FP)
-RECALL3 = [Fr(3, 4), Fr(2, 3), Fr(1, 3)]              # TP / (TP + FN)
-SPECIFICITY3 = [Fr(4, 6), Fr(6, 7), Fr(6, 7)]         # TN / (TN + FP)
-F13 = [Fr(6, 9), Fr(4, 6), Fr(2, 5)]                  # 2TP / (2TP + FP + FN)
+PRECISION3 = [Fr(3, 5), Fr(2, 3), Fr(1, 2)]  # TP / (TP + FP)
+RECALL3 = [Fr(3, 4), Fr(2, 3), Fr(1, 3)]  # TP / (TP + FN)
+SPECIFICITY3 = [Fr(4, 6), Fr(6, 7), Fr(6, 7)]  # TN / (TN + FP)
+F13 = [Fr(6, 9), Fr(4, 6), Fr(2, 5)]  # 2TP / (2TP + FP + FN)
 
 
 def close(value, expected):
@@ -63,9 +64,15 @@ def test_accuracy_by_hand():
     assert M.accuracy(Y3_TRUE, Y3_PRED) == pytest.approx(6 / 10)
 
 
-@pytest.mark.parametrize("metric, per_class", [
-    (M.precision, PRECISION3), (M.recall, RECALL3), (M.specificity, SPECIFICITY3), (M.f1_score, F13),
-])
+@pytest.mark.parametrize(
+    "metric, per_class",
+    [
+        (M.precision, PRECISION3),
+        (M.recall, RECALL3),
+        (M.specificity, SPECIFICITY3),
+        (M.f1_score, F13),
+    ],
+)
 def test_per_class_and_averages_by_hand(metric, per_class):
     assert close(metric(Y3_TRUE, Y3_PRED, average=None), per_class)
     # macro: plain mean over the 3 classes
@@ -101,10 +108,10 @@ YB_PRED = [1, 1, 0, 1, 1, 0, 0, 0]
 
 
 def test_binary_by_hand():
-    assert close(M.precision(YB_TRUE, YB_PRED), Fr(2, 4))        # TP/(TP+FP)
-    assert close(M.recall(YB_TRUE, YB_PRED), Fr(2, 3))           # TP/(TP+FN)
+    assert close(M.precision(YB_TRUE, YB_PRED), Fr(2, 4))  # TP/(TP+FP)
+    assert close(M.recall(YB_TRUE, YB_PRED), Fr(2, 3))  # TP/(TP+FN)
     assert M.sensitivity is M.recall
-    assert close(M.specificity(YB_TRUE, YB_PRED), Fr(3, 5))      # TN/(TN+FP)
+    assert close(M.specificity(YB_TRUE, YB_PRED), Fr(3, 5))  # TN/(TN+FP)
     # F1 = 2PR/(P+R) = 2·(1/2)(2/3) / (1/2 + 2/3) = (2/3)/(7/6) = 4/7 = 2TP/(2TP+FP+FN) = 4/(4+2+1)
     assert close(M.f1_score(YB_TRUE, YB_PRED), Fr(4, 7))
     assert close(M.accuracy(YB_TRUE, YB_PRED), Fr(5, 8))
@@ -126,7 +133,7 @@ def test_zero_division_is_zero():
     assert M.precision(y_true, y_pred) == 0.0
     assert M.recall(y_true, y_pred) == 0.0
     assert M.f1_score(y_true, y_pred) == 0.0
-    assert M.specificity(y_true, y_pred) == 1.0   # TN = 2, FP = 0
+    assert M.specificity(y_true, y_pred) == 1.0  # TN = 2, FP = 0
     # No positives at all: recall = 0/(0+0) -> 0.0, not nan, and no RuntimeWarning
     # (pyproject turns tinydl's RuntimeWarnings into errors).
     assert M.recall([0, 0, 0], [0, 0, 0]) == 0.0
@@ -185,14 +192,14 @@ def test_auc_perfect_inverted_and_constant():
     y = [0, 0, 1, 1]
     assert M.roc_auc(y, [0.1, 0.2, 0.8, 0.9]) == 1.0
     assert M.roc_auc(y, [0.9, 0.8, 0.2, 0.1]) == 0.0
-    assert M.roc_auc(y, [0.5, 0.5, 0.5, 0.5]) == 0.5   # every pair a tie: ½
+    assert M.roc_auc(y, [0.5, 0.5, 0.5, 0.5]) == 0.5  # every pair a tie: ½
     # Logits work too: AUC only depends on the order of the scores.
     assert M.roc_auc(y, [-3.0, -1.0, 2.0, 7.0]) == 1.0
 
 
 def test_auc_uses_column_1_of_two_column_probabilities():
     probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.65, 0.35], [0.2, 0.8]])
-    assert M.roc_auc([0, 0, 1, 1], probs) == pytest.approx(3 / 4)   # same scores as test_roc_curve_by_hand
+    assert M.roc_auc([0, 0, 1, 1], probs) == pytest.approx(3 / 4)  # same scores as test_roc_curve_by_hand
 
 
 def test_auc_of_one_class_raises():
@@ -213,8 +220,11 @@ def brute_force_auc(y, s):
     return total / (len(positives) * len(negatives))
 
 
-@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 6)), min_size=2, max_size=40)
-       .filter(lambda pairs: len({label for label, _ in pairs}) == 2))
+@given(
+    st.lists(st.tuples(st.integers(0, 1), st.integers(0, 6)), min_size=2, max_size=40).filter(
+        lambda pairs: len({label for label, _ in pairs}) == 2
+    )
+)
 def test_auc_equals_mann_whitney(pairs):
     # Scores from a small set of values, so that ties are frequent.
     y = [label for label, _ in pairs]
@@ -222,8 +232,12 @@ def test_auc_equals_mann_whitney(pairs):
     assert M.roc_auc(y, s) == pytest.approx(brute_force_auc(y, s), abs=1e-12)
 
 
-@given(st.lists(st.tuples(st.integers(0, 1), st.floats(-1e3, 1e3)), min_size=2, max_size=30)
-       .filter(lambda pairs: len({label for label, _ in pairs}) == 2), st.randoms(use_true_random=False))
+@given(
+    st.lists(st.tuples(st.integers(0, 1), st.floats(-1e3, 1e3)), min_size=2, max_size=30).filter(
+        lambda pairs: len({label for label, _ in pairs}) == 2
+    ),
+    st.randoms(use_true_random=False),
+)
 def test_roc_curve_does_not_depend_on_sample_order(pairs, rnd):
     shuffled = list(pairs)
     rnd.shuffle(shuffled)
@@ -257,7 +271,7 @@ def test_one_vs_rest_skips_an_absent_class_with_a_warning():
     y = [0, 0, 1, 1]
     scores = np.array([[0.8, 0.1, 0.1], [0.5, 0.3, 0.2], [0.2, 0.7, 0.1], [0.4, 0.4, 0.2]])
     per_class = M.roc_auc_per_class(y, scores)
-    assert np.isnan(per_class[2])   # class 2 never occurs: its AUC is undefined
+    assert np.isnan(per_class[2])  # class 2 never occurs: its AUC is undefined
     with pytest.warns(UserWarning, match=r"class\(es\) \[2\] skipped"):
         auc = M.roc_auc(y, scores)
     assert auc == pytest.approx(np.mean(per_class[:2]))
@@ -303,8 +317,10 @@ def test_ece_by_hand():
 def test_reliability_curve_by_hand():
     curve = M.reliability_curve(Y_CAL, P_CAL, n_bins=4)
     assert curve["count"].tolist() == [0, 0, 2, 2]
-    assert np.allclose(curve["bin_lower"], [0, 0.25, 0.5, 0.75]) and np.allclose(curve["bin_upper"], [0.25, 0.5, 0.75, 1])
-    assert np.isnan(curve["confidence"][:2]).all() and np.isnan(curve["accuracy"][:2]).all()   # empty bins
+    assert np.allclose(curve["bin_lower"], [0, 0.25, 0.5, 0.75]) and np.allclose(
+        curve["bin_upper"], [0.25, 0.5, 0.75, 1]
+    )
+    assert np.isnan(curve["confidence"][:2]).all() and np.isnan(curve["accuracy"][:2]).all()  # empty bins
     assert np.allclose(curve["confidence"][2:], [0.625, 0.85])
     assert np.allclose(curve["accuracy"][2:], [0.5, 0.5])
 
@@ -345,9 +361,11 @@ S_T = [0.9, 0.6, 0.3, 0.7, 0.5, 0.2, 0.1, 0.4]
 def test_threshold_metrics_by_hand():
     m = M.threshold_metrics(Y_T, S_T, threshold=0.5)
     assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 2, 1, 3)
-    assert close([m["sensitivity"], m["specificity"], m["precision"], m["npv"], m["f1"], m["accuracy"]],
-                 [Fr(2, 3), Fr(3, 5), Fr(1, 2), Fr(3, 4), Fr(4, 7), Fr(5, 8)])
-    assert close(m["youden"], Fr(2, 3) + Fr(3, 5) - 1)   # = 4/15
+    assert close(
+        [m["sensitivity"], m["specificity"], m["precision"], m["npv"], m["f1"], m["accuracy"]],
+        [Fr(2, 3), Fr(3, 5), Fr(1, 2), Fr(3, 4), Fr(4, 7), Fr(5, 8)],
+    )
+    assert close(m["youden"], Fr(2, 3) + Fr(3, 5) - 1)  # = 4/15
 
 
 def test_best_threshold_by_hand():
@@ -368,8 +386,9 @@ def test_evaluate_binary_by_hand():
     #   predicted 1 1 0 1 0 0 0 0: TP = 2, FN = 1, FP = 1, TN = 4; accuracy 6/8
     #   AUC: .9 beats all 5 negatives, .6 beats 4 (not .7), .3 beats .2 and .1 -> 11/15
     p1 = np.array([0.9, 0.6, 0.3, 0.7, 0.45, 0.2, 0.1, 0.4])
-    result = M.evaluate(np.array(Y_T)[:, None], np.stack([1 - p1, p1], axis=1), task="binary-class",
-                        class_names=["normal", "pneumonia"])
+    result = M.evaluate(
+        np.array(Y_T)[:, None], np.stack([1 - p1, p1], axis=1), task="binary-class", class_names=["normal", "pneumonia"]
+    )
     json.dumps(result, allow_nan=False)
     assert result["confusion_matrix"] == [[4, 1], [1, 2]]
     assert close(result["accuracy"], Fr(6, 8))
@@ -418,9 +437,9 @@ def test_evaluate_multilabel_by_hand():
     json.dumps(result, allow_nan=False)
     assert close(result["accuracy_per_class"], [Fr(3, 4), Fr(3, 4)])
     assert close(result["accuracy"], Fr(3, 4)) and close(result["exact_match"], Fr(3, 4))
-    assert close(result["auc_per_class"], [Fr(3, 4), Fr(7, 8)])   # see test_multilabel_auc_by_hand
+    assert close(result["auc_per_class"], [Fr(3, 4), Fr(7, 8)])  # see test_multilabel_auc_by_hand
     assert close(result["auc"], Fr(13, 16))
-    assert result["confusion_matrix"][0] == [[2, 0], [1, 1]]       # [[TN, FP], [FN, TP]]
+    assert result["confusion_matrix"][0] == [[2, 0], [1, 1]]  # [[TN, FP], [FN, TP]]
     assert close(result["recall"]["per_class"][0], Fr(1, 2))
     assert result["class_names"] == ["effusion", "mass"]
 
@@ -432,7 +451,9 @@ def test_evaluate_rejects_bad_task():
 
 # --------------------------------------------------------------------------- input checking
 def test_mismatched_lengths():
-    with pytest.raises(ValueError, match=r"y_true and y_pred must have one entry per sample, got shapes \(3,\) and \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"y_true and y_pred must have one entry per sample, got shapes \(3,\) and \(4,\)"
+    ):
         M.accuracy([0, 1, 1], [0, 1, 1, 0])
     with pytest.raises(ValueError, match=r"y_true and scores .* \(3,\) and \(2,\)"):
         M.roc_auc([0, 1, 1], [0.2, 0.4])
@@ -481,7 +502,8 @@ def test_agrees_with_scikit_learn(rng):
     for average in ("macro", "weighted"):
         assert M.f1_score(y, pred, average=average) == pytest.approx(sklearn_metrics.f1_score(y, pred, average=average))
         assert M.precision(y, pred, average=average) == pytest.approx(
-            sklearn_metrics.precision_score(y, pred, average=average, zero_division=0))
+            sklearn_metrics.precision_score(y, pred, average=average, zero_division=0)
+        )
     assert M.roc_auc(y, probs) == pytest.approx(sklearn_metrics.roc_auc_score(y, probs, multi_class="ovr"))
     yb, sb = rng.integers(0, 2, 300), rng.integers(0, 10, 300) / 10
     assert M.roc_auc(yb, sb) == pytest.approx(sklearn_metrics.roc_auc_score(yb, sb))

@@ -1,4 +1,5 @@
 """tinydl.nn: Module bookkeeping, state_dict, layers, init, and cross-checks against PyTorch."""
+
 import math
 from collections import OrderedDict
 
@@ -42,8 +43,14 @@ def all_values(module):
 def test_named_parameters_follow_assignment_order_and_nesting():
     names = [name for name, _ in Net().named_parameters()]
     assert names == [
-        "encoder.0.weight", "encoder.0.bias", "encoder.2.weight", "encoder.2.bias",
-        "block.scale", "block.alpha", "block.inner.weight", "block.inner.bias",
+        "encoder.0.weight",
+        "encoder.0.bias",
+        "encoder.2.weight",
+        "encoder.2.bias",
+        "block.scale",
+        "block.alpha",
+        "block.inner.weight",
+        "block.inner.bias",
     ]
 
 
@@ -54,7 +61,14 @@ def test_parameters_buffers_children_and_modules():
     assert not any(b is p for b in net.buffers() for p in net.parameters())
     assert [type(c).__name__ for c in net.children()] == ["Sequential", "Block"]
     assert [type(m).__name__ for m in net.modules()] == [
-        "Net", "Sequential", "Linear", "ReLU", "Linear", "Block", "Linear"]
+        "Net",
+        "Sequential",
+        "Linear",
+        "ReLU",
+        "Linear",
+        "Block",
+        "Linear",
+    ]
     assert [name for name, _ in net.named_modules()][:3] == ["", "encoder", "encoder.0"]
     assert net.num_parameters() == (4 * 3 + 3) + (3 * 3 + 3) + 3 + 2 + (3 * 2 + 2)
 
@@ -214,10 +228,10 @@ def test_load_state_dict_reports_every_problem_and_loads_nothing():
     net = Net()
     before = all_values(net)
     state = net.state_dict()
-    del state["block.alpha"]                                   # missing
-    state["block.gamma"] = np.ones(2)                          # unexpected
-    state["encoder.0.weight"] = np.ones((4, 3))                # transposed: wrong shape
-    state["encoder.2.bias"] = np.full(3, 7.0)                  # fine on its own, must still not load
+    del state["block.alpha"]  # missing
+    state["block.gamma"] = np.ones(2)  # unexpected
+    state["encoder.0.weight"] = np.ones((4, 3))  # transposed: wrong shape
+    state["encoder.2.bias"] = np.full(3, 7.0)  # fine on its own, must still not load
     with pytest.raises(RuntimeError) as info:
         net.load_state_dict(state)
     message = str(info.value)
@@ -274,9 +288,14 @@ def test_linear_computes_x_w_transpose_plus_b():
 
 def test_activation_modules_match_their_functions():
     x = td.randn(3, 4, dtype=np.float64)
-    for module, fn in [(nn.ReLU(), td.relu), (nn.Sigmoid(), td.sigmoid), (nn.Tanh(), td.tanh),
-                       (nn.Softmax(axis=0), lambda t: td.softmax(t, axis=0)),
-                       (nn.LogSoftmax(), td.log_softmax), (nn.Identity(), lambda t: t)]:
+    for module, fn in [
+        (nn.ReLU(), td.relu),
+        (nn.Sigmoid(), td.sigmoid),
+        (nn.Tanh(), td.tanh),
+        (nn.Softmax(axis=0), lambda t: td.softmax(t, axis=0)),
+        (nn.LogSoftmax(), td.log_softmax),
+        (nn.Identity(), lambda t: t),
+    ]:
         np.testing.assert_array_equal(module(x).numpy(), fn(x).numpy(), err_msg=repr(module))
     np.testing.assert_allclose(nn.Softmax(axis=0)(x).numpy().sum(axis=0), np.ones(4))
     assert nn.Flatten()(td.randn(2, 3, 4, 5)).shape == (2, 60)
@@ -308,11 +327,13 @@ def test_loss_modules_call_the_loss_ops():
     labels = np.array([0, 2, 1, 2, 0])
     weight = np.array([1.0, 2.0, 0.5])
     assert nn.CrossEntropyLoss(weight=weight)(logits, labels).item() == pytest.approx(
-        F.cross_entropy(logits, labels, weight=weight).item(), rel=1e-15)
+        F.cross_entropy(logits, labels, weight=weight).item(), rel=1e-15
+    )
     assert "weight" in nn.CrossEntropyLoss(weight=weight).state_dict()
     target = td.randn(5, 3, dtype=np.float64)
     assert nn.MSELoss(reduction="sum")(logits, target).item() == pytest.approx(
-        ((logits.numpy() - target.numpy()) ** 2).sum(), rel=1e-12)
+        ((logits.numpy() - target.numpy()) ** 2).sum(), rel=1e-12
+    )
     probs = np.array([[1.0, 0.0, 0.5]] * 5)
     pos_weight = np.array([1.0, 2.0, 3.0])
     np.testing.assert_array_equal(
@@ -379,8 +400,12 @@ def test_init_functions_follow_their_formulas():
 
 
 # ---------------------------------------------------------------- gradients
-@given(batch_shape=st.lists(st.integers(1, 3), max_size=2), in_features=st.integers(1, 5),
-       out_features=st.integers(1, 4), seed=st.integers(0, 2**16))
+@given(
+    batch_shape=st.lists(st.integers(1, 3), max_size=2),
+    in_features=st.integers(1, 5),
+    out_features=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
 def test_linear_gradcheck(batch_shape, in_features, out_features, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((*batch_shape, in_features))  # no batch axis, one, or two
@@ -440,10 +465,16 @@ def test_mlp_training_matches_torch(torch):
     x = rng.standard_normal((16, 4))
     labels = rng.integers(0, 3, size=16)
     td.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 8, dtype=np.float64), nn.ReLU(), nn.Linear(8, 8, dtype=np.float64),
-                          nn.Tanh(), nn.Linear(8, 3, dtype=np.float64))
-    torch_model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8),
-                                      torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
+    model = nn.Sequential(
+        nn.Linear(4, 8, dtype=np.float64),
+        nn.ReLU(),
+        nn.Linear(8, 8, dtype=np.float64),
+        nn.Tanh(),
+        nn.Linear(8, 3, dtype=np.float64),
+    )
+    torch_model = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    ).double()
     copy_into_torch(torch, model, torch_model)
     optimizer = td.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
     torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.2, momentum=0.9)

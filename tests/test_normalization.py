@@ -4,6 +4,7 @@ Values for the batch-norm gradchecks are drawn pairwise apart
 (``tst.distinct_arrays``), so every channel has a variance well above ε and
 the normalisation is well conditioned for central differences.
 """
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -32,7 +33,9 @@ def np_batch_norm_train(x, weight, bias, eps=EPS):
 
 def np_batch_norm_eval(x, running_mean, running_var, weight, bias, eps=EPS):
     _, shape = channel_axes(x)
-    return (x - running_mean.reshape(shape)) / np.sqrt(running_var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
+    return (x - running_mean.reshape(shape)) / np.sqrt(running_var.reshape(shape) + eps) * weight.reshape(
+        shape
+    ) + bias.reshape(shape)
 
 
 def relative_error(actual, expected):
@@ -92,8 +95,9 @@ def test_batch_norm_train_forward_and_gradcheck(ndim, data):
 def test_batch_norm_train_without_affine_gradcheck(ndim, data):
     x, _, _ = data.draw(bn_problem(ndim))
     out = batch_norm(td.tensor(x), None, None, training=True)
-    np.testing.assert_allclose(out.numpy(), np_batch_norm_train(x, np.ones(x.shape[1]), np.zeros(x.shape[1])),
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        out.numpy(), np_batch_norm_train(x, np.ones(x.shape[1]), np.zeros(x.shape[1])), rtol=1e-10, atol=1e-10
+    )
     td.gradcheck(lambda x_: batch_norm(x_, None, None, training=True), x)
 
 
@@ -121,7 +125,11 @@ def test_batch_norm_train_gradient_matches_the_compact_formula():
     axes, shape = channel_axes(x)
     sigma = np.sqrt(x.var(axis=axes, keepdims=True) + EPS)
     x_hat = (x - x.mean(axis=axes, keepdims=True)) / sigma
-    dx = w.reshape(shape) / sigma * (g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
+    dx = (
+        w.reshape(shape)
+        / sigma
+        * (g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
+    )
     np.testing.assert_allclose(xt.grad.numpy(), dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(wt.grad.numpy(), (g * x_hat).sum(axis=axes), rtol=1e-12, atol=1e-12)
 
@@ -193,8 +201,11 @@ def test_train_eval_switching():
     model.eval()
     assert not bn.training and not model[2].training
     y = bn(td.tensor(x))
-    np.testing.assert_allclose(y.numpy(), np_batch_norm_eval(x, state["running_mean"], state["running_var"],
-                                                             np.ones(3), np.zeros(3)), rtol=1e-12)
+    np.testing.assert_allclose(
+        y.numpy(),
+        np_batch_norm_eval(x, state["running_mean"], state["running_var"], np.ones(3), np.zeros(3)),
+        rtol=1e-12,
+    )
     assert bn.num_batches_tracked.item() == 3  # evaluation changes nothing
     np.testing.assert_array_equal(bn.state_dict()["running_mean"], state["running_mean"])
     h = td.tensor(rng.standard_normal((4, 3)))
@@ -291,8 +302,10 @@ def test_dropout_edge_cases_match_torch(torch):
     x = np.arange(-3.0, 3.0).reshape(2, 3)
     xt = torch.tensor(x)
     for p, training in [(1.0, True), (0.0, True), (0.5, False)]:
-        np.testing.assert_array_equal(dropout(td.tensor(x), p, training=training).numpy(),
-                                      torch.nn.functional.dropout(xt, p, training=training).numpy())
+        np.testing.assert_array_equal(
+            dropout(td.tensor(x), p, training=training).numpy(),
+            torch.nn.functional.dropout(xt, p, training=training).numpy(),
+        )
 
 
 # ------------------------------------------------------------ dropout
@@ -376,9 +389,14 @@ def test_batch_norm_errors():
 
 def test_batchnorm_module_errors():
     bn1, bn2 = BatchNorm1d(3), BatchNorm2d(3)
-    with pytest.raises(ValueError, match=r"BatchNorm1d\(3\) expects input of shape \(N, C\) or \(N, C, L\) with C = 3, got shape \(4, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"BatchNorm1d\(3\) expects input of shape \(N, C\) or \(N, C, L\) with C = 3, got shape \(4, 5\)",
+    ):
         bn1(td.zeros(4, 5))
-    with pytest.raises(ValueError, match=r"BatchNorm2d\(3\) expects input of shape \(N, C, H, W\) with C = 3, got shape \(4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"BatchNorm2d\(3\) expects input of shape \(N, C, H, W\) with C = 3, got shape \(4, 3\)"
+    ):
         bn2(td.zeros(4, 3))
     with pytest.raises(ValueError, match=r"with C = 3, got shape \(2, 4, 5, 5\)"):
         bn2(td.zeros(2, 4, 5, 5))
@@ -387,8 +405,12 @@ def test_batchnorm_module_errors():
     assert bn1.num_batches_tracked.item() == 0  # a failed call changes nothing
     with pytest.raises(TypeError, match="float32 parameters but got a float64 input"):
         bn1(td.tensor(np.zeros((4, 3))))
-    for bad in [dict(num_features=0), dict(num_features=2.5), dict(num_features=3, eps=-1.0),
-                dict(num_features=3, momentum=1.5)]:
+    for bad in [
+        dict(num_features=0),
+        dict(num_features=2.5),
+        dict(num_features=3, eps=-1.0),
+        dict(num_features=3, momentum=1.5),
+    ]:
         with pytest.raises(ValueError):
             BatchNorm1d(**bad)
 
@@ -413,12 +435,18 @@ BN_IMPLS = [name for name in td.kernels.available("batchnorm") if name != "numpy
 @pytest.mark.skipif(not BN_IMPLS, reason="only the NumPy batch-norm kernels are installed")
 @pytest.mark.parametrize("impl", BN_IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(shape=st.sampled_from([(2, 3), (5, 1), (3, 4, 7), (2, 3, 5, 4), (1, 2, 3, 3), (4, 8, 6, 5)]),
-       seed=st.integers(0, 2**16), need_x=st.booleans(), transposed=st.booleans())
+@given(
+    shape=st.sampled_from([(2, 3), (5, 1), (3, 4, 7), (2, 3, 5, 4), (1, 2, 3, 3), (4, 8, 6, 5)]),
+    seed=st.integers(0, 2**16),
+    need_x=st.booleans(),
+    transposed=st.booleans(),
+)
 def test_batchnorm_kernels_match_the_formulas(impl, dtype, shape, seed, need_x, transposed):
     """Each registered batch-norm kernel computes what the formulas of kernels/numpy_norm.py compute."""
     rng = np.random.default_rng(seed)
-    x = (rng.standard_normal(shape) * 3 + rng.standard_normal(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2))).astype(dtype)
+    x = (
+        rng.standard_normal(shape) * 3 + rng.standard_normal(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2))
+    ).astype(dtype)
     if transposed and len(shape) == 4:  # a non-contiguous input (e.g. a channels-last array viewed as NCHW)
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     weight, bias = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)

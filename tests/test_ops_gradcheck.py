@@ -10,6 +10,7 @@ there the derivative does not exist and a check would only test a convention
 Inputs are small (``SMALL`` elements at most): the numerical gradient costs two
 forward passes per element.
 """
+
 import math
 
 import numpy as np
@@ -107,7 +108,15 @@ def test_matmul(data):
 def test_matmul_covers_vector_matrix_and_batched_cases():
     """The hypothesis test draws these at random; make sure each case runs at least once."""
     rng = np.random.default_rng(0)
-    for sa, sb in [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((2, 1, 2, 3), (4, 3, 2)), ((3,), (2, 3, 4)), ((5, 2, 3), (3,))]:
+    for sa, sb in [
+        ((3,), (3,)),
+        ((3,), (3, 2)),
+        ((2, 3), (3,)),
+        ((2, 3), (3, 4)),
+        ((2, 1, 2, 3), (4, 3, 2)),
+        ((3,), (2, 3, 4)),
+        ((5, 2, 3), (3,)),
+    ]:
         check(td.matmul, np.matmul, rng.standard_normal(sa), rng.standard_normal(sb))
 
 
@@ -215,7 +224,7 @@ def test_flatten(data):
     start, end = data.draw(tst.flatten_axes(len(shape)))
     x = data.draw(tst.float_arrays(shape))
     s, e = start % len(shape), end % len(shape)
-    expected_shape = shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
+    expected_shape = shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :]
     check(lambda t: t.flatten(start, end), lambda a: a.reshape(expected_shape), x)
 
 
@@ -275,7 +284,7 @@ def test_concatenate(data):
     shape = data.draw(small_shapes(min_dims=1, max_dims=3))
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     sizes = data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
-    shapes = [shape[: axis % len(shape)] + (n,) + shape[axis % len(shape) + 1:] for n in sizes]
+    shapes = [shape[: axis % len(shape)] + (n,) + shape[axis % len(shape) + 1 :] for n in sizes]
     arrays = [data.draw(tst.float_arrays(s)) for s in shapes]
     check(lambda *ts: td.concatenate(ts, axis=axis), lambda *a: np.concatenate(a, axis=axis), *arrays)
 

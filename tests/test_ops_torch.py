@@ -20,6 +20,7 @@ clip bounds) the gradient is a convention, and ``test_*_convention`` tests
 check that tinydl's convention is PyTorch's. Every test takes the ``torch``
 fixture from conftest, so the whole file skips where torch is not installed.
 """
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -235,7 +236,12 @@ def test_reshape(torch, data):
 def test_flatten(torch, data):
     shape = data.draw(small_shapes(min_dims=1))
     start, end = data.draw(tst.flatten_axes(len(shape)))
-    compare(torch, lambda t: t.flatten(start, end), lambda t: torch.flatten(t, start, end), data.draw(tst.float_arrays(shape)))
+    compare(
+        torch,
+        lambda t: t.flatten(start, end),
+        lambda t: torch.flatten(t, start, end),
+        data.draw(tst.float_arrays(shape)),
+    )
 
 
 @given(data=st.data())
@@ -287,7 +293,7 @@ def test_concatenate(torch, data):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     sizes = data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
     ax = axis % len(shape)
-    arrays = [data.draw(tst.float_arrays(shape[:ax] + (n,) + shape[ax + 1:])) for n in sizes]
+    arrays = [data.draw(tst.float_arrays(shape[:ax] + (n,) + shape[ax + 1 :])) for n in sizes]
     compare(torch, lambda *ts: td.concatenate(ts, axis=axis), lambda *ts: torch.cat(ts, dim=axis), *arrays)
 
 
@@ -341,7 +347,8 @@ def test_mse_loss(torch, data, reduction):
         torch,
         lambda a, b: td.mse_loss(a, b, reduction=reduction),
         lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction),
-        p, t,
+        p,
+        t,
     )
 
 
@@ -408,7 +415,9 @@ def test_losses_stable_at_1e4(torch, reduction):
     compare(
         torch,
         lambda z: td.binary_cross_entropy_with_logits(z, y, reduction=reduction),
-        lambda z: torch.nn.functional.binary_cross_entropy_with_logits(z, torch.from_numpy(y.astype(np_dtype(z))), reduction=reduction),
+        lambda z: torch.nn.functional.binary_cross_entropy_with_logits(
+            z, torch.from_numpy(y.astype(np_dtype(z))), reduction=reduction
+        ),
         x,
     )
 

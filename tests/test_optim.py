@@ -3,6 +3,7 @@
 The hand-checked problem throughout:
     J(θ) = ½(θ₁² + 10 θ₂²),   ∇J(θ) = (θ₁, 10 θ₂),   θ₀ = (1, −2),   so the first gradient is g₀ = (1, −20).
 """
+
 import math
 
 import numpy as np
@@ -75,12 +76,12 @@ def adam_by_hand(steps, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, decoupled_deca
     for t in range(1, steps + 1):
         g = [theta[0], 10 * theta[1]]
         for i in range(2):
-            theta[i] *= 1 - lr * decoupled_decay                 # AdamW only
-            m[i] = beta1 * m[i] + (1 - beta1) * g[i]              # m ← β₁m + (1−β₁)g
-            v[i] = beta2 * v[i] + (1 - beta2) * g[i] ** 2         # v ← β₂v + (1−β₂)g²
-            m_hat = m[i] / (1 - beta1**t)                         # m̂ = m / (1 − β₁ᵗ)
-            v_hat = v[i] / (1 - beta2**t)                         # v̂ = v / (1 − β₂ᵗ)
-            theta[i] -= lr * m_hat / (math.sqrt(v_hat) + eps)     # θ ← θ − α m̂ / (√v̂ + ε)
+            theta[i] *= 1 - lr * decoupled_decay  # AdamW only
+            m[i] = beta1 * m[i] + (1 - beta1) * g[i]  # m ← β₁m + (1−β₁)g
+            v[i] = beta2 * v[i] + (1 - beta2) * g[i] ** 2  # v ← β₂v + (1−β₂)g²
+            m_hat = m[i] / (1 - beta1**t)  # m̂ = m / (1 − β₁ᵗ)
+            v_hat = v[i] / (1 - beta2**t)  # v̂ = v / (1 − β₂ᵗ)
+            theta[i] -= lr * m_hat / (math.sqrt(v_hat) + eps)  # θ ← θ − α m̂ / (√v̂ + ε)
     return theta
 
 
@@ -110,8 +111,9 @@ def test_adamw_decays_the_weights_before_the_adam_step():
     # θ ← θ(1 − αλ) = (1, −2)(1 − 0.1·0.5) = (0.95, −1.9),
     # then the Adam step −0.1·sign(g₀), with g₀ taken before the decay:  (0.85, −1.8)
     np.testing.assert_allclose(run(optim.AdamW, 1, lr=0.1, weight_decay=0.5), [0.85, -1.8], rtol=1e-7)
-    np.testing.assert_allclose(run(optim.AdamW, 5, lr=0.1, weight_decay=0.5),
-                               adam_by_hand(5, decoupled_decay=0.5), rtol=1e-13)
+    np.testing.assert_allclose(
+        run(optim.AdamW, 5, lr=0.1, weight_decay=0.5), adam_by_hand(5, decoupled_decay=0.5), rtol=1e-13
+    )
     assert optim.AdamW([td.tensor([1.0], requires_grad=True)]).defaults["weight_decay"] == 0.01
 
 
@@ -128,9 +130,11 @@ def test_zero_grad_sets_grads_to_none():
 def test_step_skips_parameters_without_a_gradient():
     used, unused = td.tensor([1.0], requires_grad=True), td.tensor([5.0], requires_grad=True)
     # With weight decay a zero gradient would still move `unused`; a None gradient must not.
-    for optimizer in (optim.SGD([used, unused], lr=0.1, momentum=0.9, weight_decay=0.1),
-                      optim.Adam([used, unused], lr=0.1, weight_decay=0.1),
-                      optim.AdamW([used, unused], lr=0.1)):
+    for optimizer in (
+        optim.SGD([used, unused], lr=0.1, momentum=0.9, weight_decay=0.1),
+        optim.Adam([used, unused], lr=0.1, weight_decay=0.1),
+        optim.AdamW([used, unused], lr=0.1),
+    ):
         optimizer.zero_grad()
         (used * 3.0).sum().backward()
         optimizer.step()
@@ -158,9 +162,12 @@ def test_step_updates_in_place_without_recording_a_graph():
 
 def test_optimisers_do_not_write_into_gradient_arrays():
     # Several steps on one gradient: the optimiser's buffers must be its own arrays, not .grad.
-    for make in (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
-                 lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-                 lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1), lambda ps: optim.AdamW(ps)):
+    for make in (
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+        lambda ps: optim.Adam(ps, lr=0.1, weight_decay=0.1),
+        lambda ps: optim.AdamW(ps),
+    ):
         a = td.tensor(np.array([1.0, 2.0]), requires_grad=True)
         b = td.tensor(np.array([1.0, 2.0]), requires_grad=True)
         optimizer = make([a, b])
@@ -185,8 +192,11 @@ def test_momentum_steps_on_an_unchanged_gradient():
 
 def test_float32_parameters_stay_float32():
     model = nn.Linear(3, 2)
-    for optimizer in (optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01),
-                      optim.Adam(model.parameters()), optim.AdamW(model.parameters())):
+    for optimizer in (
+        optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01),
+        optim.Adam(model.parameters()),
+        optim.AdamW(model.parameters()),
+    ):
         model(td.randn(4, 3)).sum().backward()
         optimizer.step()
         assert all(p.dtype == np.float32 for p in model.parameters())
@@ -293,8 +303,13 @@ def test_trajectory_matches_torch_for_100_steps(torch, config):
         torch_optimizer.step()
         if step in (0, 9, 99):
             for name, value in torch_model.state_dict().items():
-                np.testing.assert_allclose(model.state_dict()[name], value.numpy(), rtol=1e-6, atol=1e-10,
-                                           err_msg=f"{config}: {name} after step {step + 1}")
+                np.testing.assert_allclose(
+                    model.state_dict()[name],
+                    value.numpy(),
+                    rtol=1e-6,
+                    atol=1e-10,
+                    err_msg=f"{config}: {name} after step {step + 1}",
+                )
     moved = max(np.abs(model.state_dict()[k] - initial[k]).max() for k in initial)
     assert moved > 0.05  # the comparison is not between two models that stood still
 
@@ -308,7 +323,8 @@ def test_param_groups_match_torch(torch):
     torch_model.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
     optimizer = optim.Adam([{"params": model[0].parameters(), "lr": 0.03}, {"params": model[2].parameters()}], lr=0.005)
     torch_optimizer = torch.optim.Adam(
-        [{"params": torch_model[0].parameters(), "lr": 0.03}, {"params": torch_model[2].parameters()}], lr=0.005)
+        [{"params": torch_model[0].parameters(), "lr": 0.03}, {"params": torch_model[2].parameters()}], lr=0.005
+    )
     for _ in range(50):
         optimizer.zero_grad()
         nn.functional.mse_loss(model(td.tensor(x)), td.tensor(y)).backward()
@@ -390,8 +406,9 @@ def test_scheduler_errors():
         lr_scheduler.StepLR([1.0], step_size=2)
 
 
-@pytest.mark.parametrize("cls, options", [(optim.Adam, {}), (optim.Adam, {"weight_decay": 0.1}),
-                                          (optim.AdamW, {"weight_decay": 0.05})])
+@pytest.mark.parametrize(
+    "cls, options", [(optim.Adam, {}), (optim.Adam, {"weight_decay": 0.1}), (optim.AdamW, {"weight_decay": 0.05})]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_adam_gives_the_numpy_lines_numbers_bit_for_bit(cls, options, dtype):
     rng = np.random.default_rng(0)

@@ -1,4 +1,5 @@
 """td.run: one Python call does what one `tinydl` command does — same files, same figures."""
+
 import dataclasses
 import json
 
@@ -8,8 +9,18 @@ import pytest
 import tinydl as td
 from tinydl.cli import build_parser, main
 
-RUN_FILES = {"model.npz", "metadata.json", "metrics.json", "history.csv", "training_curves.png",
-             "confusion_matrix.png", "roc_curve.png", "calibration.png", "sample_predictions.png", "gradcam.png"}
+RUN_FILES = {
+    "model.npz",
+    "metadata.json",
+    "metrics.json",
+    "history.csv",
+    "training_curves.png",
+    "confusion_matrix.png",
+    "roc_curve.png",
+    "calibration.png",
+    "sample_predictions.png",
+    "gradcam.png",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +49,9 @@ def test_train_run_writes_what_the_command_writes(python_run, tmp_path, capsys):
     for meta in (ours, theirs):
         meta.pop("created", None), meta["training"].pop("out")
     assert ours == theirs
-    assert (python_run.run_dir / "history.csv").read_text().splitlines()[0] == \
-        (out / "history.csv").read_text().splitlines()[0]
+    assert (python_run.run_dir / "history.csv").read_text().splitlines()[0] == (
+        out / "history.csv"
+    ).read_text().splitlines()[0]
 
 
 def test_evaluate_predict_and_explain_from_python(python_run, tmp_path):
@@ -67,6 +79,7 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
 
 def test_log_receives_the_messages(tmp_path):
     lines = []
-    td.train_run(td.RunConfig(data="synthetic", epochs=1, quiet=True, no_plots=True, out=str(tmp_path / "r")),
-                 log=lines.append)
+    td.train_run(
+        td.RunConfig(data="synthetic", epochs=1, quiet=True, no_plots=True, out=str(tmp_path / "r")), log=lines.append
+    )
     assert "synthetic-lesions / train" in lines[0] and lines[1].startswith("Training small_cnn")

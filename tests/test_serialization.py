@@ -1,4 +1,5 @@
 """tinydl.serialization: save / load round trips, the file format, atomic writes and every error message."""
+
 import datetime
 import json
 import os
@@ -50,7 +51,7 @@ def test_small_cnn_round_trip_gives_identical_outputs(saved):
     loaded = load(path)
     assert type(loaded) is td.models.SmallCNN
     assert loaded.config == model.config
-    assert loaded.training is False   # load() returns the model ready for inference
+    assert loaded.training is False  # load() returns the model ready for inference
     model.eval()
     np.testing.assert_array_equal(loaded(batch()).numpy(), model(batch()).numpy())
     for key, value in model.state_dict().items():
@@ -61,7 +62,7 @@ def test_convnet_round_trip_keeps_batchnorm_buffers(tmp_path):
     td.manual_seed(1)
     model = convnet()
     model.train()
-    model(batch(8))   # a training-mode pass moves BatchNorm's running statistics away from 0 and 1
+    model(batch(8))  # a training-mode pass moves BatchNorm's running statistics away from 0 and 1
     running_mean = model.features[1].running_mean.numpy().copy()
     assert np.abs(running_mean).max() > 0
 
@@ -85,25 +86,37 @@ def test_loading_does_not_disturb_the_random_generator(saved):
     td.manual_seed(5)
     expected = td.rand(4).numpy()
     td.manual_seed(5)
-    load(path)   # builds a model, which draws initial weights...
-    np.testing.assert_array_equal(td.rand(4).numpy(), expected)   # ...but the generator is restored
+    load(path)  # builds a model, which draws initial weights...
+    np.testing.assert_array_equal(td.rand(4).numpy(), expected)  # ...but the generator is restored
 
 
 # --------------------------------------------------------------------------- metadata
 def test_metadata_round_trip(tmp_path):
     model = convnet()
     path = save(
-        model, tmp_path / "run" / "model.npz", write_json=True,
+        model,
+        tmp_path / "run" / "model.npz",
+        write_json=True,
         class_names=["normal", "pneumonia", "covid"],
-        mean=np.float32(0.5), std=np.array([0.25]),   # NumPy values are stored as plain numbers / lists
-        dataset="pneumoniamnist", dataset_md5="0" * 32,
-        metrics={"test": {"auc": 0.93, "accuracy": 0.88}}, seed=42, notes=None,
+        mean=np.float32(0.5),
+        std=np.array([0.25]),  # NumPy values are stored as plain numbers / lists
+        dataset="pneumoniamnist",
+        dataset_md5="0" * 32,
+        metrics={"test": {"auc": 0.93, "accuracy": 0.88}},
+        seed=42,
+        notes=None,
     )
     metadata = load_metadata(path)
     assert metadata["format_version"] == serialization.FORMAT_VERSION == 1
     assert metadata["architecture"] == "convnet"
-    assert metadata["config"] == {"in_channels": 1, "num_classes": 3, "image_size": 28, "channels": [4, 8],
-                                  "hidden": 16, "dropout": 0.3}
+    assert metadata["config"] == {
+        "in_channels": 1,
+        "num_classes": 3,
+        "image_size": 28,
+        "channels": [4, 8],
+        "hidden": 16,
+        "dropout": 0.3,
+    }
     assert metadata["tinydl_version"] == td.__version__
     created = datetime.datetime.fromisoformat(metadata["created"])
     assert abs((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()) < 600
@@ -121,7 +134,7 @@ def test_metadata_round_trip(tmp_path):
 
 def test_file_is_plain_npz_without_pickle(tmp_path):
     path = save(convnet(), tmp_path / "model.npz")
-    with np.load(path, allow_pickle=False) as archive:   # allow_pickle=False is also NumPy's default
+    with np.load(path, allow_pickle=False) as archive:  # allow_pickle=False is also NumPy's default
         files = archive.files
         for key in files:
             assert archive[key].dtype.kind in "biuf", key
@@ -138,14 +151,14 @@ def test_failed_write_leaves_the_old_file_and_no_temporary_file(saved, monkeypat
     before = path.read_bytes()
 
     def savez_that_fails_midway(file, **arrays):
-        file.write(b"PK\x03\x04 half of a zip archive")   # some bytes reach the disk...
-        raise OSError("No space left on device")          # ...then the write fails
+        file.write(b"PK\x03\x04 half of a zip archive")  # some bytes reach the disk...
+        raise OSError("No space left on device")  # ...then the write fails
 
     monkeypatch.setattr(np, "savez", savez_that_fails_midway)
     with pytest.raises(OSError, match="No space left"):
         save(convnet(), path)
-    assert path.read_bytes() == before          # the previous model is intact
-    assert os.listdir(path.parent) == ["model.npz"]   # and the temporary file is gone
+    assert path.read_bytes() == before  # the previous model is intact
+    assert os.listdir(path.parent) == ["model.npz"]  # and the temporary file is gone
     monkeypatch.undo()
     assert type(load(path)) is td.models.SmallCNN
 
@@ -153,7 +166,7 @@ def test_failed_write_leaves_the_old_file_and_no_temporary_file(saved, monkeypat
 def test_failed_first_write_creates_nothing(tmp_path, monkeypatch):
     def interrupted(file, **arrays):
         file.write(b"PK")
-        raise KeyboardInterrupt   # even Ctrl-C cleans up
+        raise KeyboardInterrupt  # even Ctrl-C cleans up
 
     monkeypatch.setattr(np, "savez", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -183,7 +196,7 @@ def test_model_file_error_is_a_value_error():
 def test_truncated_file(saved):
     path, _ = saved
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])   # e.g. a copy that was cut off
+    path.write_bytes(data[: len(data) // 2])  # e.g. a copy that was cut off
     with pytest.raises(ModelFileError, match=r"model\.npz: not a readable \.npz model file \(truncated or corrupt\?\)"):
         load(path)
     with pytest.raises(ModelFileError, match="truncated or corrupt"):
@@ -208,14 +221,19 @@ def test_not_an_npz_file(tmp_path):
 
 def test_npz_without_metadata(tmp_path):
     np.savez(tmp_path / "weights.npz", **small_cnn().state_dict())
-    with pytest.raises(ModelFileError, match=r"weights\.npz: has no '__metadata__' entry.*entries: \['features\.0\.weight'"):
+    with pytest.raises(
+        ModelFileError, match=r"weights\.npz: has no '__metadata__' entry.*entries: \['features\.0\.weight'"
+    ):
         load(tmp_path / "weights.npz")
 
 
 def test_bad_metadata_json(saved):
     path, model = saved
-    np.savez(path, __metadata__=np.frombuffer(b'{"format_version": 1, "architecture": ', dtype=np.uint8),
-             **model.state_dict())
+    np.savez(
+        path,
+        __metadata__=np.frombuffer(b'{"format_version": 1, "architecture": ', dtype=np.uint8),
+        **model.state_dict(),
+    )
     with pytest.raises(ModelFileError, match="the metadata is not valid JSON"):
         load(path)
     np.savez(path, __metadata__=np.frombuffer(b"[1, 2]", dtype=np.uint8))
@@ -229,7 +247,9 @@ def test_bad_metadata_json(saved):
 def test_newer_format_version(saved):
     path, _ = saved
     rewrite(path, format_version=2, tinydl_version="9.0.0")
-    with pytest.raises(ModelFileError, match=r"format version 2 by a newer tinydl \(9\.0\.0\); this tinydl reads up to version 1"):
+    with pytest.raises(
+        ModelFileError, match=r"format version 2 by a newer tinydl \(9\.0\.0\); this tinydl reads up to version 1"
+    ):
         load(path)
     rewrite(path, format_version="one")
     with pytest.raises(ModelFileError, match="no integer 'format_version'"):
@@ -239,7 +259,9 @@ def test_newer_format_version(saved):
 def test_unknown_architecture(saved):
     path, _ = saved
     rewrite(path, architecture="resnet152")
-    with pytest.raises(ModelFileError, match=r"unknown architecture 'resnet152'; this tinydl knows \['convnet', 'small_cnn'\]"):
+    with pytest.raises(
+        ModelFileError, match=r"unknown architecture 'resnet152'; this tinydl knows \['convnet', 'small_cnn'\]"
+    ):
         load(path)
 
 
@@ -253,7 +275,9 @@ def test_config_the_constructor_rejects(saved):
 def test_missing_and_unexpected_keys(saved):
     path, _ = saved
     rewrite(path, drop=["classifier.3.bias"], add={"classifier.9.weight": np.zeros(3, np.float32)})
-    with pytest.raises(ModelFileError, match=r"missing from the file \(the model has them\): 'classifier\.3\.bias'") as info:
+    with pytest.raises(
+        ModelFileError, match=r"missing from the file \(the model has them\): 'classifier\.3\.bias'"
+    ) as info:
         load(path)
     assert "unexpected in the file (the model has no such entry): 'classifier.9.weight'" in str(info.value)
     assert "nothing was loaded" in str(info.value)
@@ -263,7 +287,10 @@ def test_shape_mismatch(saved):
     path, _ = saved
     # A file whose config says hidden=16 but whose weights were made with hidden=8.
     rewrite(path, config={**small_cnn().config, "hidden": 16})
-    with pytest.raises(ModelFileError, match=r"shape mismatch for 'classifier\.1\.weight': file has \(8, 676\), model expects \(16, 676\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"shape mismatch for 'classifier\.1\.weight': file has \(8, 676\), model expects \(16, 676\)",
+    ):
         load(path)
 
 
@@ -273,16 +300,19 @@ def test_load_weights_into_a_model_you_built(saved):
     target = small_cnn()
     target.train()
     assert load_weights(path, target) is target
-    assert target.training is True   # load_weights leaves the mode alone
+    assert target.training is True  # load_weights leaves the mode alone
     target.eval(), model.eval()
     np.testing.assert_array_equal(target(batch()).numpy(), model(batch()).numpy())
     assert target.metadata["architecture"] == "small_cnn"
 
     other = td.models.SmallCNN(in_channels=1, num_classes=3, channels=4, hidden=16)
     before = other.state_dict()
-    with pytest.raises(ModelFileError, match=r"shape mismatch for 'classifier\.1\.weight': file has \(8, 676\), model expects \(16, 676\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"shape mismatch for 'classifier\.1\.weight': file has \(8, 676\), model expects \(16, 676\)",
+    ):
         load_weights(path, other)
-    for key, value in other.state_dict().items():   # a failed load changes nothing
+    for key, value in other.state_dict().items():  # a failed load changes nothing
         np.testing.assert_array_equal(value, before[key])
 
 
@@ -320,15 +350,18 @@ def test_explicit_architecture_must_match_the_class(tmp_path):
 
 
 # --------------------------------------------------------------------------- errors when saving
-@pytest.mark.parametrize("key, value, why", [
-    ("class_names", {"normal", "pneumonia"}, "set is not JSON-serialisable"),
-    ("metrics", {"auc": float("nan")}, "Out of range float values"),   # NaN is not JSON: store None
-    ("optimizer", td.optim.SGD([td.nn.Parameter(np.zeros(1))], lr=0.1), "SGD is not JSON-serialisable"),
-])
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        ("class_names", {"normal", "pneumonia"}, "set is not JSON-serialisable"),
+        ("metrics", {"auc": float("nan")}, "Out of range float values"),  # NaN is not JSON: store None
+        ("optimizer", td.optim.SGD([td.nn.Parameter(np.zeros(1))], lr=0.1), "SGD is not JSON-serialisable"),
+    ],
+)
 def test_metadata_must_be_json(tmp_path, key, value, why):
     with pytest.raises(ValueError, match=rf"metadata '{key}' cannot be stored as JSON \({why}"):
         save(small_cnn(), tmp_path / "model.npz", **{key: value})
-    assert os.listdir(tmp_path) == []   # nothing written
+    assert os.listdir(tmp_path) == []  # nothing written
 
 
 def test_reserved_metadata_keys_and_suffix(tmp_path):

@@ -1,4 +1,5 @@
 """tinydl.kernels.simd: the vector operations mean the same compiled (Numba) and as plain NumPy."""
+
 import functools
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The Tensor class: creation and dtype rules, data/grad/detach/item/numpy, dtype preservation through ops."""
+
 import numpy as np
 import pytest
 
@@ -187,7 +188,10 @@ def every_op(x, y, labels):
         td.relu(x) + td.sigmoid(y) + td.tanh(x) + td.softmax(x, axis=1) + td.log_softmax(y, axis=0),
         (x @ y.T).sum(axis=1, keepdims=True) + x.mean(axis=0) + x.max(axis=1, keepdims=True) + y.min(),
         td.concatenate([x, y], axis=1)[:, :3] + td.stack([x, y]).sum(axis=0) + x.T.T + x.reshape(-1).reshape(2, 3),
-        x.flatten().reshape(3, 2).permute(1, 0) + x.transpose(0, 1).transpose(1, 0) + x[np.array([1, 1])] + x.double().float(),
+        x.flatten().reshape(3, 2).permute(1, 0)
+        + x.transpose(0, 1).transpose(1, 0)
+        + x[np.array([1, 1])]
+        + x.double().float(),
     ]
     total = sum(p.sum() for p in parts)
     return (
@@ -215,13 +219,41 @@ def test_dtype_is_preserved_through_every_op_and_its_gradient(dtype):
 @pytest.mark.parametrize(
     "fn",
     [
-        lambda x: x * 2.5, lambda x: 2.5 * x, lambda x: x + 1, lambda x: 1.0 - x, lambda x: x / 3,
-        lambda x: 3.0 / x, lambda x: x**2, lambda x: x**0.5, lambda x: 2.0**x, lambda x: -x,
-        lambda x: x * np.float64(2.0), lambda x: td.where(x > 2.0, x, 0.0), lambda x: td.maximum(x, 0.5),
-        lambda x: td.minimum(1.0, x), lambda x: td.clip(x, 1.5, 2.5), lambda x: td.mse_loss(x, 1.0 + 0 * x),
+        lambda x: x * 2.5,
+        lambda x: 2.5 * x,
+        lambda x: x + 1,
+        lambda x: 1.0 - x,
+        lambda x: x / 3,
+        lambda x: 3.0 / x,
+        lambda x: x**2,
+        lambda x: x**0.5,
+        lambda x: 2.0**x,
+        lambda x: -x,
+        lambda x: x * np.float64(2.0),
+        lambda x: td.where(x > 2.0, x, 0.0),
+        lambda x: td.maximum(x, 0.5),
+        lambda x: td.minimum(1.0, x),
+        lambda x: td.clip(x, 1.5, 2.5),
+        lambda x: td.mse_loss(x, 1.0 + 0 * x),
     ],
-    ids=["mul", "rmul", "add-int", "rsub", "div-int", "rdiv", "pow-int", "pow-float", "rpow", "neg",
-         "mul-np.float64", "where", "maximum", "minimum", "clip", "mse"],
+    ids=[
+        "mul",
+        "rmul",
+        "add-int",
+        "rsub",
+        "div-int",
+        "rdiv",
+        "pow-int",
+        "pow-float",
+        "rpow",
+        "neg",
+        "mul-np.float64",
+        "where",
+        "maximum",
+        "minimum",
+        "clip",
+        "mse",
+    ],
 )
 def test_python_scalars_do_not_change_the_dtype(fn, dtype):
     x = td.tensor(np.array([1.0, 2.0, 3.0], dtype=dtype), requires_grad=True)
@@ -241,11 +273,22 @@ def test_float64_upstream_gradient_is_cast_to_the_tensor_dtype():
 def test_tensor_methods_match_functions():
     x = td.tensor(np.array([[0.5, -1.0], [2.0, 0.25]]))
     pairs = [
-        (x.exp(), td.exp(x)), (x.abs(), td.abs(x)), (x.relu(), td.relu(x)), (x.sigmoid(), td.sigmoid(x)),
-        (x.tanh(), td.tanh(x)), (x.softmax(0), td.softmax(x, axis=0)), (x.log_softmax(), td.log_softmax(x)),
-        (x.clamp(0, 1), td.clip(x, 0, 1)), (x.sum(0), td.sum(x, axis=0)), (x.max(), td.max(x)),
-        (x.min(1), td.min(x, axis=1)), (x.mean(), td.mean(x)), (x.abs().sqrt(), td.sqrt(td.abs(x))),
-        (x.abs().log(), td.log(td.abs(x))), (x.flatten(), td.flatten(x)), (x.permute(1, 0), td.transpose(x)),
+        (x.exp(), td.exp(x)),
+        (x.abs(), td.abs(x)),
+        (x.relu(), td.relu(x)),
+        (x.sigmoid(), td.sigmoid(x)),
+        (x.tanh(), td.tanh(x)),
+        (x.softmax(0), td.softmax(x, axis=0)),
+        (x.log_softmax(), td.log_softmax(x)),
+        (x.clamp(0, 1), td.clip(x, 0, 1)),
+        (x.sum(0), td.sum(x, axis=0)),
+        (x.max(), td.max(x)),
+        (x.min(1), td.min(x, axis=1)),
+        (x.mean(), td.mean(x)),
+        (x.abs().sqrt(), td.sqrt(td.abs(x))),
+        (x.abs().log(), td.log(td.abs(x))),
+        (x.flatten(), td.flatten(x)),
+        (x.permute(1, 0), td.transpose(x)),
     ]
     for a, b in pairs:
         np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -1,4 +1,5 @@
 """td.train: the training loop, model selection, early stopping, class weights, errors, ensembles."""
+
 import numpy as np
 import pytest
 
@@ -20,7 +21,9 @@ def test_training_learns_the_synthetic_lesions_and_records_history():
     trainer = Trainer(tiny_cnn(), lr=3e-3, batch_size=32, epochs=4, seed=0, progress=False)
     history = trainer.fit(train, val)
     assert len(history) == 4
-    assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "lr", "seconds"} <= set(history.columns())
+    assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "lr", "seconds"} <= set(
+        history.columns()
+    )
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert max(history["val_auc"]) > 0.8  # chance is 0.5
     report = trainer.evaluate(small_lesions("test", 200))
@@ -52,7 +55,9 @@ def test_best_epoch_weights_are_restored():
 
 def test_early_stopping_stops_when_the_monitor_stops_improving():
     train, val = small_lesions("train", 200), small_lesions("val", 100)
-    trainer = Trainer(tiny_cnn(), lr=1e-9, epochs=20, seed=0, progress=False, early_stopping=2, min_delta=1e-3, monitor="val_loss")
+    trainer = Trainer(
+        tiny_cnn(), lr=1e-9, epochs=20, seed=0, progress=False, early_stopping=2, min_delta=1e-3, monitor="val_loss"
+    )
     history = trainer.fit(train, val)  # lr ~0: nothing improves after the first epoch
     assert trainer.stopped_early and len(history) < 20
 
@@ -184,14 +189,20 @@ def test_ensemble_of_multi_label_trainers_uses_their_sigmoid():
     trainers = []
     for seed in (0, 1):
         td.manual_seed(seed)
-        t = Trainer(td.models.SmallCNN(1, 3, channels=2, hidden=4), task="multi-label, binary-class",
-                    epochs=1, progress=False, seed=seed)
+        t = Trainer(
+            td.models.SmallCNN(1, 3, channels=2, hidden=4),
+            task="multi-label, binary-class",
+            epochs=1,
+            progress=False,
+            seed=seed,
+        )
         t.fit((x, y))
         trainers.append(t)
     ensemble = Ensemble(trainers)
     assert ensemble.task == "multi-label, binary-class"
-    np.testing.assert_allclose(ensemble.predict_proba(x),
-                               (trainers[0].predict_proba(x) + trainers[1].predict_proba(x)) / 2, rtol=1e-6)
+    np.testing.assert_allclose(
+        ensemble.predict_proba(x), (trainers[0].predict_proba(x) + trainers[1].predict_proba(x)) / 2, rtol=1e-6
+    )
 
 
 def test_fit_leaves_the_settings_as_given_and_says_what_it_used():

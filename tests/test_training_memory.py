@@ -5,6 +5,7 @@ must be released by the next one. tracemalloc sees NumPy's allocations, so
 the memory in use after many more steps must equal what it was after a few.
 The peak for 500 steps is measured by ``benchmarks/memory_profile.py``.
 """
+
 import gc
 import tracemalloc
 import weakref

@@ -5,6 +5,7 @@ TINYDL_TUTORIAL_SMALL=1 — the switch every notebook reads to use fewer images
 and epochs — in a temporary working folder, so files it writes go there. A
 cell that raises fails the test with the cell's source and the error.
 """
+
 import json
 import os
 import pathlib
@@ -36,8 +37,9 @@ def test_notebook_is_stripped_and_framed(path):
     cells = _cells(path)
     for cell in cells:
         if cell["cell_type"] == "code":
-            assert cell.get("outputs", []) == [] and cell.get("execution_count") is None, \
+            assert cell.get("outputs", []) == [] and cell.get("execution_count") is None, (
                 f"{path.name}: commit notebooks without outputs (see tutorials/README.md)"
+            )
     first = _source(cells[0]).lower()
     assert cells[0]["cell_type"] == "markdown" and "you will learn" in first and "read first" in first
     tail = " ".join(_source(c).lower() for c in cells[-2:] if c["cell_type"] == "markdown")
@@ -55,8 +57,9 @@ def test_notebook_runs_top_to_bottom(path, tmp_path, data_dir, monkeypatch):
     repo = str(TUTORIALS.parent)
     monkeypatch.setenv("PYTHONPATH", repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
     notebook = nbformat.read(str(path), as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     try:
         client.execute()
     except nbclient.exceptions.CellExecutionError as error:

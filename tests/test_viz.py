@@ -1,4 +1,5 @@
 """tinydl.viz: the graph walk, DOT text, and pictures drawn with matplotlib alone."""
+
 import os
 import pathlib
 import subprocess
@@ -192,7 +193,6 @@ def test_td_viz_is_reachable_from_the_package():
 
 def test_import_tinydl_does_not_import_matplotlib():
     result = run_python(
-        "import sys, tinydl, tinydl.viz; "
-        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
+        "import sys, tinydl, tinydl.viz; assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
     )
     assert result.returncode == 0, result.stderr

@@ -27,6 +27,7 @@ Where the article's printed calculation goes wrong:
      weight has gradient 0 and stays −0.2 (not −0.175); w2 is printed with two components;
      and w1 moves by −α·∂L/∂w1 = +[0.0005, 0.001, 0.0015], not to [0.485, 0.285, −0.205].
 """
+
 import numpy as np
 import pytest
 
@@ -39,7 +40,7 @@ TARGET, LR = 0.1, 0.1
 
 
 def forward(x, w_hidden, w_out):
-    z = w_hidden @ x          # pre-activations of the two hidden units
+    z = w_hidden @ x  # pre-activations of the two hidden units
     h = td.relu(z)
     o = w_out @ h
     loss = 0.5 * (o - TARGET) ** 2

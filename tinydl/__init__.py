@@ -9,6 +9,7 @@ Only light modules are imported here (NumPy and the pure-Python core), so
 ``import tinydl`` is fast and compiles nothing; Numba kernels, matplotlib and
 CuPy load when first used.
 """
+
 from . import cuda, data, explain, kernels, metrics, models, nn, optim, plots, testing, train
 from ._version import __version__
 from .autograd import enable_grad, is_grad_enabled, no_grad

@@ -16,6 +16,7 @@ removed). Beside it go that assignment's autograder tests (the tests in
 stubs are written, and passes on the solution (``--solution`` writes the same
 folder without stubs, which is how the test suite checks the round trip).
 """
+
 import json
 import os
 import re
@@ -27,16 +28,24 @@ from pathlib import Path
 from .files import current_umask
 
 ASSIGNMENTS = {
-    1: ("Autograd ops and gradient checking",
+    1: (
+        "Autograd ops and gradient checking",
         "The backward passes of multiplication, division, exp, log, sum and matrix product, the "
-        "topological order of back-propagation, and the central-difference gradient check."),
-    2: ("Activations, losses and optimisers",
+        "topological order of back-propagation, and the central-difference gradient check.",
+    ),
+    2: (
+        "Activations, losses and optimisers",
         "ReLU, sigmoid and tanh with their derivatives, stable softmax cross-entropy and MSE, "
-        "SGD with momentum and Adam with bias correction."),
-    3: ("Convolution and pooling, forward and backward",
-        "The reference loops of conv2d (forward, input gradient, weight gradient) and of max-pooling."),
-    4: ("Training and evaluating the medical CNN",
-        "Input standardisation, class weights, one training step, the confusion matrix and ROC-AUC."),
+        "SGD with momentum and Adam with bias correction.",
+    ),
+    3: (
+        "Convolution and pooling, forward and backward",
+        "The reference loops of conv2d (forward, input gradient, weight gradient) and of max-pooling.",
+    ),
+    4: (
+        "Training and evaluating the medical CNN",
+        "Input standardisation, class weights, one training step, the confusion matrix and ROC-AUC.",
+    ),
 }
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION assignment=(?P<n>\d+)(?: hint=\"(?P<hint>[^\"]*)\")?\s*$")
@@ -64,7 +73,9 @@ def find_regions(lines, path="<text>"):
         begin = BEGIN.match(line)
         if begin:
             if open_region is not None:
-                raise AssignmentError(f"{path}:{i + 1}: BEGIN SOLUTION inside the region opened at line {open_region.first + 1}")
+                raise AssignmentError(
+                    f"{path}:{i + 1}: BEGIN SOLUTION inside the region opened at line {open_region.first + 1}"
+                )
             n = int(begin["n"])
             if n not in ASSIGNMENTS:
                 raise AssignmentError(f"{path}:{i + 1}: unknown assignment {n}; known: {sorted(ASSIGNMENTS)}")
@@ -76,7 +87,7 @@ def find_regions(lines, path="<text>"):
             regions.append(open_region)
             open_region = None
         elif line.lstrip().startswith("# BEGIN SOLUTION"):
-            raise AssignmentError(f"{path}:{i + 1}: malformed marker; write: # BEGIN SOLUTION assignment=N hint=\"...\"")
+            raise AssignmentError(f'{path}:{i + 1}: malformed marker; write: # BEGIN SOLUTION assignment=N hint="..."')
     if open_region is not None:
         raise AssignmentError(f"{path}:{open_region.first + 1}: BEGIN SOLUTION is never closed by END SOLUTION")
     return regions
@@ -92,7 +103,7 @@ def student_lines(lines, n, path="<text>", solution=False):
             out.append(lines[i])
             i += 1
             continue
-        body = lines[region.first + 1:region.last]
+        body = lines[region.first + 1 : region.last]
         if region.assignment == n and not solution:
             where = f"{Path(path).name}:{region.first + 2}"
             message = f"assignment {n} ({where}): write this part" + (f" — hint: {region.hint}" if region.hint else "")
@@ -107,8 +118,10 @@ def repository_root():
     """The checkout tinydl runs from (assignments need its tests/ and tutorials/)."""
     root = Path(__file__).resolve().parents[1]
     if not (root / "tests" / "assignments").is_dir():
-        raise AssignmentError(f"no tests/assignments/ beside the tinydl package at {root}: "
-                              "build assignments from a git checkout of tinydl (pip install -e .)")
+        raise AssignmentError(
+            f"no tests/assignments/ beside the tinydl package at {root}: "
+            "build assignments from a git checkout of tinydl (pip install -e .)"
+        )
     return root
 
 
@@ -158,7 +171,9 @@ def make(n, out, solution=False, root=None):
 
 def _build(n, root, out, solution):
     stubs = 0
-    shutil.copytree(root / "tinydl", out / "tinydl", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
+    shutil.copytree(
+        root / "tinydl", out / "tinydl", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc")
+    )
     for path in _sources(out / "tinydl"):
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         regions = find_regions(lines, str(path))
@@ -179,7 +194,9 @@ def _build(n, root, out, solution):
                 cell["source"] = student_lines(source, n, str(path), solution)
         if touched:
             (out / "notebooks").mkdir(parents=True, exist_ok=True)
-            (out / "notebooks" / path.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            (out / "notebooks" / path.name).write_text(
+                json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
             notebooks.append(path.name)
     tests = out / "tests"
     tests.mkdir(parents=True)
@@ -187,8 +204,10 @@ def _build(n, root, out, solution):
     (tests / "conftest.py").write_text(_CONFTEST, encoding="utf-8")
     (out / "pytest.ini").write_text(_PYTEST_INI.format(n=n, title=ASSIGNMENTS[n][0]), encoding="utf-8")
     title, summary = ASSIGNMENTS[n]
-    (out / "README.md").write_text(_README.format(n=n, title=title, summary=summary, stubs=stubs,
-                                                  notebooks=", ".join(notebooks) or "none"), encoding="utf-8")
+    (out / "README.md").write_text(
+        _README.format(n=n, title=title, summary=summary, stubs=stubs, notebooks=", ".join(notebooks) or "none"),
+        encoding="utf-8",
+    )
     return stubs
 
 
@@ -237,6 +256,8 @@ def main(args):
     if args.solution:
         print(f"Wrote {out}/: the solution version of assignment {args.number} ({stubs} places filled in)")
         return 0
-    print(f"Wrote {out}/: tinydl with {stubs} places to write, tests/test_assignment{args.number}.py, README.md. "
-          f"Students run: cd {out} && python -m pytest -m assignment{args.number}")
+    print(
+        f"Wrote {out}/: tinydl with {stubs} places to write, tests/test_assignment{args.number}.py, README.md. "
+        f"Students run: cd {out} && python -m pytest -m assignment{args.number}"
+    )
     return 0

@@ -30,6 +30,7 @@ Which operation produced a node, and how its backward is called, lives in
 engine's switch. Gradients are plain arrays, not nodes: they are not
 themselves differentiable (no second derivatives), which keeps the engine small.
 """
+
 import contextlib
 import threading
 

@@ -5,6 +5,7 @@ Every op is written once against ``xp``, the array module of its inputs
 CuPy is never imported here; an array is recognised as CuPy's by the module
 its type comes from, so this file works on machines without CuPy.
 """
+
 import numpy as np
 
 

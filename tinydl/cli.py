@@ -19,6 +19,7 @@ This module only parses: each command turns its flags into one call of
 :mod:`tinydl.run` (``train_run``, ``evaluate_run``, ``predict_images``,
 ``explain_run``), prints what it returns and maps errors to exit codes.
 """
+
 import argparse
 import json
 import sys
@@ -37,44 +38,69 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted; files already written are complete, nothing is half-written", file=sys.stderr)
         return 130
-    except (ValueError, OSError, FloatingPointError, NotImplementedError, RuntimeError) as exc:  # OSError: files, downloads
+    except (
+        ValueError,
+        OSError,
+        FloatingPointError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:  # OSError: files, downloads
         print(f"tinydl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tinydl", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="tinydl", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model on a data set and evaluate it on the test split")
     p.add_argument("--data", default="pneumoniamnist", help="data set name (see `tinydl datasets`), or 'synthetic'")
     p.add_argument("--data-dir", help="folder with the .npz files (default: $TINYDL_DATA_DIR, then the cache)")
-    p.add_argument("--no-download", action="store_true",
-                   help="do not try to download a data set that is not found locally")
-    p.add_argument("--no-synthetic-fallback", action="store_true",
-                   help="fail when the data set is missing instead of training on the built-in synthetic set")
-    p.add_argument("--model", default="small_cnn", choices=["small_cnn", "convnet"],
-                   help="small_cnn (the article's CNN) or convnet (two conv blocks, BatchNorm, dropout)")
+    p.add_argument(
+        "--no-download", action="store_true", help="do not try to download a data set that is not found locally"
+    )
+    p.add_argument(
+        "--no-synthetic-fallback",
+        action="store_true",
+        help="fail when the data set is missing instead of training on the built-in synthetic set",
+    )
+    p.add_argument(
+        "--model",
+        default="small_cnn",
+        choices=["small_cnn", "convnet"],
+        help="small_cnn (the article's CNN) or convnet (two conv blocks, BatchNorm, dropout)",
+    )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty λ")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability (convnet)")
-    p.add_argument("--augment", action="store_true",
-                   help="random rotations (±10°), shifts (±2 px), brightness/contrast and noise while training")
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="random rotations (±10°), shifts (±2 px), brightness/contrast and noise while training",
+    )
     p.add_argument("--brightness", type=float, default=0.1, help="with --augment: brightness change, ± (default 0.1)")
     p.add_argument("--contrast", type=float, default=0.15, help="with --augment: contrast change, ± (default 0.15)")
-    p.add_argument("--flip", action="store_true",
-                   help="also random left-right flips (off by default: left and right matter in chest X-rays)")
+    p.add_argument(
+        "--flip",
+        action="store_true",
+        help="also random left-right flips (off by default: left and right matter in chest X-rays)",
+    )
     p.add_argument("--class-weights", choices=["none", "balanced"], default="none")
     p.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
     p.add_argument("--early-stopping", type=int, default=None, metavar="EPOCHS")
     p.add_argument("--monitor", default="val_auc", choices=["val_auc", "val_acc", "val_loss"])
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                   help="where to train: cpu, or cuda (an NVIDIA GPU, through CuPy and tinydl's CUDA kernels; "
-                        'needs pip install "tinydl[gpu]")')
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="where to train: cpu, or cuda (an NVIDIA GPU, through CuPy and tinydl's CUDA kernels; "
+        'needs pip install "tinydl[gpu]")',
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (default: runs/<data>-<model>-seed<seed>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -115,7 +141,9 @@ def build_parser():
     p.add_argument("action", choices=["make", "list"], help="make: write a student version; list: what each covers")
     p.add_argument("number", nargs="?", type=int, help="the assignment (1-4)")
     p.add_argument("--out", default=None, help="folder to write (default: assignmentN)")
-    p.add_argument("--solution", action="store_true", help="write the same folder with the solutions (to check the autograder)")
+    p.add_argument(
+        "--solution", action="store_true", help="write the same folder with the solutions (to check the autograder)"
+    )
     p.set_defaults(run=cmd_assignment)
     return parser
 
@@ -135,10 +163,14 @@ def cmd_train(args):
     result = train_run(config)
     report, best_epoch = result.report, result.trainer.best_epoch
     auc = report.get("auc")
-    print(f"Test ({report['n_images']} images): accuracy {report['accuracy']:.4f}  AUC "
-          f"{'n/a' if auc is None else f'{auc:.4f}'}  (best epoch {best_epoch}, {result.seconds:.1f} s of training)")
-    print(f"Saved {result.run_dir}/: model.npz metadata.json metrics.json history.csv"
-          + ("" if args.no_plots else " and plots"))
+    print(
+        f"Test ({report['n_images']} images): accuracy {report['accuracy']:.4f}  AUC "
+        f"{'n/a' if auc is None else f'{auc:.4f}'}  (best epoch {best_epoch}, {result.seconds:.1f} s of training)"
+    )
+    print(
+        f"Saved {result.run_dir}/: model.npz metadata.json metrics.json history.csv"
+        + ("" if args.no_plots else " and plots")
+    )
 
 
 def cmd_evaluate(args):
@@ -147,8 +179,10 @@ def cmd_evaluate(args):
     result = evaluate_run(args.run_dir, split=args.split, data_dir=args.data_dir, out=args.out, device=args.device)
     report = result.report
     auc = report.get("auc")
-    print(f"{result.dataset} / {args.split} ({report['n_images']} images): accuracy {report['accuracy']:.4f}  "
-          f"AUC {'n/a' if auc is None else f'{auc:.4f}'}")
+    print(
+        f"{result.dataset} / {args.split} ({report['n_images']} images): accuracy {report['accuracy']:.4f}  "
+        f"AUC {'n/a' if auc is None else f'{auc:.4f}'}"
+    )
     print(f"Saved {result.out_dir}/metrics.json and plots")
 
 
@@ -168,8 +202,16 @@ def cmd_predict(args):
 def cmd_explain(args):
     from .run import explain_run
 
-    result = explain_run(args.run_dir, args.images, split=args.split, n=args.n, layer=args.layer,
-                         data_dir=args.data_dir, out=args.out, device=args.device)
+    result = explain_run(
+        args.run_dir,
+        args.images,
+        split=args.split,
+        n=args.n,
+        layer=args.layer,
+        data_dir=args.data_dir,
+        out=args.out,
+        device=args.device,
+    )
     for name, label, probability in result.predictions:
         print(f"{name}: {label} ({probability:.3f})")
     print(f"Saved {result.path}")

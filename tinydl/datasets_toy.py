@@ -10,6 +10,7 @@ bit for bit, on every machine. They return ``(X, y)`` with ``X`` a float32
 array of shape (N, 2) and ``y`` an int64 array of shape (N,) holding the
 class index (0 or 1) of each point, in shuffled order.
 """
+
 import numpy as np
 
 

@@ -20,6 +20,7 @@ Every step of the training loop is the one PyTorch users write::
     loss.backward()                  # backward pass: dloss/dw for every weight
     optimizer.step()                 # move every weight against its gradient
 """
+
 import argparse
 import pathlib
 import time
@@ -105,8 +106,10 @@ def run_demo(out=None, epochs=DEFAULT_EPOCHS, seed=0, verbose=True):
     test_accuracy = accuracy(model, x_test, y_test)
     train_accuracy = accuracy(model, x_train, y_train)
     if verbose:
-        print(f"trained {epochs} epochs in {seconds:.2f} s;  "
-              f"accuracy: training {train_accuracy:.1%}, test {test_accuracy:.1%}")
+        print(
+            f"trained {epochs} epochs in {seconds:.2f} s;  "
+            f"accuracy: training {train_accuracy:.1%}, test {test_accuracy:.1%}"
+        )
 
     path = None
     if out is not None:
@@ -148,18 +151,42 @@ def plot_results(model, train_data, test_data, losses, train_accuracies, test_ac
     colours = np.array(["#1f4e9c", "#b2182b"])  # class 0 blue, class 1 red, as in the colour map
     (x_train, y_train), (x_test, y_test) = train_data, test_data
     boundary.scatter(x_train[:, 0], x_train[:, 1], c=colours[y_train], s=14, edgecolors="white", linewidths=0.5)
-    boundary.scatter(x_test[:, 0], x_test[:, 1], c=colours[y_test], s=30, marker="^", edgecolors="black",
-                     linewidths=0.6)
+    boundary.scatter(
+        x_test[:, 0], x_test[:, 1], c=colours[y_test], s=30, marker="^", edgecolors="black", linewidths=0.6
+    )
     # Legend entries drawn in grey: the colour of a point is its class, explained by the colour bar.
     from matplotlib.lines import Line2D
 
-    boundary.legend(handles=[
-        Line2D([], [], linestyle="", marker="o", markersize=5, color="grey", markeredgecolor="white",
-               label="training point"),
-        Line2D([], [], linestyle="", marker="^", markersize=6, color="grey", markeredgecolor="black",
-               label="test point (held out)"),
-        Line2D([], [], color="black", linewidth=1.2, label="decision boundary, P = 0.5"),
-    ], loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
+    boundary.legend(
+        handles=[
+            Line2D(
+                [],
+                [],
+                linestyle="",
+                marker="o",
+                markersize=5,
+                color="grey",
+                markeredgecolor="white",
+                label="training point",
+            ),
+            Line2D(
+                [],
+                [],
+                linestyle="",
+                marker="^",
+                markersize=6,
+                color="grey",
+                markeredgecolor="black",
+                label="test point (held out)",
+            ),
+            Line2D([], [], color="black", linewidth=1.2, label="decision boundary, P = 0.5"),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     boundary.set_title(f"What the network learnt (test accuracy {test_accuracy:.1%})")
     boundary.set_xlabel("$x_1$")
     boundary.set_ylabel("$x_2$")
@@ -191,10 +218,12 @@ def main(argv=None):
         prog="python -m tinydl.demo",
         description="Train a small MLP on two interleaved spirals and draw its decision boundary.",
     )
-    parser.add_argument("--out", default="demo.png",
-                        help="PNG file to write, or a folder to write demo.png into (default: demo.png)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                        help=f"training epochs (default: {DEFAULT_EPOCHS})")
+    parser.add_argument(
+        "--out", default="demo.png", help="PNG file to write, or a folder to write demo.png into (default: demo.png)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=DEFAULT_EPOCHS, help=f"training epochs (default: {DEFAULT_EPOCHS})"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the data and the initial weights (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="print only the final accuracy")
     args = parser.parse_args(argv)

@@ -17,6 +17,7 @@ first time a GPU is asked for, never by ``import tinydl``.
 Without a GPU the tests compile those kernels with NVRTC and run them in a CPU
 emulation; tinydl has not yet been measured on a real GPU.
 """
+
 GPU_INSTALL_HINT = (
     'install the GPU extra on a machine with an NVIDIA GPU and CUDA 12: pip install "tinydl[gpu]" '
     "(or a CuPy wheel matching your CUDA, e.g. cupy-cuda12x)"

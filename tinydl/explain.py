@@ -30,6 +30,7 @@ hospital's text marker instead of the lungs — the classic chest X-ray pitfall.
 matplotlib is imported only inside :func:`overlay` and
 :func:`plot_explanations`, so ``import tinydl.explain`` stays light.
 """
+
 import contextlib
 import pathlib
 from dataclasses import dataclass
@@ -43,7 +44,13 @@ from .plots import as_display_image
 from .tensor import Tensor, to_numpy
 
 __all__ = [
-    "Explanation", "explain", "saliency", "smoothgrad", "grad_cam", "upsample_bilinear", "overlay",
+    "Explanation",
+    "explain",
+    "saliency",
+    "smoothgrad",
+    "grad_cam",
+    "upsample_bilinear",
+    "overlay",
     "plot_explanations",
 ]
 
@@ -76,6 +83,7 @@ class Explanation:
         ``class_names`` maps a class index to a name (a list or dict); default: the index.
         When the explained class is not the predicted one, the prediction is added.
         """
+
         def name(k):
             if class_names is None:
                 return f"class {k}"
@@ -279,7 +287,7 @@ def _resolve_layer(model, layer):
         # the last Conv2d (past any BatchNorm). Before BatchNorm, a map can be all negative and
         # come out of the final ReLU as zeros (measured: 8-68 % of ConvNet's maps).
         names = [n for n, _ in named]
-        after = names[names.index(convs[-1]) + 1:]
+        after = names[names.index(convs[-1]) + 1 :]
         modules = dict(named)
         relu = next((n for n in after if type(modules[n]).__name__ == "ReLU"), None)
         name = relu or convs[-1]
@@ -363,8 +371,8 @@ def _grad_cam(model, x, layer, target):
         dA = np.zeros_like(A)
     else:
         dA = to_numpy(activation.grad).astype(np.float64)
-    alpha = dA.mean(axis=(2, 3))                                        # (N, K)
-    cam = np.maximum(np.einsum("nk,nkhw->nhw", alpha, A), 0.0)          # (N, h, w)
+    alpha = dA.mean(axis=(2, 3))  # (N, K)
+    cam = np.maximum(np.einsum("nk,nkhw->nhw", alpha, A), 0.0)  # (N, h, w)
     heatmaps = _normalise(upsample_bilinear(cam, x.shape[2:]))
     return Explanation(heatmaps, probs, predicted, target, "grad_cam", layer=name, cam=cam)
 
@@ -463,8 +471,9 @@ def overlay(image, heatmap, alpha=0.4, cmap="jet"):
     return np.clip((1 - alpha) * rgb + alpha * colours, 0.0, 1.0)
 
 
-def plot_explanations(images, heatmaps, titles=None, path=None, alpha=0.4, cmap="jet", columns=None,
-                      heatmap_label="heat map", dpi=120):
+def plot_explanations(
+    images, heatmaps, titles=None, path=None, alpha=0.4, cmap="jet", columns=None, heatmap_label="heat map", dpi=120
+):
     """A figure with, for each image, the original beside its heat-map overlay; saved when ``path`` is given.
 
     ``images`` (N, C, H, W), (N, H, W) or a list of images; ``heatmaps`` (N, H, W);

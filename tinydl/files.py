@@ -6,6 +6,7 @@ same folder, are flushed to disk, and only then ``os.replace`` puts the file in
 place — one step, so readers see the old file or the new one, never a mix, and
 an interrupted run (Ctrl-C, a full disk, a power cut) leaves no partial file.
 """
+
 import os
 import tempfile
 from pathlib import Path

@@ -15,6 +15,7 @@
    of the input's shape and dtype), so that a mistake in a new op is reported
    by name instead of surfacing as a wrong number far away.
 """
+
 import numpy as np
 
 from .autograd import is_grad_enabled

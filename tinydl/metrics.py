@@ -37,6 +37,7 @@ once into a JSON-ready dict (what the command line writes as ``metrics.json``).
 Inputs are NumPy arrays, lists or tinydl Tensors. Labels are integers
 0..K-1; an (N, 1) column, as MedMNIST stores labels, is accepted.
 """
+
 import warnings
 
 import numpy as np
@@ -48,9 +49,23 @@ AVERAGES = (None, "binary", "macro", "weighted")
 TASKS = ("binary-class", "multi-class", "multi-label, binary-class", "ordinal-regression")
 
 __all__ = [
-    "accuracy", "confusion_matrix", "precision", "recall", "sensitivity", "specificity", "f1_score",
-    "classification_report", "format_report", "roc_curve", "roc_auc", "roc_auc_per_class",
-    "expected_calibration_error", "reliability_curve", "threshold_metrics", "best_threshold", "evaluate",
+    "accuracy",
+    "confusion_matrix",
+    "precision",
+    "recall",
+    "sensitivity",
+    "specificity",
+    "f1_score",
+    "classification_report",
+    "format_report",
+    "roc_curve",
+    "roc_auc",
+    "roc_auc_per_class",
+    "expected_calibration_error",
+    "reliability_curve",
+    "threshold_metrics",
+    "best_threshold",
+    "evaluate",
 ]
 
 
@@ -163,8 +178,9 @@ def _safe_divide(numerator, denominator):
     """numerator / denominator element-wise, with 0.0 where the denominator is 0 (the documented convention)."""
     numerator = np.asarray(numerator, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
-    return np.divide(numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape),
-                     where=denominator != 0)
+    return np.divide(
+        numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape), where=denominator != 0
+    )
 
 
 # ====================================================================== label metrics
@@ -482,7 +498,8 @@ def roc_auc(y_true, scores):
         warnings.warn(
             f"roc_auc: class(es) {skipped} skipped — AUC undefined because y_true has no positive "
             f"(or no negative) sample for them; mean taken over the other {int(defined.sum())}",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     return float(per_class[defined].mean())
 
@@ -534,12 +551,19 @@ def reliability_curve(y_true, probs, n_bins=15):
     bin_of = np.digitize(confidence, edges[1:-1], right=True)
     count = np.bincount(bin_of, minlength=n_bins)
     nan = np.full(n_bins, np.nan)
-    mean_confidence = np.divide(np.bincount(bin_of, weights=confidence, minlength=n_bins), count,
-                                out=nan.copy(), where=count > 0)
-    mean_accuracy = np.divide(np.bincount(bin_of, weights=correct, minlength=n_bins), count,
-                              out=nan.copy(), where=count > 0)
-    return {"bin_lower": edges[:-1], "bin_upper": edges[1:], "confidence": mean_confidence,
-            "accuracy": mean_accuracy, "count": count}
+    mean_confidence = np.divide(
+        np.bincount(bin_of, weights=confidence, minlength=n_bins), count, out=nan.copy(), where=count > 0
+    )
+    mean_accuracy = np.divide(
+        np.bincount(bin_of, weights=correct, minlength=n_bins), count, out=nan.copy(), where=count > 0
+    )
+    return {
+        "bin_lower": edges[:-1],
+        "bin_upper": edges[1:],
+        "confidence": mean_confidence,
+        "accuracy": mean_accuracy,
+        "count": count,
+    }
 
 
 def expected_calibration_error(y_true, probs, n_bins=15):
@@ -577,10 +601,17 @@ def threshold_metrics(y_true, scores, threshold=0.5):
     tn = int(np.sum(~called_positive & ~is_positive))
     sens, spec = float(_safe_divide(tp, tp + fn)), float(_safe_divide(tn, tn + fp))
     return {
-        "threshold": float(threshold), "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        "sensitivity": sens, "specificity": spec,
-        "precision": float(_safe_divide(tp, tp + fp)), "npv": float(_safe_divide(tn, tn + fn)),
-        "f1": float(_safe_divide(2 * tp, 2 * tp + fp + fn)), "accuracy": (tp + tn) / len(y),
+        "threshold": float(threshold),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "sensitivity": sens,
+        "specificity": spec,
+        "precision": float(_safe_divide(tp, tp + fp)),
+        "npv": float(_safe_divide(tn, tn + fn)),
+        "f1": float(_safe_divide(2 * tp, 2 * tp + fp + fn)),
+        "accuracy": (tp + tn) / len(y),
         "youden": sens + spec - 1,
     }
 
@@ -620,9 +651,11 @@ def _plain(value):
 
 def _summaries(per_class, support):
     return {
-        metric: {"per_class": [float(v) for v in values],
-                 "macro": _average(values, support, "macro", None),
-                 "weighted": _average(values, support, "weighted", None)}
+        metric: {
+            "per_class": [float(v) for v in values],
+            "macro": _average(values, support, "macro", None),
+            "weighted": _average(values, support, "weighted", None),
+        }
         for metric, values in per_class.items()
     }
 
@@ -674,8 +707,9 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
     notes = []
     auc_per_class = np.array([_binary_auc((y == c).astype(np.int64), p[:, c]) for c in range(k)])
     for c in np.nonzero(np.isnan(auc_per_class))[0]:
-        notes.append(f"AUC of class {names[c]!r} is undefined: y_true has "
-                     f"{'no' if support[c] == 0 else 'only'} samples of it")
+        notes.append(
+            f"AUC of class {names[c]!r} is undefined: y_true has {'no' if support[c] == 0 else 'only'} samples of it"
+        )
     if task == "binary-class":
         auc = auc_per_class[1]  # AUC of P(class 1); with two columns summing to 1 both AUCs are equal
     else:
@@ -697,9 +731,12 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
     }
     if task == "binary-class":
         result["positive_class"] = {
-            "name": names[1], "sensitivity": float(figures["recall"][1]),
-            "specificity": float(figures["specificity"][1]), "precision": float(figures["precision"][1]),
-            "npv": float(_safe_divide(tn[1], tn[1] + fn[1])), "f1": float(figures["f1"][1]),
+            "name": names[1],
+            "sensitivity": float(figures["recall"][1]),
+            "specificity": float(figures["specificity"][1]),
+            "precision": float(figures["precision"][1]),
+            "npv": float(_safe_divide(tn[1], tn[1] + fn[1])),
+            "f1": float(figures["f1"][1]),
         }
     return result
 
@@ -727,9 +764,11 @@ def _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins):
     accuracy_per_class = (tp + tn) / n
 
     auc_per_class = np.array([_binary_auc(y[:, f], p[:, f]) for f in range(findings)])
-    notes = [f"AUC of finding {names[f]!r} is undefined: y_true has "
-             f"{'no positive' if support[f] == 0 else 'no negative'} samples of it"
-             for f in np.nonzero(np.isnan(auc_per_class))[0]]
+    notes = [
+        f"AUC of finding {names[f]!r} is undefined: y_true has "
+        f"{'no positive' if support[f] == 0 else 'no negative'} samples of it"
+        for f in np.nonzero(np.isnan(auc_per_class))[0]
+    ]
     defined = auc_per_class[~np.isnan(auc_per_class)]
 
     return {

@@ -5,6 +5,7 @@ a slightly stronger one (two conv blocks with BatchNorm and dropout) for the
 medical-imaging job. Both take NCHW input and return class scores (logits):
 the softmax lives in the loss (``cross_entropy``), where it is numerically stable.
 """
+
 from . import nn
 from .nn import functional as F
 
@@ -27,14 +28,20 @@ class SmallCNN(nn.Module):
         super().__init__()
         side = (image_size - 2) // 2
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, channels, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(channels * side * side, hidden), nn.ReLU(), nn.Linear(hidden, num_classes),
+            nn.Flatten(),
+            nn.Linear(channels * side * side, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
         )
         self.fused = fused
-        self.config = dict(in_channels=in_channels, num_classes=num_classes, image_size=image_size,
-                           channels=channels, hidden=hidden)
+        self.config = dict(
+            in_channels=in_channels, num_classes=num_classes, image_size=image_size, channels=channels, hidden=hidden
+        )
 
     def forward(self, x):
         if self.fused:
@@ -62,11 +69,21 @@ class ConvNet(nn.Module):
 
         self.features = nn.Sequential(*block(in_channels, c1), *block(c1, c2))
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * side * side, hidden), nn.ReLU(),
-            nn.Dropout(dropout), nn.Linear(hidden, num_classes),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(c2 * side * side, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
         )
-        self.config = dict(in_channels=in_channels, num_classes=num_classes, image_size=image_size,
-                           channels=list(channels), hidden=hidden, dropout=dropout)
+        self.config = dict(
+            in_channels=in_channels,
+            num_classes=num_classes,
+            image_size=image_size,
+            channels=list(channels),
+            hidden=hidden,
+            dropout=dropout,
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))

@@ -6,6 +6,7 @@ window, no pyplot state: works on a server and in tests), saves it when a
 the figure. matplotlib is imported inside the functions, so ``import tinydl``
 stays light.
 """
+
 import os
 
 import numpy as np
@@ -79,8 +80,15 @@ def confusion_matrix(matrix, class_names=None, path=None, title="Confusion matri
     for i in range(k):
         for j in range(k):
             text = f"{matrix[i, j]}" if k > 6 else f"{matrix[i, j]}\n({matrix[i, j] / rows[i, 0]:.0%})"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8 if k > 6 else 10,
-                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8 if k > 6 else 10,
+                color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+            )
     ax.set_xticks(range(k), names, rotation=45 if k > 2 else 0, ha="right" if k > 2 else "center")
     ax.set_yticks(range(k), names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
@@ -101,17 +109,27 @@ def roc_curves(y_true, probs, class_names=None, task="multi-class", path=None):
     if probs.ndim == 2 and probs.shape[1] == 2 and not task.startswith("multi-label"):
         curves = [(class_names[1] if class_names else "positive", y_true.reshape(-1) == 1, probs[:, 1])]
     elif task.startswith("multi-label"):
-        curves = [((class_names or range(probs.shape[1]))[j], y_true[:, j] == 1, probs[:, j]) for j in range(probs.shape[1])]
+        curves = [
+            ((class_names or range(probs.shape[1]))[j], y_true[:, j] == 1, probs[:, j]) for j in range(probs.shape[1])
+        ]
     else:
-        curves = [((class_names or range(probs.shape[1]))[j], y_true.reshape(-1) == j, probs[:, j]) for j in range(probs.shape[1])]
+        curves = [
+            ((class_names or range(probs.shape[1]))[j], y_true.reshape(-1) == j, probs[:, j])
+            for j in range(probs.shape[1])
+        ]
     for name, positive, scores in curves:
         if positive.all() or not positive.any():
             continue  # AUC undefined for a class absent (or alone) in this split
         fpr, tpr, _ = metrics.roc_curve(positive.astype(np.int64), scores)
         ax.plot(fpr, tpr, label=f"{name} (AUC {metrics.roc_auc(positive.astype(np.int64), scores):.3f})")
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
-    ax.set(xlabel="false positive rate (1 − specificity)", ylabel="true positive rate (sensitivity)",
-           title="ROC", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="false positive rate (1 − specificity)",
+        ylabel="true positive rate (sensitivity)",
+        title="ROC",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax.legend(fontsize=7 if len(curves) > 4 else 9, loc="lower right")
     return _finish(figure, path)
 
@@ -147,9 +165,12 @@ def sample_predictions(images, y_true, probs, class_names=None, n=16, path=None,
     for ax, i in zip(axes, picks):
         ax.imshow(as_display_image(images[i]), cmap="gray", vmin=0, vmax=1)
         predicted = int(np.argmax(probs[i]))
-        label = (lambda c: names[c] if names else str(c))
-        ax.set_title(f"{label(predicted)} ({probs[i][predicted]:.2f})\ntrue: {label(int(y_true[i]))}",
-                     fontsize=7, color="black" if predicted == int(y_true[i]) else "red")
+        label = lambda c: names[c] if names else str(c)
+        ax.set_title(
+            f"{label(predicted)} ({probs[i][predicted]:.2f})\ntrue: {label(int(y_true[i]))}",
+            fontsize=7,
+            color="black" if predicted == int(y_true[i]) else "red",
+        )
     for ax in axes:
         ax.axis("off")
     return _finish(figure, path)

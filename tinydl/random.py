@@ -4,6 +4,7 @@
 The generator is NumPy's PCG64; code that needs random numbers calls
 :func:`generator` rather than keeping its own, so one seed controls all.
 """
+
 import numpy as np
 
 _generator = np.random.default_rng()

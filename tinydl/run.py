@@ -18,6 +18,7 @@ plots. Messages (which data were loaded, what is being trained) go through
 ``log`` (``print`` by default; ``log=None`` for silence); a warning that the
 real data set was missing and synthetic images were used always goes to stderr.
 """
+
 import dataclasses
 import json
 import os
@@ -41,30 +42,30 @@ class RunConfig:
     folder says how it was made.
     """
 
-    data: str = "pneumoniamnist"       # data set name (see `tinydl datasets`), or "synthetic"
-    data_dir: str | None = None              # folder with the .npz files (None: $TINYDL_DATA_DIR, then the cache)
-    no_download: bool = False          # do not download a data set that is not found locally
+    data: str = "pneumoniamnist"  # data set name (see `tinydl datasets`), or "synthetic"
+    data_dir: str | None = None  # folder with the .npz files (None: $TINYDL_DATA_DIR, then the cache)
+    no_download: bool = False  # do not download a data set that is not found locally
     no_synthetic_fallback: bool = False  # fail when the data set is missing instead of using synthetic images
-    model: str = "small_cnn"           # "small_cnn" (the article's CNN) or "convnet"
+    model: str = "small_cnn"  # "small_cnn" (the article's CNN) or "convnet"
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
-    optimizer: str = "adam"            # "adam", "adamw" or "sgd"
-    weight_decay: float = 0.0          # L2 penalty λ
-    dropout: float | None = None             # dropout probability (convnet only)
-    augment: bool = False              # random rotations, shifts, brightness/contrast and noise
-    brightness: float = 0.1            # with augment: brightness change, ±
-    contrast: float = 0.15             # with augment: contrast change, ±
-    flip: bool = False                 # with augment: also random left-right flips
-    class_weights: str = "none"        # "none" or "balanced"
-    schedule: str = "none"             # "none", "cosine" or "step"
-    early_stopping: int | None = None        # stop after this many epochs without improvement (None: never)
-    monitor: str = "val_auc"           # "val_auc", "val_acc" or "val_loss": picks the best epoch
-    device: str = "cpu"                # "cpu" or "cuda"
+    optimizer: str = "adam"  # "adam", "adamw" or "sgd"
+    weight_decay: float = 0.0  # L2 penalty λ
+    dropout: float | None = None  # dropout probability (convnet only)
+    augment: bool = False  # random rotations, shifts, brightness/contrast and noise
+    brightness: float = 0.1  # with augment: brightness change, ±
+    contrast: float = 0.15  # with augment: contrast change, ±
+    flip: bool = False  # with augment: also random left-right flips
+    class_weights: str = "none"  # "none" or "balanced"
+    schedule: str = "none"  # "none", "cosine" or "step"
+    early_stopping: int | None = None  # stop after this many epochs without improvement (None: never)
+    monitor: str = "val_auc"  # "val_auc", "val_acc" or "val_loss": picks the best epoch
+    device: str = "cpu"  # "cpu" or "cuda"
     seed: int = 0
-    out: str | None = None                   # run folder (None: runs/<data>-<model>-seed<seed>)
-    no_plots: bool = False             # skip the PNG plots
-    quiet: bool = False                # no progress line
+    out: str | None = None  # run folder (None: runs/<data>-<model>-seed<seed>)
+    no_plots: bool = False  # skip the PNG plots
+    quiet: bool = False  # no progress line
 
     def as_metadata(self):
         """The fields as JSON-ready values (paths as text), in the order above."""
@@ -75,12 +76,12 @@ class RunConfig:
 class TrainResult:
     """What ``train_run`` returns: the run folder, the test figures and the trained pieces."""
 
-    run_dir: Path        # where model.npz, metadata.json, metrics.json, history.csv and the plots are
-    report: dict         # the test figures, as in metrics.json
-    history: object      # td.train.History: one row per epoch
-    model: object        # the trained model (the best epoch's weights)
-    trainer: object      # the td.train.Trainer (normalizer, best_epoch, …)
-    seconds: float       # time spent training
+    run_dir: Path  # where model.npz, metadata.json, metrics.json, history.csv and the plots are
+    report: dict  # the test figures, as in metrics.json
+    history: object  # td.train.History: one row per epoch
+    model: object  # the trained model (the best epoch's weights)
+    trainer: object  # the td.train.Trainer (normalizer, best_epoch, …)
+    seconds: float  # time spent training
 
 
 @dataclasses.dataclass
@@ -132,8 +133,10 @@ def load_run(run_dir, device="cpu"):
     meta = model.metadata
     missing = [key for key in ("task", "class_names", "image_shape", "dataset") if key not in meta]
     if missing:
-        raise ValueError(f"{model_path} lacks the metadata {missing} that the command line needs; it was saved "
-                         "without them (e.g. by td.save alone) — save with the keys that `tinydl train` writes")
+        raise ValueError(
+            f"{model_path} lacks the metadata {missing} that the command line needs; it was saved "
+            "without them (e.g. by td.save alone) — save with the keys that `tinydl train` writes"
+        )
     normalizer = Normalizer.from_dict(meta["normalization"]) if meta.get("normalization") else None
     if device != "cpu":
         cuda.require()
@@ -166,16 +169,20 @@ def load_splits(name, data_dir=None, download=False, fallback=True, splits=("tra
     source = "synthetic" if fell_back else name
     loaded = {splits[0]: first, **{s: data.load_dataset(source, s, root=data_dir) for s in splits[1:]}}
     if fell_back:
-        print(f"WARNING: {first.fallback_reason}; training on tinydl's SYNTHETIC images (not medical data). "
-              "Set TINYDL_DATA_DIR or pass --data-dir to use real data.", file=sys.stderr)
+        print(
+            f"WARNING: {first.fallback_reason}; training on tinydl's SYNTHETIC images (not medical data). "
+            "Set TINYDL_DATA_DIR or pass --data-dir to use real data.",
+            file=sys.stderr,
+        )
     log(data.describe_source(loaded[splits[0]]))
     return loaded
 
 
 def _load_saved_split(meta, split, data_dir, log):
     """The ``split`` of the data set a saved run was trained on (synthetic runs fall back to synthetic)."""
-    return load_splits(meta["dataset"], data_dir, fallback=meta["dataset"].startswith("synthetic"),
-                       splits=(split,), log=log)[split]
+    return load_splits(
+        meta["dataset"], data_dir, fallback=meta["dataset"].startswith("synthetic"), splits=(split,), log=log
+    )[split]
 
 
 def check_image_shape(shape, meta):
@@ -234,8 +241,9 @@ def train_run(config, log=print):
     log = log or _quiet
     if config.device == "cuda":
         cuda.require()  # fail before loading the data when there is no usable GPU
-    splits = load_splits(config.data, config.data_dir, not config.no_download, not config.no_synthetic_fallback,
-                         log=log)
+    splits = load_splits(
+        config.data, config.data_dir, not config.no_download, not config.no_synthetic_fallback, log=log
+    )
     train, val, test = splits["train"], splits["val"], splits["test"]
     multi_label = train.task.startswith("multi-label")
     num_outputs = train.labels.shape[1] if multi_label else train.n_classes
@@ -246,33 +254,57 @@ def train_run(config, log=print):
         model_args["dropout"] = config.dropout
     manual_seed(config.seed)
     model = models.create(config.model, **model_args).to(config.device)  # the same seed's weights on either device
-    augment = data.default_augmentation(flip=config.flip, brightness=config.brightness, contrast=config.contrast,
-                                        seed=config.seed) if config.augment else None
+    augment = (
+        data.default_augmentation(
+            flip=config.flip, brightness=config.brightness, contrast=config.contrast, seed=config.seed
+        )
+        if config.augment
+        else None
+    )
     trainer = Trainer(
-        model, task=train.task, optimizer=config.optimizer, lr=config.lr, weight_decay=config.weight_decay,
-        batch_size=config.batch_size, epochs=config.epochs, augment=augment,
+        model,
+        task=train.task,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        augment=augment,
         class_weights=None if config.class_weights == "none" else config.class_weights,
-        schedule=None if config.schedule == "none" else config.schedule, monitor=config.monitor,
-        early_stopping=config.early_stopping, seed=config.seed, progress=not config.quiet,
+        schedule=None if config.schedule == "none" else config.schedule,
+        monitor=config.monitor,
+        early_stopping=config.early_stopping,
+        seed=config.seed,
+        progress=not config.quiet,
     )
     out = Path(config.out or f"runs/{train.name}-{config.model}-seed{config.seed}")
-    log(f"Training {config.model} ({model.num_parameters():,} parameters) for {config.epochs} epochs; "
-        f"run folder {out}")
+    log(f"Training {config.model} ({model.num_parameters():,} parameters) for {config.epochs} epochs; run folder {out}")
     started = time.perf_counter()
     history = trainer.fit(train, val)
     seconds = time.perf_counter() - started
     x_test, y_test = test.arrays()
     probs = trainer.predict_proba(x_test)
     report = metrics.evaluate(y_test, probs, task=train.task, class_names=list(train.classes))
-    report.update({"split": "test", "n_images": int(len(x_test)), "train_seconds": round(seconds, 2),
-                   "best_epoch": trainer.best_epoch, "monitor": trainer.monitor_used,
-                   "best_validation_score": trainer.best_score})
+    report.update(
+        {
+            "split": "test",
+            "n_images": int(len(x_test)),
+            "train_seconds": round(seconds, 2),
+            "best_epoch": trainer.best_epoch,
+            "monitor": trainer.monitor_used,
+            "best_validation_score": trainer.best_score,
+        }
+    )
     out = prepare_run_folder(out)
     metadata = {
-        "class_names": list(train.classes), "task": train.task,
+        "class_names": list(train.classes),
+        "task": train.task,
         "normalization": trainer.normalizer.to_dict() if trainer.normalizer else None,
-        "dataset": train.name, "dataset_source": train.source, "dataset_md5": getattr(train, "md5", None),
-        "image_shape": list(x_test.shape[1:]), "seed": config.seed,
+        "dataset": train.name,
+        "dataset_source": train.source,
+        "dataset_md5": getattr(train, "md5", None),
+        "image_shape": list(x_test.shape[1:]),
+        "seed": config.seed,
         "training": config.as_metadata(),
         "metrics": {k: report[k] for k in ("accuracy", "auc") if k in report},
         "best_epoch": trainer.best_epoch,
@@ -321,16 +353,25 @@ def predict_images(run_dir, images, device="cpu"):
     rows = []
     for path, p in zip(images, probs):
         if meta["task"].startswith("multi-label"):
-            rows.append({"image": path, "findings": [names[j] for j in np.flatnonzero(p > 0.5)],
-                         "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)}})
+            rows.append(
+                {
+                    "image": path,
+                    "findings": [names[j] for j in np.flatnonzero(p > 0.5)],
+                    "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)},
+                }
+            )
         else:
-            rows.append({"image": path, "class": names[int(p.argmax())],
-                         "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)}})
+            rows.append(
+                {
+                    "image": path,
+                    "class": names[int(p.argmax())],
+                    "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)},
+                }
+            )
     return rows
 
 
-def explain_run(run_dir, images=(), split="test", n=8, layer=None, data_dir=None, out=None, device="cpu",
-                log=print):
+def explain_run(run_dir, images=(), split="test", n=8, layer=None, data_dir=None, out=None, device="cpu", log=print):
     """Grad-CAM overlays (one PNG) of a saved run's model, as ``tinydl explain``: for image files, or
     for ``n`` samples of ``split`` when no images are given. ``out`` defaults to
     <run>/gradcam-images.png or <run>/gradcam-<split>.png. Returns an ExplanationResult."""

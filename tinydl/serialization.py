@@ -33,6 +33,7 @@ rebuilds the model with ``tinydl.models.create(architecture, **config)``.
 A model outside the zoo can be saved with ``architecture=None`` (weights and
 metadata only) and read back into a model you build with :func:`load_weights`.
 """
+
 import datetime
 import json
 import pathlib
@@ -176,9 +177,7 @@ def load(path):
             f"build it yourself and call tinydl.serialization.load_weights({str(path)!r}, model)"
         )
     if architecture not in MODELS:
-        raise ModelFileError(
-            f"{path}: unknown architecture {architecture!r}; this tinydl knows {sorted(MODELS)}"
-        )
+        raise ModelFileError(f"{path}: unknown architecture {architecture!r}; this tinydl knows {sorted(MODELS)}")
     config = metadata.get("config")
     if not isinstance(config, dict):
         raise ModelFileError(f"{path}: metadata 'config' must be a dict of constructor arguments, got {config!r}")

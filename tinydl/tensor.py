@@ -16,6 +16,7 @@ Tensor by the table in ``tinydl/ops/tensor_methods.py``: ops import tensor,
 never the reverse, so this file depends only on NumPy, the engine and the
 device helpers.
 """
+
 import numpy as np
 
 from . import autograd
@@ -336,4 +337,3 @@ def ones_like(t, requires_grad=False):
 
 def arange(*args, dtype=None):
     return Tensor._from_array(np.arange(*args, dtype=dtype))
-

@@ -21,6 +21,7 @@ Same seeds, same run: call ``td.manual_seed(seed)`` before building the model
 (the initial weights are drawn then), give the augmentation its own seed, and the
 Trainer's ``seed`` fixes dropout and the order of the batches.
 """
+
 import math
 import sys
 import time
@@ -121,7 +122,7 @@ def predict_proba(model, x, normalizer=None, task="multi-class", batch_size=512)
     try:
         with no_grad():
             for start in range(0, len(x), batch_size):
-                xb = x[start:start + batch_size]
+                xb = x[start : start + batch_size]
                 if normalizer is not None:
                     xb = normalizer(xb)
                 logits = model(_batch_tensor(xb, where))
@@ -190,8 +191,12 @@ class History:
         cols = self.columns()
         lines = [",".join(cols)]
         for row in self.rows:
-            lines.append(",".join("" if row.get(c) is None else f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c])
-                                  for c in cols))
+            lines.append(
+                ",".join(
+                    "" if row.get(c) is None else f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c])
+                    for c in cols
+                )
+            )
         write_text(path, "\n".join(lines) + "\n")
 
 
@@ -223,8 +228,10 @@ class Progress:
         width = 20
         filled = int(width * batch / self.batches)
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\repoch {epoch}/{self.epochs} [{bar}] {batch}/{self.batches} "
-                          f"loss {loss:.4f} acc {acc:.3f} | {_seconds(self._eta(epoch, batch))} left ")
+        self.stream.write(
+            f"\repoch {epoch}/{self.epochs} [{bar}] {batch}/{self.batches} "
+            f"loss {loss:.4f} acc {acc:.3f} | {_seconds(self._eta(epoch, batch))} left "
+        )
         self.stream.flush()
 
     def end_epoch(self, epoch, row):
@@ -271,9 +278,27 @@ class Trainer:
       progress       show the progress line (stderr).
     """
 
-    def __init__(self, model, *, task=None, optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=32,
-                 epochs=10, augment=None, normalize=True, class_weights=None, schedule=None,
-                 monitor="val_auc", early_stopping=None, min_delta=0.0, restore_best=True, seed=0, progress=True):
+    def __init__(
+        self,
+        model,
+        *,
+        task=None,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        batch_size=32,
+        epochs=10,
+        augment=None,
+        normalize=True,
+        class_weights=None,
+        schedule=None,
+        monitor="val_auc",
+        early_stopping=None,
+        min_delta=0.0,
+        restore_best=True,
+        seed=0,
+        progress=True,
+    ):
         if task is not None and task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
         if monitor not in MONITORS:
@@ -348,13 +373,17 @@ class Trainer:
         optimizer = self._make_optimizer()
         scheduler = self._make_schedule(optimizer)
         # Shuffled anew every epoch from the seed; the augmentation runs on each batch.
-        loader = DataLoader((x_train, y_train), batch_size=self.batch_size, shuffle=True, seed=self.seed,
-                            transform=self.augment)
+        loader = DataLoader(
+            (x_train, y_train), batch_size=self.batch_size, shuffle=True, seed=self.seed, transform=self.augment
+        )
         progress = Progress(self.epochs, len(loader), enabled=self.progress)
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
-            row = {"epoch": epoch, **self.train_epoch(loader, optimizer, epoch, progress),
-                   "lr": optimizer.param_groups[0]["lr"]}
+            row = {
+                "epoch": epoch,
+                **self.train_epoch(loader, optimizer, epoch, progress),
+                "lr": optimizer.param_groups[0]["lr"],
+            }
             if validation is not None:
                 row.update(self._validate(*validation))
             row["seconds"] = time.perf_counter() - started
@@ -394,11 +423,15 @@ class Trainer:
         if not self.multi_label:
             classes = self._num_classes()
             if y_train.max(initial=0) >= classes or y_train.min(initial=0) < 0:
-                raise ValueError(f"training labels must lie in [0, {classes}) for a model with {classes} outputs; "
-                                 f"found {int(y_train.min())}..{int(y_train.max())}")
+                raise ValueError(
+                    f"training labels must lie in [0, {classes}) for a model with {classes} outputs; "
+                    f"found {int(y_train.min())}..{int(y_train.max())}"
+                )
             if isinstance(self.class_weights_spec, str):
                 if self.class_weights_spec != "balanced":
-                    raise ValueError(f"class_weights must be None, 'balanced' or an array, got {self.class_weights_spec!r}")
+                    raise ValueError(
+                        f"class_weights must be None, 'balanced' or an array, got {self.class_weights_spec!r}"
+                    )
                 self.class_weights = balanced_class_weights(y_train, classes)
             elif self.class_weights_spec is not None:
                 self.class_weights = np.asarray(self.class_weights_spec, dtype=np.float32)
@@ -499,8 +532,12 @@ class Trainer:
         x, y = as_arrays(data, "evaluation data", model_inputs=True)
         y = self._check_labels(y, "evaluation data")
         class_names = class_names or getattr(data, "classes", None)
-        return metrics.evaluate(y, self.predict_proba(x), task=self._task(),
-                                 class_names=list(class_names) if class_names is not None else None)
+        return metrics.evaluate(
+            y,
+            self.predict_proba(x),
+            task=self._task(),
+            class_names=list(class_names) if class_names is not None else None,
+        )
 
 
 def fit(model, train, val=None, **options):

@@ -34,6 +34,7 @@ matplotlib is imported inside :func:`draw_graph` only, so ``import tinydl``
 stays light, and it draws on a bare ``Figure`` with the Agg canvas: no
 window, no pyplot state, works on a server.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -218,12 +219,12 @@ def _dot_escape(text):
 # --------------------------------------------------------------------------- layout
 # Sizes in inches: the drawing is laid out directly in the units of the figure,
 # so a box sized from its text fits that text at any graph size.
-_FONT_SIZE = 8.5                        # points
-_CHAR_WIDTH = 0.6 * _FONT_SIZE / 72     # a monospace character is about 0.6 em wide
+_FONT_SIZE = 8.5  # points
+_CHAR_WIDTH = 0.6 * _FONT_SIZE / 72  # a monospace character is about 0.6 em wide
 _LINE_HEIGHT = 1.25 * _FONT_SIZE / 72
-_PAD = 0.07                             # inside a box, around the text
-_GAP_X = 0.25                           # between boxes side by side in a layer
-_GAP_Y = 0.32                           # between one layer and the next
+_PAD = 0.07  # inside a box, around the text
+_GAP_X = 0.25  # between boxes side by side in a layer
+_GAP_Y = 0.32  # between one layer and the next
 
 
 def _box_size(node):
@@ -368,7 +369,7 @@ def _closest_spaced(wishes, gaps):
 
 # --------------------------------------------------------------------------- drawing
 _LEGEND_WIDTH = 3.6  # inches, for two columns of legend entries
-_MAX_PIXELS = 30000   # Agg cannot draw images wider or taller than 2**16 pixels; stay well under
+_MAX_PIXELS = 30000  # Agg cannot draw images wider or taller than 2**16 pixels; stay well under
 
 
 def draw_graph(tensor, path=None, format=None, params=None, dpi=150, legend=True):
@@ -429,13 +430,29 @@ def draw_graph(tensor, path=None, format=None, params=None, dpi=150, legend=True
         fill, border = _STYLE[node.kind]
         style = f"round,pad=0,rounding_size={h / 2}" if node.is_operation else "square,pad=0"
         box = FancyBboxPatch(
-            (cx - w / 2, cy - h / 2), w, h, boxstyle=style, facecolor=fill, edgecolor=border,
+            (cx - w / 2, cy - h / 2),
+            w,
+            h,
+            boxstyle=style,
+            facecolor=fill,
+            edgecolor=border,
             linewidth=1.6 if node.kind in (PARAMETER, OUTPUT) else 1.0,
-            linestyle="--" if node.kind == CONSTANT else "-", zorder=2,
+            linestyle="--" if node.kind == CONSTANT else "-",
+            zorder=2,
         )
         ax.add_artist(box)
-        ax.text(cx, cy, node.label, ha="center", va="center", family="monospace", fontsize=_FONT_SIZE,
-                fontweight="bold" if node.is_operation else "normal", zorder=3, linespacing=1.1)
+        ax.text(
+            cx,
+            cy,
+            node.label,
+            ha="center",
+            va="center",
+            family="monospace",
+            fontsize=_FONT_SIZE,
+            fontweight="bold" if node.is_operation else "normal",
+            zorder=3,
+            linespacing=1.1,
+        )
 
     # An input used twice by one operation (x * x) has two equal edges:
     # draw them side by side, shifted apart across their direction.
@@ -446,17 +463,39 @@ def draw_graph(tensor, path=None, format=None, params=None, dpi=150, legend=True
     for (source, target), bends in zip(graph.edges, layout.routes):
         k, count = drawn.get((source, target), 0), multiplicity[(source, target)]
         drawn[(source, target)] = k + 1
-        ax.add_artist(_arrow(positions[source], sizes[source], bends, positions[target], sizes[target],
-                             shift=0.16 * (k - (count - 1) / 2)))
+        ax.add_artist(
+            _arrow(
+                positions[source],
+                sizes[source],
+                bends,
+                positions[target],
+                sizes[target],
+                shift=0.16 * (k - (count - 1) / 2),
+            )
+        )
 
     if legend:
         kinds = [k for k in _LEGEND if any(node.kind == k for node in graph.nodes)]
         handles = [
-            Patch(facecolor=_STYLE[k][0], edgecolor=_STYLE[k][1], linestyle="--" if k == CONSTANT else "-", label=_LEGEND[k])
+            Patch(
+                facecolor=_STYLE[k][0],
+                edgecolor=_STYLE[k][1],
+                linestyle="--" if k == CONSTANT else "-",
+                label=_LEGEND[k],
+            )
             for k in kinds
         ]
-        ax.legend(handles=handles, loc="upper left", ncol=2, fontsize=7, frameon=False,
-                  bbox_to_anchor=(0, 1), borderaxespad=0.3, handlelength=1.5, columnspacing=1.0)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            ncol=2,
+            fontsize=7,
+            frameon=False,
+            bbox_to_anchor=(0, 1),
+            borderaxespad=0.3,
+            handlelength=1.5,
+            columnspacing=1.0,
+        )
 
     if path is not None:
         if format == "png":
@@ -493,8 +532,16 @@ def _arrow(start, start_size, bends, end, end_size, shift=0.0):
     else:
         vertices.append(last)
         codes.append(Path.LINETO)
-    return FancyArrowPatch(path=Path(vertices, codes), arrowstyle="-|>", mutation_scale=9, shrinkA=0, shrinkB=1.5,
-                           linewidth=0.9, color="#555555", zorder=1)
+    return FancyArrowPatch(
+        path=Path(vertices, codes),
+        arrowstyle="-|>",
+        mutation_scale=9,
+        shrinkA=0,
+        shrinkB=1.5,
+        linewidth=0.9,
+        color="#555555",
+        zorder=1,
+    )
 
 
 def _border_point(centre, size, towards):

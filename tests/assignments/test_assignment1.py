@@ -2,6 +2,7 @@
 
 Run with: python -m pytest -m assignment1
 """
+
 import numpy as np
 import pytest
 
@@ -44,15 +45,17 @@ def test_sum_backward(axis, keepdims):
     td.gradcheck(lambda x: td.sum(x, axis=axis, keepdims=keepdims), rand(2, 3, 4))
 
 
-@pytest.mark.parametrize("shapes", [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((2, 3, 4), (4, 5)), ((4,), (4,))])
+@pytest.mark.parametrize(
+    "shapes", [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((2, 3, 4), (4, 5)), ((4,), (4,))]
+)
 def test_matmul_backward(shapes):
     td.gradcheck(td.matmul, rand(*shapes[0]), rand(*shapes[1]))
 
 
 def test_topological_order_puts_every_node_after_its_inputs():
     a = td.tensor(2.0, requires_grad=True)
-    b = a * a          # a used twice
-    c = b + a          # and a third time
+    b = a * a  # a used twice
+    c = b + a  # and a third time
     d = c * b
     order = topological_order(d)
     position = {id(t): i for i, t in enumerate(order)}

@@ -2,6 +2,7 @@
 
 Run with: python -m pytest -m assignment2
 """
+
 import numpy as np
 import pytest
 
@@ -62,7 +63,7 @@ def test_sgd_momentum_two_steps_by_hand():
     opt = td.optim.SGD([w], lr=0.1, momentum=0.9)
     for _ in range(2):
         opt.zero_grad()
-        (w * w).sum().backward()   # g = 2w
+        (w * w).sum().backward()  # g = 2w
         opt.step()
     # step 1: b = g = [2, -2], w = [0.8, -0.8]; step 2: g = [1.6, -1.6], b = 0.9·2 + 1.6 = 3.4, w = 0.8 − 0.34
     np.testing.assert_allclose(w.numpy(), [0.46, -0.46], rtol=1e-12)
@@ -87,10 +88,10 @@ def test_adam_three_steps_against_the_formula():
     theta, m, v = start.copy(), np.zeros(3), np.zeros(3)
     for t in range(1, 4):
         opt.zero_grad()
-        (w * w * w).sum().backward()     # g = 3w²
+        (w * w * w).sum().backward()  # g = 3w²
         opt.step()
-        g = 3 * theta ** 2
+        g = 3 * theta**2
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        theta = theta - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        theta = theta - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
         np.testing.assert_allclose(w.numpy(), theta, rtol=1e-10)

@@ -2,6 +2,7 @@
 
 Run with: python -m pytest -m assignment3
 """
+
 import numpy as np
 import pytest
 
@@ -29,7 +30,7 @@ def conv_by_formula(x, w, b, stride, padding):
     y = np.zeros((x.shape[0], w.shape[0], oh, ow))
     for i in range(kh):
         for j in range(kw):
-            patch = xp[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+            patch = xp[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
             y += np.einsum("ncpq,oc->nopq", patch, w[:, :, i, j])
     return y + b.reshape(1, -1, 1, 1)
 
@@ -48,10 +49,7 @@ def test_conv2d_backward_input_and_weight(stride, padding):
 
 
 def test_maxpool_forward_and_argmax():
-    x = np.array([[[[1.0, 5.0, 2.0, 0.0],
-                    [3.0, 4.0, 8.0, 1.0],
-                    [0.0, 2.0, 1.0, 1.0],
-                    [7.0, 1.0, 3.0, 9.0]]]])
+    x = np.array([[[[1.0, 5.0, 2.0, 0.0], [3.0, 4.0, 8.0, 1.0], [0.0, 2.0, 1.0, 1.0], [7.0, 1.0, 3.0, 9.0]]]])
     y = F.max_pool2d(td.tensor(x), 2)
     np.testing.assert_array_equal(y.numpy(), [[[[5.0, 8.0], [7.0, 9.0]]]])
 
@@ -63,7 +61,7 @@ def test_maxpool_backward_routes_to_the_winner():
     assert grad.sum() == 4 and set(np.unique(grad)) == {0.0, 1.0}
     for p in range(2):
         for q in range(2):
-            window = x.numpy()[0, 0, 3 * p:3 * p + 3, 3 * q:3 * q + 3]
+            window = x.numpy()[0, 0, 3 * p : 3 * p + 3, 3 * q : 3 * q + 3]
             i, j = np.unravel_index(np.argmax(window), window.shape)
             assert grad[3 * p + i, 3 * q + j] == 1.0
     td.gradcheck(lambda t: F.max_pool2d(t, 2), RNG.permutation(32).reshape(1, 2, 4, 4).astype(np.float64))

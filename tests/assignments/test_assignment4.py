@@ -2,6 +2,7 @@
 
 Run with: python -m pytest -m assignment4
 """
+
 import itertools
 
 import numpy as np

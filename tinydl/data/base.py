@@ -11,10 +11,12 @@ A data set here is small enough to live in memory as two NumPy arrays:
 shape (N, C, H, W) ("NCHW", channels first, as ``nn.Conv2d`` expects), and
 ``y`` int64. Training works from these whole arrays (see ``DataLoader``).
 """
+
 import numpy as np
 
 # --- errors ----------------------------------------------------------------------------------
 # Each one names the file and what was wrong with it, so that the message alone says what to do.
+
 
 class DataFileNotFoundError(FileNotFoundError):
     """A data file (or any image) was not found; the message lists every place that was searched."""
@@ -45,13 +47,14 @@ class DownloadError(OSError):
 
 # --- the common data set --------------------------------------------------------------------
 
+
 def images_to_nchw(images):
     """uint8 images (N, H, W) or (N, H, W, C) → float32 (N, C, H, W) in [0, 1], i.e. x = pixel / 255."""
     images = np.asarray(images)
     if images.ndim == 3:
-        images = images[:, None, :, :]          # grey: add the channel axis
+        images = images[:, None, :, :]  # grey: add the channel axis
     elif images.ndim == 4:
-        images = images.transpose(0, 3, 1, 2)   # colour: channels last → channels first
+        images = images.transpose(0, 3, 1, 2)  # colour: channels last → channels first
     else:
         raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C), got {images.shape}")
     return np.divide(images, np.float32(255.0), dtype=np.float32)
@@ -102,8 +105,10 @@ class ImageDataset:
         The raw stored image is ``ds.images[index]``.
         """
         if not isinstance(index, (int, np.integer)):
-            raise TypeError(f"{type(self).__name__} index must be an integer, got {type(index).__name__}; "
-                            "use ds.arrays() for the whole split")
+            raise TypeError(
+                f"{type(self).__name__} index must be an integer, got {type(index).__name__}; "
+                "use ds.arrays() for the whole split"
+            )
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {self.name} {self.split} with {n} images")
@@ -135,6 +140,8 @@ class ImageDataset:
 
     def __repr__(self):
         h, w = self.images.shape[1:3]
-        return (f"{type(self).__name__}({self.name!r}, split={self.split!r}: {len(self)} images "
-                f"{self.n_channels}×{h}×{w}, {self.n_classes} classes, task={self.task!r}, "
-                f"source={self.source!r})")
+        return (
+            f"{type(self).__name__}({self.name!r}, split={self.split!r}: {len(self)} images "
+            f"{self.n_channels}×{h}×{w}, {self.n_classes} classes, task={self.task!r}, "
+            f"source={self.source!r})"
+        )

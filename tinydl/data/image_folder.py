@@ -13,6 +13,7 @@ grey or RGB and resized (bilinear) to one size, then held in memory like
 MedMNIST. Pillow (``PIL``, installed with matplotlib) reads the files; it is
 imported only when an image is read.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ _GREY_MODES = {"1", "L", "LA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 def _pil():
     try:
         from PIL import Image, ImageOps, UnidentifiedImageError
-    except ImportError as exc:   # pragma: no cover - Pillow comes with matplotlib
+    except ImportError as exc:  # pragma: no cover - Pillow comes with matplotlib
         raise ImportError("reading PNG/JPEG images needs Pillow: pip install pillow") from exc
     return Image, ImageOps, UnidentifiedImageError
 
@@ -51,19 +52,19 @@ def _to_uint8(image, channels, size, path):
     """Pillow image → uint8 array (H, W) for channels=1 or (H, W, 3) for channels=3, resized to ``size``."""
     Image, ImageOps, _ = _pil()
     try:
-        image = ImageOps.exif_transpose(image)   # photos from phones: apply the camera's rotation flag
+        image = ImageOps.exif_transpose(image)  # photos from phones: apply the camera's rotation flag
         if image.mode.startswith("I;16") or image.mode in ("I", "F"):
             # 16-bit (or 32-bit) grey, common for medical PNGs: Pillow's convert("L") would clip at
             # 255 instead of scaling, so scale to 0..255 ourselves (65535 / 257 = 255).
             values = np.asarray(image, dtype=np.float64)
             if image.mode.startswith("I;16") or values.max(initial=0) > 255:
                 values = values / 257.0
-            image = Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8))   # → mode "L"
-        image = image.convert("L" if channels == 1 else "RGB")   # RGB → grey: 0.299 R + 0.587 G + 0.114 B
+            image = Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8))  # → mode "L"
+        image = image.convert("L" if channels == 1 else "RGB")  # RGB → grey: 0.299 R + 0.587 G + 0.114 B
         if size is not None and image.size != (size[1], size[0]):
-            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)   # Pillow wants (W, H)
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # Pillow wants (W, H)
         return np.asarray(image, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as exc:   # decoding errors show up only now
+    except (OSError, ValueError, SyntaxError) as exc:  # decoding errors show up only now
         raise DataFileError(f"cannot decode image {path} ({type(exc).__name__}: {exc})") from exc
 
 
@@ -89,18 +90,22 @@ class ImageFolder(ImageDataset):
     ``MedMNIST``, plus ``class_to_idx`` and ``samples`` [(path, label)].
     """
 
-    def __init__(self, root, grayscale=None, size=(28, 28), transform=None, target_transform=None,
-                 extensions=IMAGE_EXTENSIONS):
+    def __init__(
+        self, root, grayscale=None, size=(28, 28), transform=None, target_transform=None, extensions=IMAGE_EXTENSIONS
+    ):
         self.root = Path(root).expanduser()
         size = _check_size(size)
         if not self.root.is_dir():
-            raise DataFileNotFoundError(f"image folder not found: {self.root} (expected root/<class>/<image>)",
-                                        [self.root])
+            raise DataFileNotFoundError(
+                f"image folder not found: {self.root} (expected root/<class>/<image>)", [self.root]
+            )
         extensions = tuple(e.lower() for e in extensions)
         class_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not class_dirs:
-            raise DataFileError(f"{self.root} has no class sub-folders; expected root/<class name>/<image> "
-                                f"with {', '.join(extensions)} images")
+            raise DataFileError(
+                f"{self.root} has no class sub-folders; expected root/<class name>/<image> "
+                f"with {', '.join(extensions)} images"
+            )
         self.class_to_idx = {d.name: i for i, d in enumerate(class_dirs)}
         self.samples = [
             (path, label)
@@ -109,8 +114,10 @@ class ImageFolder(ImageDataset):
             if path.is_file() and path.suffix.lower() in extensions and not path.name.startswith(".")
         ]
         if not self.samples:
-            raise DataFileError(f"no images ({', '.join(extensions)}) found in the class folders of "
-                                f"{self.root}: {', '.join(self.class_to_idx)}")
+            raise DataFileError(
+                f"no images ({', '.join(extensions)}) found in the class folders of "
+                f"{self.root}: {', '.join(self.class_to_idx)}"
+            )
         empty = sorted(set(self.class_to_idx) - {class_dirs[lab].name for _, lab in self.samples})
         if empty:
             import warnings
@@ -119,21 +126,28 @@ class ImageFolder(ImageDataset):
             # same classes (train/ and test/), but it is probably a mistake: say so.
             warnings.warn(f"{self.root}: class folder(s) without images: {', '.join(empty)}", stacklevel=2)
 
-        if grayscale is None:   # a first pass reads only the file headers (cheap)
+        if grayscale is None:  # a first pass reads only the file headers (cheap)
             grayscale = all(_mode(path) in _GREY_MODES for path, _ in self.samples)
         channels = 1 if grayscale else 3
         arrays = []
-        for path, _ in self.samples:   # one file open at a time: folders may hold thousands
+        for path, _ in self.samples:  # one file open at a time: folders may hold thousands
             with _open(path) as image:
                 arrays.append(_to_uint8(image, channels, size, path))
         shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:   # only possible with size=None
+        if len(shapes) > 1:  # only possible with size=None
             first = arrays[0].shape
             odd = next(path for a, (path, _) in zip(arrays, self.samples) if a.shape != first)
-            raise DataFileError(f"images differ in size ({self.samples[0][0]} is {first}, {odd} is not); "
-                                "pass size=(height, width) to resize them all")
-        super().__init__(np.stack(arrays), np.array([lab for _, lab in self.samples], dtype=np.int64),
-                         [d.name for d in class_dirs], transform, target_transform)
+            raise DataFileError(
+                f"images differ in size ({self.samples[0][0]} is {first}, {odd} is not); "
+                "pass size=(height, width) to resize them all"
+            )
+        super().__init__(
+            np.stack(arrays),
+            np.array([lab for _, lab in self.samples], dtype=np.int64),
+            [d.name for d in class_dirs],
+            transform,
+            target_transform,
+        )
         self.name, self.split = self.root.name, None
         self.task = "binary-class" if len(class_dirs) == 2 else "multi-class"
         self.source = f"image folder ({self.root})"
@@ -165,21 +179,26 @@ def load_image(path, channels=1, size=(28, 28), resize=True, convert=True):
     with image:
         file_channels = 1 if image.mode in _GREY_MODES else 3
         if not convert and file_channels != channels:
-            raise ValueError(f"{path} has {file_channels} channel(s) ({image.mode}), expected {channels}; "
-                             "pass convert=True to convert")
+            raise ValueError(
+                f"{path} has {file_channels} channel(s) ({image.mode}), expected {channels}; "
+                "pass convert=True to convert"
+            )
         if not resize and size is not None and image.size != (size[1], size[0]):
-            raise ValueError(f"{path} is {image.size[1]}×{image.size[0]} (H×W), expected {size[0]}×{size[1]}; "
-                             "pass resize=True to resize")
+            raise ValueError(
+                f"{path} is {image.size[1]}×{image.size[0]} (H×W), expected {size[0]}×{size[1]}; "
+                "pass resize=True to resize"
+            )
         pixels = _to_uint8(image, channels, size, path)
     return images_to_nchw(pixels[None])[0]
 
 
 def _load_npy(path, channels, size, resize, convert):
     try:
-        array = np.load(path)   # allow_pickle stays False
+        array = np.load(path)  # allow_pickle stays False
     except (ValueError, OSError, EOFError) as exc:
-        raise DataFileError(f"cannot read {path} as a plain .npy array ({exc}); pickled or object arrays "
-                            "are refused") from exc
+        raise DataFileError(
+            f"cannot read {path} as a plain .npy array ({exc}); pickled or object arrays are refused"
+        ) from exc
     if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name: close it, then refuse
         getattr(array, "close", lambda: None)()
         raise DataFileError(f"{path} is not a single .npy array")
@@ -191,8 +210,10 @@ def _load_npy(path, channels, size, resize, convert):
     elif array.ndim == 3 and array.shape[-1] in (1, 3):
         array = array.transpose(2, 0, 1)
     else:
-        raise ValueError(f"{path}: array of shape {array.shape} is not an image; expected (H, W), "
-                         "(C, H, W) or (H, W, C) with C = 1 or 3")
+        raise ValueError(
+            f"{path}: array of shape {array.shape} is not an image; expected (H, W), "
+            "(C, H, W) or (H, W, C) with C = 1 or 3"
+        )
     # Values → float32 in [0, 1].
     if array.dtype == np.uint8:
         image = array.astype(np.float32) / np.float32(255)
@@ -200,27 +221,33 @@ def _load_npy(path, channels, size, resize, convert):
         image = array.astype(np.float32)
         low, high = float(image.min()), float(image.max())
         if not (np.isfinite(low) and np.isfinite(high) and low >= 0.0 and high <= 1.0):
-            raise ValueError(f"{path}: float pixel values must lie in [0, 1], got {low} to {high} "
-                             "(scale them, or save uint8 0-255)")
+            raise ValueError(
+                f"{path}: float pixel values must lie in [0, 1], got {low} to {high} (scale them, or save uint8 0-255)"
+            )
     else:
         raise ValueError(f"{path}: dtype {array.dtype} not supported; save uint8 (0-255) or float in [0, 1]")
     # Channels.
     if image.shape[0] != channels:
         if not convert:
-            raise ValueError(f"{path} has {image.shape[0]} channel(s), expected {channels}; "
-                             "pass convert=True to convert")
+            raise ValueError(
+                f"{path} has {image.shape[0]} channel(s), expected {channels}; pass convert=True to convert"
+            )
         if channels == 3:
-            image = np.repeat(image, 3, axis=0)   # grey → RGB: the same value in R, G and B
-        else:   # RGB → grey with the ITU-R 601 weights Pillow uses too
+            image = np.repeat(image, 3, axis=0)  # grey → RGB: the same value in R, G and B
+        else:  # RGB → grey with the ITU-R 601 weights Pillow uses too
             image = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), image, axes=1)[None]
     # Size.
     if size is not None and image.shape[1:] != size:
         if not resize:
-            raise ValueError(f"{path} is {image.shape[1]}×{image.shape[2]} (H×W), expected "
-                             f"{size[0]}×{size[1]}; pass resize=True to resize")
+            raise ValueError(
+                f"{path} is {image.shape[1]}×{image.shape[2]} (H×W), expected "
+                f"{size[0]}×{size[1]}; pass resize=True to resize"
+            )
         Image, _, _ = _pil()
-        image = np.stack([
-            np.asarray(Image.fromarray(plane).resize((size[1], size[0]), Image.Resampling.BILINEAR))
-            for plane in np.ascontiguousarray(image)
-        ])
+        image = np.stack(
+            [
+                np.asarray(Image.fromarray(plane).resize((size[1], size[0]), Image.Resampling.BILINEAR))
+                for plane in np.ascontiguousarray(image)
+            ]
+        )
     return np.ascontiguousarray(np.clip(image, 0.0, 1.0), dtype=np.float32)

@@ -4,6 +4,7 @@ A results table built on synthetic images must never pass for one built on
 X-rays, so the fallback is off by default, warns when it happens, and leaves
 ``ds.source == "synthetic"`` for the program to print (``describe_source``).
 """
+
 import warnings
 
 from .base import DataFileNotFoundError, DownloadError
@@ -18,8 +19,9 @@ class SyntheticFallbackWarning(UserWarning):
     """Real data was asked for but not found, so synthetic images are used instead."""
 
 
-def load_dataset(name, split="train", root=None, download=False, fallback_synthetic=False,
-                 check_md5=True, seed=0, transform=None):
+def load_dataset(
+    name, split="train", root=None, download=False, fallback_synthetic=False, check_md5=True, seed=0, transform=None
+):
     """One split of ``name``: a MedMNIST set, or "synthetic" for ``SyntheticLesions``.
 
     The file is looked for as ``MedMNIST`` does (root, TINYDL_DATA_DIR, cache,
@@ -43,8 +45,12 @@ def load_dataset(name, split="train", root=None, download=False, fallback_synthe
             places = ", ".join(str(path.parent) for path in exc.searched)
             file_name = exc.searched[-1].name if exc.searched else name
             dataset.fallback_reason = f"{file_name} not found in {places}"
-        warnings.warn(f"{dataset.fallback_reason}; using SYNTHETIC images instead ({SYNTHETIC_INFO.title}: "
-                      "binary normal/lesion, not medical data).", SyntheticFallbackWarning, stacklevel=2)
+        warnings.warn(
+            f"{dataset.fallback_reason}; using SYNTHETIC images instead ({SYNTHETIC_INFO.title}: "
+            "binary normal/lesion, not medical data).",
+            SyntheticFallbackWarning,
+            stacklevel=2,
+        )
         return dataset
 
 

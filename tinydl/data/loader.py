@@ -9,6 +9,7 @@ Why shuffle? Stochastic gradient descent assumes each mini-batch is a random
 sample of the data. Without shuffling, batches keep the file's order (maybe
 all of one class first) and every epoch repeats the same batches.
 """
+
 import math
 
 import numpy as np
@@ -26,18 +27,21 @@ def as_arrays(data, where="data", model_inputs=False):
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
     else:
-        raise TypeError(f"{where} needs a data set with .arrays() or a tuple (x, y) of arrays, "
-                        f"got {type(data).__name__}")
+        raise TypeError(
+            f"{where} needs a data set with .arrays() or a tuple (x, y) of arrays, got {type(data).__name__}"
+        )
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"{where}: x has {len(x)} samples but y has {len(y)}")
     if model_inputs:
         if x.ndim not in (2, 4):
-            raise ValueError(f"inputs must have shape (N, C, H, W) for images or (N, features), got {x.shape}"
-                             + ("; add the channel axis: x[:, None]" if x.ndim == 3 else ""))
+            raise ValueError(
+                f"inputs must have shape (N, C, H, W) for images or (N, features), got {x.shape}"
+                + ("; add the channel axis: x[:, None]" if x.ndim == 3 else "")
+            )
         return x.astype(np.float32, copy=False), y
     if np.issubdtype(x.dtype, np.floating) and x.dtype != np.float32:
-        x = x.astype(np.float32)   # the framework computes in float32
+        x = x.astype(np.float32)  # the framework computes in float32
     return x, y
 
 
@@ -60,7 +64,7 @@ class DataLoader:
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self.transform = transform
         self.rng = np.random.default_rng(seed)
-        self.epoch = 0   # epochs started so far
+        self.epoch = 0  # epochs started so far
 
     def __len__(self):
         """Number of batches per epoch: ⌈N / batch_size⌉, or ⌊N / batch_size⌋ with drop_last."""
@@ -74,7 +78,7 @@ class DataLoader:
         for b in range(len(self)):
             start, stop = b * self.batch_size, min((b + 1) * self.batch_size, n)
             if order is None:
-                xb, yb = self.x[start:stop], self.y[start:stop]   # views: no copy
+                xb, yb = self.x[start:stop], self.y[start:stop]  # views: no copy
             else:
                 index = order[start:stop]
                 xb, yb = self.x[index], self.y[index]
@@ -83,5 +87,7 @@ class DataLoader:
             yield xb, yb
 
     def __repr__(self):
-        return (f"DataLoader({len(self.x)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, {len(self)} batches)")
+        return (
+            f"DataLoader({len(self.x)} samples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, {len(self)} batches)"
+        )

@@ -19,6 +19,7 @@ fetched from Zenodo into ``root`` (or the cache) and checked against its MD5.
 Safety: files are read with ``np.load(path)`` and pickles stay disabled —
 a pickled array in a downloaded file could run arbitrary code when loaded.
 """
+
 import hashlib
 import os
 import tempfile
@@ -33,6 +34,7 @@ from .base import ChecksumError, DataFileError, DataFileNotFoundError, DownloadE
 from .catalog import IMAGE_SIZE, MEDMNIST, SPLITS, SYNTHETIC_INFO, check_split, get_info
 
 # --- where files live --------------------------------------------------------------------------
+
 
 def cache_dir():
     """The user cache folder for MedMNIST files (created only when something is downloaded there).
@@ -86,6 +88,7 @@ def _not_found_error(info, root):
 
 # --- MD5 ---------------------------------------------------------------------------------------
 
+
 def md5(path, chunk_size=1 << 20):
     """MD5 of a file as 32 hex digits, read in 1 MiB chunks (a 40 MB file takes about 0.1 s)."""
     digest = hashlib.md5()
@@ -116,6 +119,7 @@ def verify_md5(path, expected, hint=""):
 
 
 # --- download ----------------------------------------------------------------------------------
+
 
 def _open_url(url, timeout):
     # Imported here: urllib.request is only needed by the few who download. Tests replace this
@@ -156,16 +160,18 @@ def download_file(url, dest, expected_md5, timeout=60.0, quiet=False, chunk_size
             raise DownloadError(f"download of {url} was interrupted: got {n_bytes} of {expected_size} bytes")
         actual = digest.hexdigest()
         if actual != expected_md5:
-            raise ChecksumError(url, expected_md5, actual,
-                                "The downloaded file was deleted. Try again later; if it persists, "
-                                "the file on the server has changed.")
+            raise ChecksumError(
+                url,
+                expected_md5,
+                actual,
+                "The downloaded file was deleted. Try again later; if it persists, the file on the server has changed.",
+            )
         os.replace(tmp, dest)
-    except BaseException as exc:   # BaseException: Ctrl-C must not leave a half-written file either
+    except BaseException as exc:  # BaseException: Ctrl-C must not leave a half-written file either
         tmp.unlink(missing_ok=True)
         if isinstance(exc, (DownloadError, ChecksumError)) or not isinstance(exc, Exception):
             raise
-        raise DownloadError(f"downloading {url} failed ({type(exc).__name__}: {exc}); "
-                            "no file was saved") from exc
+        raise DownloadError(f"downloading {url} failed ({type(exc).__name__}: {exc}); no file was saved") from exc
     _VERIFIED[_file_key(dest)] = actual
     if not quiet:
         print(f"Saved {dest} ({n_bytes / 1e6:.1f} MB, MD5 ok).", flush=True)
@@ -189,21 +195,22 @@ def _unreadable(path, info, exc):
         return DataFileError(
             f"{path} contains pickled (object) data, which tinydl refuses to load: unpickling can run "
             f"arbitrary code. Official MedMNIST files hold plain uint8 arrays; get the real file from "
-            f"{info.url}.")
+            f"{info.url}."
+        )
     return DataFileError(
         f"cannot read {path} as a .npz archive ({type(exc).__name__}: {exc}). It may be truncated "
         f"(an interrupted download) or not a MedMNIST file: delete it and get it again with "
-        f"download=True or from {info.url} (MD5 {info.md5}).")
+        f"download=True or from {info.url} (MD5 {info.md5})."
+    )
 
 
 def read_split(path, info, split):
     """(images uint8, labels int64) of one split of a MedMNIST file, checked; DataFileError if wrong."""
     image_key, label_key = f"{split}_images", f"{split}_labels"
     try:
-        archive = np.load(path)   # allow_pickle stays False: never unpickle data from a file
+        archive = np.load(path)  # allow_pickle stays False: never unpickle data from a file
         if not hasattr(archive, "files"):
-            raise DataFileError(f"{path} is a single .npy array, not a .npz archive with "
-                                f"{image_key} and {label_key}")
+            raise DataFileError(f"{path} is a single .npy array, not a .npz archive with {image_key} and {label_key}")
         with archive:
             for key in (image_key, label_key):
                 if key not in archive.files:
@@ -219,8 +226,10 @@ def read_split(path, info, split):
 def _check_images(images, info, path, key):
     expected = (IMAGE_SIZE, IMAGE_SIZE) + ((3,) if info.n_channels == 3 else ())
     if images.dtype != np.uint8 or images.ndim != len(expected) + 1 or images.shape[1:] != expected:
-        raise DataFileError(f"{path}: {key} should be uint8 of shape (N, {', '.join(map(str, expected))}) "
-                            f"for {info.title}, got {images.dtype} {images.shape}")
+        raise DataFileError(
+            f"{path}: {key} should be uint8 of shape (N, {', '.join(map(str, expected))}) "
+            f"for {info.title}, got {images.dtype} {images.shape}"
+        )
     return images
 
 
@@ -235,17 +244,19 @@ def _check_labels(labels, images, info, path, key):
         ok_shape = labels.shape in ((n,), (n, 1))
         want = f"({n},) or ({n}, 1)"
     if not ok_shape:
-        raise DataFileError(f"{path}: {key} has shape {labels.shape}, expected {want} "
-                            f"to match {n} images")
+        raise DataFileError(f"{path}: {key} has shape {labels.shape}, expected {want} to match {n} images")
     labels = labels.astype(np.int64).reshape(n, -1) if info.multi_label else labels.astype(np.int64).reshape(n)
     high = 1 if info.multi_label else info.n_classes - 1
     if n and (labels.min() < 0 or labels.max() > high):
-        raise DataFileError(f"{path}: {key} has values from {labels.min()} to {labels.max()}, but "
-                            f"{info.title} labels must be between 0 and {high}")
+        raise DataFileError(
+            f"{path}: {key} has values from {labels.min()} to {labels.max()}, but "
+            f"{info.title} labels must be between 0 and {high}"
+        )
     return labels
 
 
 # --- the data set -------------------------------------------------------------------------------
+
 
 class MedMNIST(ImageDataset):
     """One split of a 2-D MedMNIST data set, held in memory.
@@ -263,8 +274,9 @@ class MedMNIST(ImageDataset):
     ``md5`` (of the file used).
     """
 
-    def __init__(self, name, split="train", root=None, download=False, transform=None,
-                 target_transform=None, check_md5=True):
+    def __init__(
+        self, name, split="train", root=None, download=False, transform=None, target_transform=None, check_md5=True
+    ):
         self.info = get_info(name)
         self.name, self.split = self.info.name, check_split(split)
         self.task = self.info.task
@@ -279,9 +291,11 @@ class MedMNIST(ImageDataset):
         self._md5 = None
         if check_md5:
             self._md5 = verify_md5(
-                self.path, self.info.md5,
+                self.path,
+                self.info.md5,
                 f"The file is damaged or not the MedMNIST v3.0 {self.info.file_name}. Delete it and load "
-                f"again with download=True (or get {self.info.url}); check_md5=False loads it anyway.")
+                f"again with download=True (or get {self.info.url}); check_md5=False loads it anyway.",
+            )
         images, labels = read_split(self.path, self.info, self.split)
         super().__init__(images, labels, self.info.classes, transform, target_transform)
 
@@ -299,6 +313,7 @@ class MedMNIST(ImageDataset):
 
 # --- what is available -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DatasetStatus:
     """One line of ``available()``: a known data set and whether a local file was found."""
@@ -310,8 +325,8 @@ class DatasetStatus:
     n_channels: int
     n_samples: dict
     found: bool
-    path: object      # Path of the file found, or None
-    source: str       # where it was found ("TINYDL_DATA_DIR (/data)"), "built-in", or "missing"
+    path: object  # Path of the file found, or None
+    source: str  # where it was found ("TINYDL_DATA_DIR (/data)"), "built-in", or "missing"
 
 
 def available(root=None):
@@ -319,12 +334,33 @@ def available(root=None):
     rows = []
     for info in MEDMNIST.values():
         path, source = find_file(info.file_name, root)
-        rows.append(DatasetStatus(info.name, info.title, info.task, info.n_classes, info.n_channels,
-                                  dict(info.n_samples), path is not None, path, source or "missing"))
+        rows.append(
+            DatasetStatus(
+                info.name,
+                info.title,
+                info.task,
+                info.n_classes,
+                info.n_channels,
+                dict(info.n_samples),
+                path is not None,
+                path,
+                source or "missing",
+            )
+        )
     # the built-in fallback, always there
-    rows.append(DatasetStatus(SYNTHETIC_INFO.name, SYNTHETIC_INFO.title, SYNTHETIC_INFO.task,
-                              SYNTHETIC_INFO.n_classes, SYNTHETIC_INFO.n_channels,
-                              dict(SYNTHETIC_INFO.n_samples), True, None, "built-in (generated)"))
+    rows.append(
+        DatasetStatus(
+            SYNTHETIC_INFO.name,
+            SYNTHETIC_INFO.title,
+            SYNTHETIC_INFO.task,
+            SYNTHETIC_INFO.n_classes,
+            SYNTHETIC_INFO.n_channels,
+            dict(SYNTHETIC_INFO.n_samples),
+            True,
+            None,
+            "built-in (generated)",
+        )
+    )
     return rows
 
 
@@ -344,8 +380,11 @@ def datasets_table(root=None):
 
     text = "\n".join([fmt(header), fmt(tuple("-" * len(h) for h in header))] + [fmt(r) for r in lines])
     if not all(row.found for row in rows):
-        places = "; ".join(f"{label}: {folder if folder is not None else '(not set)'}"
-                           for label, folder in search_dirs(root))
-        text += ("\n\nSearched, in order: " + places + ".\nA missing file: load it with download=True, "
-                 "or set TINYDL_DATA_DIR to a folder that holds it.")
+        places = "; ".join(
+            f"{label}: {folder if folder is not None else '(not set)'}" for label, folder in search_dirs(root)
+        )
+        text += (
+            "\n\nSearched, in order: " + places + ".\nA missing file: load it with download=True, "
+            "or set TINYDL_DATA_DIR to a folder that holds it."
+        )
     return text

@@ -12,6 +12,7 @@ nothing about patients. ``load_dataset`` says so loudly when it falls back to it
 Generation is vectorised and deterministic: the same ``seed`` and ``split``
 give the same images, bit for bit (a few thousand images take a few ms).
 """
+
 import numpy as np
 
 from .base import ImageDataset
@@ -66,8 +67,7 @@ class SyntheticLesions(ImageDataset):
     Each split has its own random stream, so train and test never share images.
     """
 
-    def __init__(self, split="train", n=None, seed=0, transform=None, target_transform=None,
-                 lesion_fraction=0.5):
+    def __init__(self, split="train", n=None, seed=0, transform=None, target_transform=None, lesion_fraction=0.5):
         self.split = check_split(split)
         n = DEFAULT_SIZES[split] if n is None else int(n)
         if n < 1:

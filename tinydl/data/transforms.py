@@ -15,6 +15,7 @@ Why augment? A small training set lets a network memorise images instead of
 learning what matters. Showing it slightly rotated, shifted and noisy versions
 — changes that do not change the diagnosis — teaches it to ignore them.
 """
+
 import numpy as np
 
 
@@ -52,7 +53,7 @@ class RandomTransform(Transform):
     """A transform that draws random numbers from ``self.rng`` (from ``seed``: int, Generator or None)."""
 
     def __init__(self, seed=None):
-        self.rng = np.random.default_rng(seed)   # a Generator passed in is used as is (shared)
+        self.rng = np.random.default_rng(seed)  # a Generator passed in is used as is (shared)
 
 
 class Rescale(Transform):
@@ -76,7 +77,7 @@ def channel_mean_std(x):
     taken from the test images would leak information about them into the model.
     """
     batch, _ = _as_batch(x)
-    values = batch.astype(np.float64)   # float64 sums: no rounding drift over millions of pixels
+    values = batch.astype(np.float64)  # float64 sums: no rounding drift over millions of pixels
     return values.mean(axis=(0, 2, 3)).astype(np.float32), values.std(axis=(0, 2, 3)).astype(np.float32)
 
 
@@ -100,8 +101,9 @@ class Standardize(Transform):
     def apply(self, batch):
         c = batch.shape[1]
         if self.mean.size not in (1, c) or self.std.size not in (1, c):
-            raise ValueError(f"Standardize has {self.mean.size} mean(s) / {self.std.size} std(s) "
-                             f"but the images have {c} channel(s)")
+            raise ValueError(
+                f"Standardize has {self.mean.size} mean(s) / {self.std.size} std(s) but the images have {c} channel(s)"
+            )
         return (_float32(batch) - self.mean.reshape(1, -1, 1, 1)) / self.std.reshape(1, -1, 1, 1)
 
 
@@ -140,7 +142,7 @@ def _gather(batch, src_rows, src_cols, fill):
     by fancy indexing; the batch is made channels-last so one index picks all channels.
     """
     n, _, h, w = batch.shape
-    pixels = _float32(batch).transpose(0, 2, 3, 1)   # (N, H, W, C)
+    pixels = _float32(batch).transpose(0, 2, 3, 1)  # (N, H, W, C)
     r0 = np.floor(src_rows).astype(np.intp)
     c0 = np.floor(src_cols).astype(np.intp)
     a = (src_rows - r0).astype(np.float32)[..., None]
@@ -152,8 +154,12 @@ def _gather(batch, src_rows, src_cols, fill):
         values = pixels[image_index, np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)]
         return np.where(inside, values, np.float32(fill))
 
-    out = ((1 - a) * (1 - b) * corner(r0, c0) + (1 - a) * b * corner(r0, c0 + 1)
-           + a * (1 - b) * corner(r0 + 1, c0) + a * b * corner(r0 + 1, c0 + 1))
+    out = (
+        (1 - a) * (1 - b) * corner(r0, c0)
+        + (1 - a) * b * corner(r0, c0 + 1)
+        + a * (1 - b) * corner(r0 + 1, c0)
+        + a * b * corner(r0 + 1, c0 + 1)
+    )
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
@@ -216,7 +222,7 @@ class RandomShift(RandomTransform):
         dx = self.rng.integers(-self.max_pixels, self.max_pixels + 1, size=n)[:, None, None]
         rows = np.broadcast_to(np.arange(h)[None, :, None] - dy, (n, h, w))
         cols = np.broadcast_to(np.arange(w)[None, None, :] - dx, (n, h, w))
-        return _gather(batch, rows, cols, self.fill)   # whole-pixel positions: the weights are 0 or 1
+        return _gather(batch, rows, cols, self.fill)  # whole-pixel positions: the weights are 0 or 1
 
 
 class GaussianNoise(RandomTransform):
@@ -248,8 +254,9 @@ class RandomBrightnessContrast(RandomTransform):
     def __init__(self, brightness=0.1, contrast=0.1, clip=(0.0, 1.0), seed=None):
         super().__init__(seed)
         if brightness < 0 or not 0 <= contrast < 1:
-            raise ValueError(f"RandomBrightnessContrast: need brightness >= 0 and 0 <= contrast < 1, "
-                             f"got {brightness}, {contrast}")
+            raise ValueError(
+                f"RandomBrightnessContrast: need brightness >= 0 and 0 <= contrast < 1, got {brightness}, {contrast}"
+            )
         self.brightness, self.contrast, self.clip = float(brightness), float(contrast), clip
 
     def apply(self, batch):
@@ -278,8 +285,9 @@ class Compose(Transform):
         return "Compose([" + ", ".join(map(repr, self.transforms)) + "])"
 
 
-def default_augmentation(flip=False, degrees=10.0, max_shift=2, noise_std=0.02, brightness=0.0, contrast=0.0,
-                         seed=None):
+def default_augmentation(
+    flip=False, degrees=10.0, max_shift=2, noise_std=0.02, brightness=0.0, contrast=0.0, seed=None
+):
     """The standard set for 28×28 medical images: small rotation, shift and noise (and flip only if asked).
 
     ``brightness``/``contrast`` > 0 add RandomBrightnessContrast (exposure changes between machines).

@@ -45,6 +45,7 @@ Beyond a role's arguments, a function may take keyword arguments with
 defaults, such as a tuning size (``numba_im2col``'s ``chunk_bytes``): the
 layers never pass them; tests and benchmarks may.
 """
+
 import contextlib
 import importlib
 import importlib.util
@@ -158,12 +159,16 @@ def _device_of_name(op, name, device):
     """The device ``name`` is registered for (checked against ``device`` when that is given)."""
     if name not in _registry[op]:
         where = f" for {device_type(device)}" if device is not None else ""
-        raise ValueError(f"no implementation {name!r} of {op!r}; choose one of "
-                         f"{registered(op, device) if device is not None else list(_registry[op])}{where}")
+        raise ValueError(
+            f"no implementation {name!r} of {op!r}; choose one of "
+            f"{registered(op, device) if device is not None else list(_registry[op])}{where}"
+        )
     registered_for = _registry[op][name][3]
     if device is not None and device_type(device) != registered_for:
-        raise ValueError(f"{name!r} is a {registered_for} implementation of {op!r}, not a {device_type(device)} one; "
-                         f"{device_type(device)} has {registered(op, device)}")
+        raise ValueError(
+            f"{name!r} is a {registered_for} implementation of {op!r}, not a {device_type(device)} one; "
+            f"{device_type(device)} has {registered(op, device)}"
+        )
     return registered_for
 
 
@@ -211,7 +216,9 @@ def get(op, name=None, device="cpu"):
         source = importlib.import_module(module_name)
         if attribute:
             source = getattr(source, attribute)
-        kernel_set = types.SimpleNamespace(name=name, **{role: getattr(source, attr) for role, attr in functions.items()})
+        kernel_set = types.SimpleNamespace(
+            name=name, **{role: getattr(source, attr) for role, attr in functions.items()}
+        )
         _loaded[key] = kernel_set
     return kernel_set
 
@@ -252,13 +259,15 @@ register("batchnorm", "numba", f"{_HERE}.numba_norm", needs=("numba",))
 # cores with OpenBLAS's threads, which keep spinning after each product. But small products
 # and dense-only models ran slower with it (an MLP step at batch 128: 1.1 → 2.7 ms), so BLAS
 # stays the default: td.kernels.use("matmul", "numba_simd") where it pays.)
-_FASTEST_FIRST = {"cpu": {
-    "conv2d": ("numba", "numpy", "reference"),
-    "maxpool2d": ("numba", "numpy", "reference"),
-    "conv2d_relu_maxpool2d": ("numba", "numpy", "reference"),
-    "matmul": ("numpy", "numba_blocked", "reference"),
-    "batchnorm": ("numba", "numpy"),
-}}
+_FASTEST_FIRST = {
+    "cpu": {
+        "conv2d": ("numba", "numpy", "reference"),
+        "maxpool2d": ("numba", "numpy", "reference"),
+        "conv2d_relu_maxpool2d": ("numba", "numpy", "reference"),
+        "matmul": ("numpy", "numba_blocked", "reference"),
+        "batchnorm": ("numba", "numpy"),
+    }
+}
 
 # The GPU kernels: CUDA C in kernels/cuda/*.cu, launched through CuPy (imported on the first launch).
 # Their defaults are a first guess, not yet measured on a GPU (issue "Run and tune the GPU path on a

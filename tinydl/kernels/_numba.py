@@ -21,6 +21,7 @@ loaded from the on-disk cache in later processes. ``NUMBA_DISABLE_JIT=1``
 turns every kernel into the plain Python function it is written as, for
 debugging with print and pdb.
 """
+
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

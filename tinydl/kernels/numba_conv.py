@@ -12,6 +12,7 @@ layer's shape, and adds nothing of its own. To run one strategy everywhere:
 ``td.kernels.use("conv2d", "numba_implicit_gemm")``. Max pooling has only one
 Numba kernel: numba_pool.py, registered as "numba" itself.
 """
+
 from . import numba_direct, numba_im2col, numba_implicit_gemm
 
 IMPLICIT_GEMM_MIN_TAPS = 64  # min(C, O)·KH·KW from which conv2d is an implicit GEMM (see fastest_strategy)
@@ -58,11 +59,15 @@ def conv2d_forward(x, w, bias, stride, padding):
 
 
 def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
-    return fastest_strategy("conv2d", w.shape, stride, padding).conv2d_backward_input(grad_y, w, x_shape, stride, padding)
+    return fastest_strategy("conv2d", w.shape, stride, padding).conv2d_backward_input(
+        grad_y, w, x_shape, stride, padding
+    )
 
 
 def conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
-    return fastest_strategy("conv2d", w_shape, stride, padding).conv2d_backward_weight(grad_y, x, w_shape, stride, padding)
+    return fastest_strategy("conv2d", w_shape, stride, padding).conv2d_backward_weight(
+        grad_y, x, w_shape, stride, padding
+    )
 
 
 def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool_stride):
@@ -72,5 +77,6 @@ def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool
 
 def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad):
     strategy = fastest_strategy("conv2d_relu_maxpool2d", w.shape, stride, padding)
-    return strategy.conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride,
-                                                   need_input_grad)
+    return strategy.conv2d_relu_maxpool2d_backward(
+        grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad
+    )

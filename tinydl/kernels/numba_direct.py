@@ -19,6 +19,7 @@ it up to numba_conv.DIRECT_MAX_TAPS taps). Any stride and padding.
 Shapes (NCHW): x (N, C, H, W), w (O, C, KH, KW), y and argmax (N, O, POH, POW),
 POH = (OH − PKH) // psh + 1 for the conv output height OH; argmax holds di·PKW + dj.
 """
+
 import numpy as np
 
 from ._numba import njit, numba, prange
@@ -43,8 +44,9 @@ def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool
     return y, argmax
 
 
-def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad,
-                                   workspace=SHARED_WORKSPACE):
+def conv2d_relu_maxpool2d_backward(
+    grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad, workspace=SHARED_WORKSPACE
+):
     """(∂L/∂x or None, ∂L/∂w, ∂L/∂b), window by window (see the module docstring)."""
     n_images, channels, height, width = x.shape
     n_filters, _, kh, kw = w.shape
@@ -57,8 +59,24 @@ def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, poo
     grad_xp = workspace.empty((n_images, channels, height + 2 * ph, width + 2 * pw), dtype) if need_input_grad else None
     n_parts = min(n_images, 2 * numba.get_num_threads())
     parts = workspace.empty((n_parts, filter_size + 1, n_filters), dtype)  # last row: ∂L/∂b; zeroed by the kernel
-    _direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, stride[0], stride[1], pkh, pkw, psh, psw,
-                     parts, grad_xp if need_input_grad else xp, need_input_grad)
+    _direct_backward(
+        grad_y,
+        y,
+        argmax,
+        xp,
+        w2d,
+        kh,
+        kw,
+        stride[0],
+        stride[1],
+        pkh,
+        pkw,
+        psh,
+        psw,
+        parts,
+        grad_xp if need_input_grad else xp,
+        need_input_grad,
+    )
     total = parts.sum(axis=0)
     grad_w, grad_b = total[:-1].T, total[-1]
     grad_x = None
@@ -170,4 +188,3 @@ def _direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw, psh, 
                                                 total += g[o] * w2d[o, t]
                                             grad_xp[n, c, p * sh + i, q * sw + j] += total
                                             t += 1
-

@@ -25,6 +25,7 @@ chunk into a reused buffer, pooled at once (numba_pool), never stored whole.
 
 Shapes (NCHW, as PyTorch):  x (N, C, H, W),  w (O, C, KH, KW),  y (N, O, OH, OW).
 """
+
 import numpy as np
 
 from ._numba import njit, prange
@@ -151,8 +152,9 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding, chunk_bytes=CHUNK
 
 
 # ------------------------------------------------------------------ the registry's conv2d_relu_maxpool2d roles
-def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool_stride,
-                                  chunk_bytes=FUSED_CHUNK_BYTES, workspace=SHARED_WORKSPACE):
+def conv2d_relu_maxpool2d_forward(
+    x, w, bias, stride, padding, pool_kernel, pool_stride, chunk_bytes=FUSED_CHUNK_BYTES, workspace=SHARED_WORKSPACE
+):
     """y = relu(maxpool(conv2d(x, w) + b)), chunk by chunk: im2col + GEMM into a reused buffer, then pooled.
 
     The full-size conv output is never stored: each chunk of about ``chunk_bytes``
@@ -179,8 +181,20 @@ def conv2d_relu_maxpool2d_forward(x, w, bias, stride, padding, pool_kernel, pool
     return y, argmax
 
 
-def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad,
-                                   chunk_bytes=FUSED_CHUNK_BYTES, workspace=SHARED_WORKSPACE):
+def conv2d_relu_maxpool2d_backward(
+    grad_y,
+    y,
+    argmax,
+    x,
+    w,
+    stride,
+    padding,
+    pool_kernel,
+    pool_stride,
+    need_input_grad,
+    chunk_bytes=FUSED_CHUNK_BYTES,
+    workspace=SHARED_WORKSPACE,
+):
     """(∂L/∂x or None, ∂L/∂w, ∂L/∂b): ∂L/∂y where y > 0 (ReLU), routed to each window's winner, then the
     conv backward (∂L/∂W = Σ g·colsᵀ, ∂L/∂x = col2im(Wᵀ·g)), chunk by chunk."""
     n_images, channels, height, width = x.shape

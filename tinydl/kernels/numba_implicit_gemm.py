@@ -43,6 +43,7 @@ before, now 15.5 / 16 / 15.5 (≈ 310 GFLOP/s each).
 
 Shapes (NCHW, as PyTorch):  x (N, C, H, W),  w (O, C, KH, KW),  y (N, O, OH, OW).
 """
+
 import numpy as np
 
 from ._numba import njit, numba, prange
@@ -102,8 +103,18 @@ def _stride_one_conv(x, w, bias, padding, out_hw, layout, workspace):
         # Taps in (i, c, j) order, kernel row first: then the taps of kernel rows i_lo..i_hi are one
         # run, and the kernel can leave out the rows that only meet the zero padding of a tile.
         by_kernel_row = np.arange(taps).reshape(channels, kh, kw).transpose(1, 0, 2).ravel()
-        _forward_filters_in_vectors(x, np.ascontiguousarray(w_t[by_kernel_row]), b, offsets[by_kernel_row],
-                                    _positions(*out_hw, wp, rows), kh, ph, pw, _parts(x.shape[0]), y)
+        _forward_filters_in_vectors(
+            x,
+            np.ascontiguousarray(w_t[by_kernel_row]),
+            b,
+            offsets[by_kernel_row],
+            _positions(*out_hw, wp, rows),
+            kh,
+            ph,
+            pw,
+            _parts(x.shape[0]),
+            y,
+        )
         return y
     # The filters as panels of TILE_ROWS filters, tap by tap: panels[g, t, m] = w[g·TILE_ROWS + m, t]
     # (zero filters past O), so that the micro-kernel reads its 8 weights of tap t as one run.
@@ -170,8 +181,15 @@ def conv2d_backward_weight(grad_y, x, w_shape, stride, padding, workspace=SHARED
     parts = workspace.empty((n_parts, rows, -(-n_filters // span) * span), dtype)  # zeroed by the kernel
     offsets = _tap_offsets(channels, kh, kw, x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1], rows)
     positions = _positions(oh, ow, x.shape[3] + 2 * padding[1])
-    _weight_gradient(np.ascontiguousarray(grad_y), np.ascontiguousarray(x, dtype=dtype),
-                     offsets, positions, padding[0], padding[1], parts)
+    _weight_gradient(
+        np.ascontiguousarray(grad_y),
+        np.ascontiguousarray(x, dtype=dtype),
+        offsets,
+        positions,
+        padding[0],
+        padding[1],
+        parts,
+    )
     grad_w_t = parts.sum(axis=0)[:filter_size, :n_filters]  # (taps, filters)
     return np.ascontiguousarray(grad_w_t.T).reshape(w_shape)
 
@@ -190,8 +208,9 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding, layout=None, work
     _, _, kh, kw = w.shape
     (ph, pw) = padding
     w_flipped = np.ascontiguousarray(np.asarray(w, dtype=grad_y.dtype)[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return _stride_one_conv(np.ascontiguousarray(grad_y), w_flipped, None, (kh - 1 - ph, kw - 1 - pw),
-                            (height, width), layout, workspace)
+    return _stride_one_conv(
+        np.ascontiguousarray(grad_y), w_flipped, None, (kh - 1 - ph, kw - 1 - pw), (height, width), layout, workspace
+    )
 
 
 # ------------------------------------------------------------------ the kernels
@@ -230,7 +249,9 @@ def _forward_positions_in_vectors(x, panels, bias, offsets, ph, pw, n_parts, y):
         filter_rows[i] = (i // TILE_ROWS) * taps * TILE_ROWS + i % TILE_ROWS
     tap_columns = np.arange(taps) * TILE_ROWS
     for part in prange(n_parts):
-        image = np.zeros(max(channels * hp * wp, offsets.max() + n_spans * span), dtype=y.dtype)  # + slack: the last span reads past C·Hp·Wp
+        image = np.zeros(
+            max(channels * hp * wp, offsets.max() + n_spans * span), dtype=y.dtype
+        )  # + slack: the last span reads past C·Hp·Wp
         out = np.empty((n_groups * TILE_ROWS, n_spans * span), dtype=y.dtype)
         for n in range(part, n_images, n_parts):
             _copy_padded(x, n, ph, pw, image)
@@ -316,4 +337,3 @@ def _weight_gradient(grad_y, x, offsets, positions, ph, pw, parts):
                 for t in range(0, rows, TILE_ROWS):
                     # A[t + m, s] = image[offsets[t + m] + positions[s]] (im2colᵀ, never built), B = ∂L/∂yᵀ
                     outer_product_tile(image, offsets, t, positions, g_rows, g_starts, o, acc)
-

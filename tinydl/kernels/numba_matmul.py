@@ -47,6 +47,7 @@ variable ``NUMBA_CPU_FEATURES`` (the CPU's feature list plus ``-prefer-256-bit``
 which must be set before Numba is imported; the other two kernels wait for
 memory and hardly care.
 """
+
 import numpy as np
 
 from ._numba import njit, numba, prange
@@ -240,6 +241,8 @@ def _micro_kernel(a_block, i, bt, j, k0, k1, out, r, col):
         y1 = b1[k]
         y2 = b2[k]
         y3 = b3[k]
+        # One row of the 6×4 register tile per line: kept as a grid, the formatter leaves it alone.
+        # fmt: off
         x = a0[k]
         c00 += x * y0; c01 += x * y1; c02 += x * y2; c03 += x * y3  # noqa: E702
         x = a1[k]
@@ -252,12 +255,15 @@ def _micro_kernel(a_block, i, bt, j, k0, k1, out, r, col):
         c40 += x * y0; c41 += x * y1; c42 += x * y2; c43 += x * y3  # noqa: E702
         x = a5[k]
         c50 += x * y0; c51 += x * y1; c52 += x * y2; c53 += x * y3  # noqa: E702
+        # fmt: on
+    # fmt: off
     out[r, col] += c00; out[r, col + 1] += c01; out[r, col + 2] += c02; out[r, col + 3] += c03  # noqa: E702
     out[r + 1, col] += c10; out[r + 1, col + 1] += c11; out[r + 1, col + 2] += c12; out[r + 1, col + 3] += c13  # noqa: E702
     out[r + 2, col] += c20; out[r + 2, col + 1] += c21; out[r + 2, col + 2] += c22; out[r + 2, col + 3] += c23  # noqa: E702
     out[r + 3, col] += c30; out[r + 3, col + 1] += c31; out[r + 3, col + 2] += c32; out[r + 3, col + 3] += c33  # noqa: E702
     out[r + 4, col] += c40; out[r + 4, col + 1] += c41; out[r + 4, col + 2] += c42; out[r + 4, col + 3] += c43  # noqa: E702
     out[r + 5, col] += c50; out[r + 5, col + 1] += c51; out[r + 5, col + 2] += c52; out[r + 5, col + 3] += c53  # noqa: E702
+    # fmt: on
 
 
 @njit(cache=True, error_model="numpy")
@@ -402,6 +408,8 @@ def outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=True
     for k in range(a_columns.shape[0]):
         i, j = a_columns[k], b_rows[k] + o
         b0, b1 = vload(b, j), vload(b, j + L)
+        # One row of the register tile per line: kept as a grid, the formatter leaves it alone.
+        # fmt: off
         x = vbroadcast(a, f0 + i); c00 = vfma(x, b0, c00); c01 = vfma(x, b1, c01)  # noqa: E702
         x = vbroadcast(a, f1 + i); c10 = vfma(x, b0, c10); c11 = vfma(x, b1, c11)  # noqa: E702
         x = vbroadcast(a, f2 + i); c20 = vfma(x, b0, c20); c21 = vfma(x, b1, c21)  # noqa: E702
@@ -410,6 +418,9 @@ def outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=True
         x = vbroadcast(a, f5 + i); c50 = vfma(x, b0, c50); c51 = vfma(x, b1, c51)  # noqa: E702
         x = vbroadcast(a, f6 + i); c60 = vfma(x, b0, c60); c61 = vfma(x, b1, c61)  # noqa: E702
         x = vbroadcast(a, f7 + i); c70 = vfma(x, b0, c70); c71 = vfma(x, b1, c71)  # noqa: E702
+        # fmt: on
+    # One row of the register tile per line: kept as a grid, the formatter leaves it alone.
+    # fmt: off
     vstore(out0, o, c00); vstore(out0, o + L, c01)  # noqa: E702
     vstore(out1, o, c10); vstore(out1, o + L, c11)  # noqa: E702
     vstore(out2, o, c20); vstore(out2, o + L, c21)  # noqa: E702
@@ -418,6 +429,7 @@ def outer_product_tile(a, a_rows, r, a_columns, b, b_rows, o, c, accumulate=True
     vstore(out5, o, c50); vstore(out5, o + L, c51)  # noqa: E702
     vstore(out6, o, c60); vstore(out6, o + L, c61)  # noqa: E702
     vstore(out7, o, c70); vstore(out7, o + L, c71)  # noqa: E702
+    # fmt: on
 
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
@@ -467,8 +479,13 @@ def matmul_simd(a, b, parallel_min_flops=PARALLEL_MIN_FLOPS):
     a_rows = np.zeros(rows, dtype=np.intp)
     a_rows[:m] = np.arange(m) * row_stride
     a_columns = np.arange(depth) * column_stride
-    base = a.reshape(-1) if a.flags.c_contiguous else np.lib.stride_tricks.as_strided(
-        a, shape=((m - 1) * row_stride + (depth - 1) * column_stride + 1,), strides=(a.itemsize,))
+    base = (
+        a.reshape(-1)
+        if a.flags.c_contiguous
+        else np.lib.stride_tricks.as_strided(
+            a, shape=((m - 1) * row_stride + (depth - 1) * column_stride + 1,), strides=(a.itemsize,)
+        )
+    )
     # b needs contiguous rows of whole spans: copy (pack) it unless it has them
     if not (b.dtype == dtype and b.flags.c_contiguous and n == columns):
         packed = SHARED_WORKSPACE.scratch("b_packed", (depth, columns), dtype)

@@ -13,6 +13,7 @@ sums are accumulated in float64 and may be added in any order (vectorised):
 the results match NumPy's to rounding. Channels are independent, so threads
 never write the same place.
 """
+
 import numpy as np
 
 from ._numba import njit, prange

@@ -11,6 +11,7 @@ input number is read once per window that holds it and nothing is written but y.
 The two ``*_into`` kernels write into arrays the caller gives; the im2col
 strategy (numba_im2col.py) pools its conv output with them, chunk by chunk.
 """
+
 import numpy as np
 
 from ._numba import njit, prange

@@ -6,6 +6,7 @@ filters, which BLAS runs near the machine's peak. NumPy's
 ``sliding_window_view`` gives the windows without copying; ``tensordot`` does
 the copy into a matrix and the product.
 """
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 

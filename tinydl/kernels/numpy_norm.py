@@ -12,6 +12,7 @@ backward comes from). Written against ``xp = array_module(x)``, so the same
 lines run on NumPy and CuPy arrays. Every line makes a full-size temporary;
 numba_norm.py (CPU) and cuda/batchnorm.cu (GPU) compute the same in two passes.
 """
+
 from ..backend import array_module
 
 

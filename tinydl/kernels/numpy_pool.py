@@ -9,6 +9,7 @@ strided view of the input, x[:, :, i::sh, j::sw] cut to the output size. So
 and backward adds ∂L/∂y into the view of each window's winning tap. No copy
 of the windows is made. Shapes (NCHW): x (N, C, H, W), y (N, C, OH, OW).
 """
+
 import numpy as np
 
 from .reference import output_size

@@ -8,6 +8,7 @@ Shapes (NCHW, as PyTorch):
     w  (O, C, KH, KW)     O filters, each C×KH×KW
     y  (N, O, OH, OW)     OH = (H + 2·ph − KH) // sh + 1, likewise OW
 """
+
 import numpy as np
 
 
@@ -138,8 +139,9 @@ def matmul(a, b):
     return c
 
 
-def compose_conv_relu_maxpool(conv2d_forward, conv2d_backward_input, conv2d_backward_weight,
-                              maxpool2d_forward, maxpool2d_backward):
+def compose_conv_relu_maxpool(
+    conv2d_forward, conv2d_backward_input, conv2d_backward_weight, maxpool2d_forward, maxpool2d_backward
+):
     """Build the fused conv → ReLU → max-pool kernels out of separate conv and pool kernels.
 
     Uses max(relu(z)) = relu(max(z)) (ReLU is monotone), so the ReLU runs on the

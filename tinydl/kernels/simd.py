@@ -36,6 +36,7 @@ kernels size their buffers so that every access is inside. With
 standing for registers, with bounds checks), so the kernels still run, slowly,
 under pdb.
 """
+
 import numpy as np
 
 

@@ -13,6 +13,7 @@ element then shows it.
 
 Not thread-safe: tinydl runs one training step at a time.
 """
+
 import numpy as np
 
 ALIGNMENT = 64  # bytes: one cache line, and one AVX-512 vector

@@ -9,6 +9,7 @@ functions themselves keep no state, so you pass the weights in:
 They are the ops of ``tinydl/ops`` (where their formulas and backward
 passes live), re-exported here so that the familiar spelling works.
 """
+
 from ..ops import (
     avg_pool2d,
     batch_norm,
@@ -31,6 +32,22 @@ from ..ops import (
 from ..ops.linear import linear
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "conv2d_relu_maxpool2d", "cross_entropy", "dropout", "max_pool2d", "flatten", "linear", "log_softmax", "matmul", "mse_loss",
-    "relu", "sigmoid", "softmax", "tanh", "transpose",
+    "avg_pool2d",
+    "batch_norm",
+    "binary_cross_entropy_with_logits",
+    "conv2d",
+    "conv2d_relu_maxpool2d",
+    "cross_entropy",
+    "dropout",
+    "max_pool2d",
+    "flatten",
+    "linear",
+    "log_softmax",
+    "matmul",
+    "mse_loss",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+    "transpose",
 ]

@@ -18,6 +18,7 @@ Every function draws from ``tinydl.random.generator()``, so after
 ``td.manual_seed(s)`` the same model gets the same initial weights. Each ends
 in ``_`` (it modifies its argument, PyTorch's convention) and returns it.
 """
+
 import math
 
 from ..backend import array_module

@@ -1,4 +1,5 @@
 """Layers: Linear, the activation functions as modules, Identity, Flatten and Sequential."""
+
 from collections import OrderedDict
 
 import numpy as np

@@ -3,6 +3,7 @@
 Each takes ``reduction``: 'mean' (the default) averages the per-sample
 losses, 'sum' adds them, 'none' returns them unreduced.
 """
+
 from ..ops.loss import check_reduction
 from . import functional as F
 from .module import Module

@@ -20,6 +20,7 @@ sub-module without the user listing them::
 
 The design is PyTorch's, so code written for ``torch.nn.Module`` reads the same here.
 """
+
 import contextlib
 from collections import OrderedDict, namedtuple
 

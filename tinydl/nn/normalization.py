@@ -4,6 +4,7 @@ Each reads ``self.training`` (switched by ``model.train()`` / ``model.eval()``).
 Parameter and buffer names are PyTorch's, so a ``state_dict`` of a PyTorch
 BatchNorm layer loads into these and vice versa.
 """
+
 import numbers
 
 import numpy as np

@@ -12,6 +12,7 @@ loss         mse_loss, cross_entropy, binary_cross_entropy_with_logits
 
 tensor_methods  the table that makes them Tensor operators and methods (a + b, x.sum())
 """
+
 from . import tensor_methods
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, sub

@@ -1,4 +1,5 @@
 """Small helpers shared by the op families."""
+
 from ..tensor import Tensor, as_tensor
 
 

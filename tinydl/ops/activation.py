@@ -2,6 +2,7 @@
 
 Each is written to be numerically stable: no overflow for inputs of ±1e4.
 """
+
 from ..backend import array_module
 from ..function import Function
 from ..tensor import as_tensor

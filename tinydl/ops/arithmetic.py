@@ -3,6 +3,7 @@
 Every binary op broadcasts like NumPy; its backward sums the gradient back
 down to each input's shape with :func:`unbroadcast`.
 """
+
 import numpy as np
 
 from .. import kernels
@@ -138,7 +139,9 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul needs tensors with at least 1 dimension, got shapes {a.shape} and {b.shape}; use * for scalars")
+            raise ValueError(
+                f"matmul needs tensors with at least 1 dimension, got shapes {a.shape} and {b.shape}; use * for scalars"
+            )
         k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
         if k_a != k_b:
             raise ValueError(

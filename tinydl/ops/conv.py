@@ -10,6 +10,7 @@ kernel is selected for the device their input lives on
 Output size along each spatial axis, for input n, kernel k, stride s, padding p:
     out = ⌊(n + 2p − k) / s⌋ + 1
 """
+
 import numpy as np
 
 from .. import kernels
@@ -31,8 +32,6 @@ def two_ints(value, name):
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (a, b)):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     return int(a), int(b)
-
-
 
 
 def _check_window(where, name, x_shape, kernel, stride, padding):
@@ -206,9 +205,15 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 def conv2d_relu_maxpool2d(x, weight, bias=None, stride=1, padding=0, pool_size=2, pool_stride=None):
     """``max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_size, pool_stride)`` as one fused op."""
     inputs, stride, padding = _conv_inputs(x, weight, bias, stride, padding)
-    conv_hw = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip(inputs[0].shape[2:], padding, weight.shape[2:], stride))
-    pool_kernel, pool_stride = _pool_args("conv2d_relu_maxpool2d", inputs[0].shape[:2] + conv_hw, pool_size, pool_stride)
-    return Conv2dReLUMaxPool2d.apply(*inputs, stride=stride, padding=padding, pool_kernel=pool_kernel, pool_stride=pool_stride)
+    conv_hw = tuple(
+        (n + 2 * p - k) // s + 1 for n, p, k, s in zip(inputs[0].shape[2:], padding, weight.shape[2:], stride)
+    )
+    pool_kernel, pool_stride = _pool_args(
+        "conv2d_relu_maxpool2d", inputs[0].shape[:2] + conv_hw, pool_size, pool_stride
+    )
+    return Conv2dReLUMaxPool2d.apply(
+        *inputs, stride=stride, padding=padding, pool_kernel=pool_kernel, pool_stride=pool_stride
+    )
 
 
 def _pool_args(where, x_shape, kernel_size, stride):

@@ -1,4 +1,5 @@
 """Elementwise maths: exp, log, sqrt, abs, clip, where, maximum/minimum, dtype casts."""
+
 import numpy as np
 
 from ..backend import array_module

@@ -5,6 +5,7 @@ and that is how to think of it; as one op its backward pass can hand back ∂L/�
 in W's own (out, in) layout — no transposed gradient to copy before the
 optimiser reads it — and the graph is three times smaller.
 """
+
 from ..function import Function
 from ..tensor import as_tensor
 from .arithmetic import matmul_arrays
@@ -55,8 +56,10 @@ def linear(x, weight, bias=None):
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must have shape (out_features, in_features), got {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not match the weight {weight.shape}: "
-                         f"its last axis must be in_features = {weight.shape[1]}")
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not match the weight {weight.shape}: "
+            f"its last axis must be in_features = {weight.shape[1]}"
+        )
     if bias is None:
         return Linear.apply(x, weight)
     bias = as_tensor(bias)

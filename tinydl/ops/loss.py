@@ -2,6 +2,7 @@
 
 Each takes ``reduction='mean' | 'sum' | 'none'`` as in PyTorch.
 """
+
 import numpy as np
 
 from ..backend import array_module
@@ -145,7 +146,9 @@ def mse_loss(prediction, target, reduction="mean"):
     prediction = as_tensor(prediction)
     target = as_tensor(target, like=prediction)
     if prediction.shape != target.shape:
-        raise ValueError(f"mse_loss: prediction has shape {prediction.shape} but target has shape {target.shape}; they must match")
+        raise ValueError(
+            f"mse_loss: prediction has shape {prediction.shape} but target has shape {target.shape}; they must match"
+        )
     return MSELoss.apply(prediction, target, reduction=reduction)
 
 
@@ -174,11 +177,15 @@ def cross_entropy(logits, target, weight=None, reduction="mean"):
         if labels.dtype.kind not in "iu":
             raise TypeError(f"cross_entropy: labels must be integers (class indices), got dtype {labels.dtype}")
         if labels.shape != (n,):
-            raise ValueError(f"cross_entropy: labels must have shape ({n},) to match logits {logits.shape}, got {labels.shape}")
+            raise ValueError(
+                f"cross_entropy: labels must have shape ({n},) to match logits {logits.shape}, got {labels.shape}"
+            )
         bad = (labels < 0) | (labels >= classes)
         if bad.any():
             i = int(np.argmax(to_numpy(bad)))
-            raise ValueError(f"cross_entropy: labels must lie in [0, {classes}); found {int(labels[i])} at position {i}")
+            raise ValueError(
+                f"cross_entropy: labels must lie in [0, {classes}); found {int(labels[i])} at position {i}"
+            )
         labels = labels.astype(np.int64, copy=False)
     return CrossEntropyLoss.apply(logits, Tensor._from_array(labels), weight=weight, reduction=reduction)
 
@@ -190,7 +197,9 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=Non
     xp = array_module(logits.data)
     target = xp.asarray(array_of(target)).astype(logits.dtype, copy=False)
     if target.shape != logits.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: logits have shape {logits.shape}, target {target.shape}; they must match")
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: logits have shape {logits.shape}, target {target.shape}; they must match"
+        )
     if weight is not None:
         weight = xp.asarray(array_of(weight)).astype(logits.dtype, copy=False)
     if pos_weight is not None:

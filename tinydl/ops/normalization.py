@@ -5,6 +5,7 @@ Both behave differently in training and in evaluation, so both take a
 ``self.training``. Both are written against ``xp = array_module(x)``, so they
 run on NumPy or CuPy arrays alike.
 """
+
 import numbers
 
 import numpy as np
@@ -81,7 +82,7 @@ class BatchNorm(Function):
 class Dropout(Function):
     """Inverted dropout with a given 0/1 mask m and keep probability q = 1 − p.
 
-        y = x·m/q,        ∂L/∂x = g·m/q.
+    y = x·m/q,        ∂L/∂x = g·m/q.
     """
 
     @staticmethod
@@ -149,8 +150,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     _check_per_channel("weight", weight, channels, x.shape)
     _check_per_channel("bias", bias, channels, x.shape)
     return BatchNorm.apply(
-        x, weight, bias, running_mean=running_mean, running_var=running_var,
-        training=bool(training), momentum=float(momentum), eps=float(eps),
+        x,
+        weight,
+        bias,
+        running_mean=running_mean,
+        running_var=running_var,
+        training=bool(training),
+        momentum=float(momentum),
+        eps=float(eps),
     )
 
 
@@ -186,7 +193,9 @@ def dropout(x, p=0.5, training=True, mask=None):
         except ValueError:
             broadcast = None
         if broadcast != x.shape:
-            raise ValueError(f"dropout: mask of shape {tuple(mask.shape)} does not broadcast to the input shape {x.shape}")
+            raise ValueError(
+                f"dropout: mask of shape {tuple(mask.shape)} does not broadcast to the input shape {x.shape}"
+            )
         if not bool(((mask == 0) | (mask == 1)).all()):
             raise ValueError("dropout: mask must hold only 0s and 1s (or booleans)")
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)

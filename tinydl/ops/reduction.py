@@ -1,4 +1,5 @@
 """Reductions: sum, mean, max, min over chosen axes (``axis``, ``keepdims`` as in NumPy)."""
+
 from ..backend import array_module
 from ..function import Function
 from ..tensor import as_tensor

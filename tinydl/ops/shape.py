@@ -3,6 +3,7 @@
 None of these change values, only where they sit, so every backward just
 moves the gradient back to where each value came from.
 """
+
 import numpy as np
 
 from ..backend import array_module
@@ -19,7 +20,9 @@ class Reshape(Function):
         try:
             return x.reshape(shape)
         except ValueError:
-            raise ValueError(f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {tuple(shape)}") from None
+            raise ValueError(
+                f"cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {tuple(shape)}"
+            ) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -36,7 +39,9 @@ class Permute(Function):
     def forward(ctx, x, axes=None):
         in_range = all(-x.ndim <= a < x.ndim for a in axes)
         if not in_range or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}")
+            raise ValueError(
+                f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}"
+            )
         ctx.axes = axes
         return x.transpose(axes)
 
@@ -87,7 +92,9 @@ class Concatenate(Function):
         try:
             out = xp.concatenate(xs, axis=axis)
         except ValueError as e:  # also numpy's AxisError
-            raise ValueError(f"concatenate along axis {axis}: shapes {[x.shape for x in xs]} do not fit ({e})") from None
+            raise ValueError(
+                f"concatenate along axis {axis}: shapes {[x.shape for x in xs]} do not fit ({e})"
+            ) from None
         ctx.axis = axis
         ctx.sizes = [x.shape[axis] for x in xs]
         return out

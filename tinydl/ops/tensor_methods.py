@@ -7,6 +7,7 @@ Tensor class, and the Tensor class imports no op (Chainer installs its
 Variable's operators the same way, in ``chainer.functions.math.basic_math``).
 ``tinydl/ops/__init__.py`` calls :func:`install` once, when the package loads.
 """
+
 from ..device import is_device_spec
 from ..tensor import Tensor, float32, float64
 from . import activation, arithmetic, elementwise, reduction, shape
@@ -14,8 +15,10 @@ from . import activation, arithmetic, elementwise, reduction, shape
 
 def _swapped(op):
     """The reflected operator: ``2 - x`` calls ``x.__rsub__(2)``, which is ``sub(2, x)``."""
+
     def reflected(self, other):
         return op(other, self)
+
     reflected.__name__ = f"reflected_{op.__name__}"
     return reflected
 

@@ -1,4 +1,5 @@
 """Adam and AdamW: adaptive learning rates from running moments of the gradient."""
+
 import math
 
 import numpy as np
@@ -44,7 +45,11 @@ class Adam(Optimizer):
     def _fused_update(self, param, grad, group, state, weight_decay):
         """The whole step in one fused pass where it applies (returns True), else False."""
         on_gpu = type(param.data).__module__.startswith("cupy")
-        if self.fused is False or not (on_gpu or isinstance(param.data, np.ndarray)) or not param.data.flags.c_contiguous:
+        if (
+            self.fused is False
+            or not (on_gpu or isinstance(param.data, np.ndarray))
+            or not param.data.flags.c_contiguous
+        ):
             if self.fused:
                 raise ValueError("Adam(fused=True) needs contiguous NumPy (CPU) or CuPy (GPU) parameters")
             return False
@@ -56,8 +61,17 @@ class Adam(Optimizer):
         grad = array_module(grad).ascontiguousarray(grad, dtype=param.data.dtype)
         self._init_state(param, state)
         state["step"] += 1
-        adam_step(param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
-                  group["lr"], group["betas"], group["eps"], weight_decay)
+        adam_step(
+            param.data,
+            grad,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            state["step"],
+            group["lr"],
+            group["betas"],
+            group["eps"],
+            weight_decay,
+        )
         return True
 
     def _check_hyperparameters(self, group):
@@ -82,8 +96,8 @@ class Adam(Optimizer):
         if not state:  # first step for this parameter
             xp = array_module(param.data)
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(param.data)      # m
-            state["exp_avg_sq"] = xp.zeros_like(param.data)   # v
+            state["exp_avg"] = xp.zeros_like(param.data)  # m
+            state["exp_avg_sq"] = xp.zeros_like(param.data)  # v
 
     @staticmethod
     def _adam_step(param, grad, group, state):
@@ -95,14 +109,14 @@ class Adam(Optimizer):
         # Every line works in place (out=...): a fresh temporary per line would cost more than the
         # arithmetic for large layers (memory traffic and page faults, see docs/performance.md).
         if "scratch" not in state:
-            state["scratch"] = xp.empty_like(param.data)     # one reusable temporary (below)
+            state["scratch"] = xp.empty_like(param.data)  # one reusable temporary (below)
         tmp = state["scratch"]
 
         # BEGIN SOLUTION assignment=2 hint="m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; theta -= lr * m_hat / (sqrt(v_hat) + eps) with m_hat = m/(1-b1^t), v_hat = v/(1-b2^t); update m, v in place"
-        m *= beta1                                           # m ← β₁ m + (1 − β₁) g
+        m *= beta1  # m ← β₁ m + (1 − β₁) g
         xp.multiply(grad, 1 - beta1, out=tmp)
         m += tmp
-        v *= beta2                                           # v ← β₂ v + (1 − β₂) g²
+        v *= beta2  # v ← β₂ v + (1 − β₂) g²
         xp.multiply(grad, grad, out=tmp)
         tmp *= 1 - beta2
         v += tmp

@@ -14,6 +14,7 @@ accumulates rounding error. (PyTorch's schedulers update lr recursively,
 which lets several schedulers be chained; for a single scheduler the values
 are the same.)
 """
+
 import math
 
 from .optimizer import Optimizer

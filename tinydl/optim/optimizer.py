@@ -11,6 +11,7 @@ dicts ("parameter groups") that override hyper-parameters per group::
     SGD([{"params": model[0].parameters(), "lr": 0.1},
          {"params": model[2].parameters()}], lr=0.01, momentum=0.9)
 """
+
 from collections import defaultdict
 
 from ..autograd import enable_grad, no_grad
@@ -29,12 +30,12 @@ class Optimizer:
         self.state = defaultdict(dict)  # keyed by the parameter object itself (tensors hash by identity)
         self.param_groups = []
         if isinstance(params, Tensor):
-            raise TypeError(
-                "params must be an iterable of Tensors or of dicts, got a single Tensor; pass [tensor]"
-            )
+            raise TypeError("params must be an iterable of Tensors or of dicts, got a single Tensor; pass [tensor]")
         if callable(params) and not hasattr(params, "__iter__"):
-            raise TypeError("params must be an iterable of Tensors or of dicts, got a function; "
-                            "did you mean model.parameters() (with the parentheses)?")
+            raise TypeError(
+                "params must be an iterable of Tensors or of dicts, got a function; "
+                "did you mean model.parameters() (with the parentheses)?"
+            )
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list: there is nothing to optimise")

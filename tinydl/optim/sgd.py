@@ -1,4 +1,5 @@
 """Gradient descent, plain (GD) and stochastic with momentum and Nesterov (SGD)."""
+
 from ..backend import array_module
 from .optimizer import Optimizer
 
@@ -51,8 +52,13 @@ class SGD(Optimizer):
         (kernels/cuda/optim.cu: the same numbers as the lines below) instead of about six
         array operations. None (default): fused for contiguous CuPy parameters with momentum;
         False: always the readable lines. (On the CPU the lines are used.)"""
-        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                    "weight_decay": weight_decay, "nesterov": nesterov}
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+        }
         super().__init__(params, defaults)
         self.fused = fused
 
@@ -79,8 +85,17 @@ class SGD(Optimizer):
         if first:
             state["momentum_buffer"] = xp.empty_like(param.data)  # the kernel writes b = g into it
         grad = xp.ascontiguousarray(grad, dtype=param.data.dtype)
-        sgd_step(param.data, grad, state["momentum_buffer"], group["lr"], group["momentum"], group["dampening"],
-                 group["weight_decay"], group["nesterov"], first)
+        sgd_step(
+            param.data,
+            grad,
+            state["momentum_buffer"],
+            group["lr"],
+            group["momentum"],
+            group["dampening"],
+            group["weight_decay"],
+            group["nesterov"],
+            first,
+        )
         return True
 
     def _update(self, param, grad, group, state):

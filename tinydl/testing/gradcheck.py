@@ -13,6 +13,7 @@ An element passes when |analytic − numerical| ≤ atol + rtol·|numerical|, as
 ``numpy.allclose``. The report gives, for each input, the largest absolute and
 relative error and the index where each occurred.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,15 +68,21 @@ class GradcheckReport:
         return str(self)
 
     def __str__(self):
-        lines = [f"gradcheck {'passed' if self.passed else 'FAILED'} (eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"]
+        lines = [
+            f"gradcheck {'passed' if self.passed else 'FAILED'} (eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"
+        ]
         for c in self.inputs:
             status = "ok  " if c.passed else "FAIL"
             lines.append(
                 f"  {status} input {c.position} shape {c.shape}: "
                 f"max abs error {c.max_abs_error:.3e} at {c.max_abs_error_at}, "
                 f"max rel error {c.max_rel_error:.3e} at {c.max_rel_error_at}"
-                + (f"; {c.failures} element(s) out of tolerance, worst: analytic {c.worst_analytic:.6g} "
-                   f"vs numerical {c.worst_numerical:.6g}" if c.failures else "")
+                + (
+                    f"; {c.failures} element(s) out of tolerance, worst: analytic {c.worst_analytic:.6g} "
+                    f"vs numerical {c.worst_numerical:.6g}"
+                    if c.failures
+                    else ""
+                )
             )
         return "\n".join(lines)
 
@@ -134,7 +141,9 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_excepti
         prepared.append(t)
         checked.append(is_checked)
     if not any(checked):
-        raise ValueError("gradcheck: no input is a float array or a float Tensor with requires_grad=True; nothing to check")
+        raise ValueError(
+            "gradcheck: no input is a float array or a float Tensor with requires_grad=True; nothing to check"
+        )
 
     out = fn(*prepared)
     if not isinstance(out, Tensor):

@@ -12,6 +12,7 @@ uses, how much shared memory a block takes and whether anything spilled to
     >>> result.kernels["matmul_blocked_f32"]
     KernelResources(registers=..., shared_bytes=8192, spill_stores=0, spill_loads=0, stack_bytes=0)
 """
+
 import dataclasses
 import re
 
@@ -106,8 +107,12 @@ def parse_resources(log):
             frame = tuple(int(v) for v in m.groups())
         elif (m := _USED.search(line)) and current:
             kernels[current] = KernelResources(
-                registers=int(m.group(1)), shared_bytes=int(m.group(2) or 0),
-                spill_stores=frame[1], spill_loads=frame[2], stack_bytes=frame[0])
+                registers=int(m.group(1)),
+                shared_bytes=int(m.group(2) or 0),
+                spill_stores=frame[1],
+                spill_loads=frame[2],
+                stack_bytes=frame[0],
+            )
             current = None
     return kernels
 

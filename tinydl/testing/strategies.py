@@ -23,6 +23,7 @@ a numerical gradient costs two forward passes per element.
         x = data.draw(tst.float_arrays(tst.shapes(max_size=24)))
         td.gradcheck(td.exp, x)
 """
+
 import math
 import operator
 
@@ -31,11 +32,24 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 __all__ = [
-    "shapes", "broadcastable_shapes", "matmul_shapes", "reshape_targets",
-    "float_arrays", "nonzero_arrays", "positive_arrays", "distinct_arrays", "distinct_values",
-    "axes", "reduce_args", "permutations", "flatten_axes",
-    "basic_indices", "integer_array_indices", "boolean_masks",
-    "class_labels", "probability_rows",
+    "shapes",
+    "broadcastable_shapes",
+    "matmul_shapes",
+    "reshape_targets",
+    "float_arrays",
+    "nonzero_arrays",
+    "positive_arrays",
+    "distinct_arrays",
+    "distinct_values",
+    "axes",
+    "reduce_args",
+    "permutations",
+    "flatten_axes",
+    "basic_indices",
+    "integer_array_indices",
+    "boolean_masks",
+    "class_labels",
+    "probability_rows",
 ]
 
 
@@ -71,7 +85,7 @@ def broadcastable_shapes(draw, n=2, min_dims=0, max_dims=4, max_side=5, max_size
     base = draw(shapes(min_dims, max_dims, 1, max_side, max_size))
     out = []
     for _ in range(n):
-        kept = base[draw(st.integers(0, len(base))):]
+        kept = base[draw(st.integers(0, len(base))) :]
         ones = draw(st.lists(st.booleans(), min_size=len(kept), max_size=len(kept)))
         out.append(tuple(1 if one else side for one, side in zip(ones, kept)))
     return tuple(out)
@@ -152,7 +166,7 @@ def distinct_arrays(draw, *shapes_, gap=0.05, high=3.0, dtype=np.float64):
     values = draw(distinct_values(sum(sizes), gap=gap, high=high))
     out, start = [], 0
     for s, size in zip(shapes_, sizes):
-        out.append(values[start:start + size].reshape(s).astype(dtype))
+        out.append(values[start : start + size].reshape(s).astype(dtype))
         start += size
     return out[0] if len(out) == 1 else tuple(out)
 

@@ -1,4 +1,5 @@
 """Launchers of batchnorm.cu: the ``batchnorm`` roles of :mod:`tinydl.kernels` on the GPU (one block per channel)."""
+
 import numpy as np
 
 from ...backend import array_module
@@ -25,9 +26,26 @@ def batchnorm_train_forward(x, weight, bias, eps):
     y, x_hat = empty(xp, x3.shape, dtype), empty(xp, x3.shape, dtype)
     mean, var, inv_std = (empty(xp, (channels,), dtype) for _ in range(3))
     grid, block = plan(channels)
-    launch("batchnorm", f"batchnorm_forward{suffix(dtype)}", grid, block,
-           (x3, xp.ascontiguousarray(weight, dtype=dtype), xp.ascontiguousarray(bias, dtype=dtype), y, x_hat,
-            mean, var, inv_std, np.int32(n), np.int32(channels), np.int32(size), np.float64(eps)))
+    launch(
+        "batchnorm",
+        f"batchnorm_forward{suffix(dtype)}",
+        grid,
+        block,
+        (
+            x3,
+            xp.ascontiguousarray(weight, dtype=dtype),
+            xp.ascontiguousarray(bias, dtype=dtype),
+            y,
+            x_hat,
+            mean,
+            var,
+            inv_std,
+            np.int32(n),
+            np.int32(channels),
+            np.int32(size),
+            np.float64(eps),
+        ),
+    )
     return y.reshape(x.shape), x_hat.reshape(x.shape), mean, var, inv_std
 
 
@@ -41,7 +59,23 @@ def batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x):
     grad_x = empty(xp, g3.shape, dtype) if need_x else g3  # not written when need_x is 0
     grad_weight, grad_bias = empty(xp, (channels,), dtype), empty(xp, (channels,), dtype)
     grid, block = plan(channels)
-    launch("batchnorm", f"batchnorm_backward{suffix(dtype)}", grid, block,
-           (g3, xh3, xp.ascontiguousarray(inv_std, dtype=dtype), xp.ascontiguousarray(weight, dtype=dtype),
-            grad_x, grad_weight, grad_bias, np.int32(n), np.int32(channels), np.int32(size), np.int32(bool(need_x))))
+    launch(
+        "batchnorm",
+        f"batchnorm_backward{suffix(dtype)}",
+        grid,
+        block,
+        (
+            g3,
+            xh3,
+            xp.ascontiguousarray(inv_std, dtype=dtype),
+            xp.ascontiguousarray(weight, dtype=dtype),
+            grad_x,
+            grad_weight,
+            grad_bias,
+            np.int32(n),
+            np.int32(channels),
+            np.int32(size),
+            np.int32(bool(need_x)),
+        ),
+    )
     return (grad_x.reshape(grad.shape) if need_x else None), grad_weight, grad_bias

@@ -12,6 +12,7 @@ CPU kernels' signatures (NCHW, ``stride`` and ``padding`` pairs):
 The fused conv → ReLU → max-pool roles are composed from these and pool.cu's
 max-pool (ReLU after the pool, as on the CPU), so they need no kernel of their own.
 """
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -110,8 +111,13 @@ def im2col_conv2d_backward_input(grad_y, w, x_shape, stride, padding):
     grad_x = empty(xp, tuple(x_shape), grad_y.dtype)
     check_index_range("col2im", grad_cols.size, grad_x.size)
     grid, block = plan_elementwise(grad_x.size)
-    launch("conv", f"col2im{suffix(grad_y.dtype)}", grid, block,
-           (grad_cols, grad_x) + shape_args(x_shape, w.shape, stride, padding))
+    launch(
+        "conv",
+        f"col2im{suffix(grad_y.dtype)}",
+        grid,
+        block,
+        (grad_cols, grad_x) + shape_args(x_shape, w.shape, stride, padding),
+    )
     return grad_x
 
 
@@ -132,8 +138,13 @@ def direct_conv2d_forward(x, w, bias, stride, padding):
     has_bias = bias is not None
     bias = xp.ascontiguousarray(bias, dtype=x.dtype) if has_bias else w  # not read when has_bias = 0
     grid, block = plan_gemm(w.shape[0], x.shape[0] * oh * ow)
-    launch("conv", f"conv_forward{suffix(x.dtype)}", grid, block,
-           (x, w, bias, y, np.int32(has_bias)) + shape_args(x.shape, w.shape, stride, padding))
+    launch(
+        "conv",
+        f"conv_forward{suffix(x.dtype)}",
+        grid,
+        block,
+        (x, w, bias, y, np.int32(has_bias)) + shape_args(x.shape, w.shape, stride, padding),
+    )
     return y
 
 
@@ -144,8 +155,13 @@ def direct_conv2d_backward_input(grad_y, w, x_shape, stride, padding):
     check_index_range("conv2d backward", grad_x.size)
     n, c, h, wd = x_shape
     grid, block = plan_gemm(c, n * h * wd)
-    launch("conv", f"conv_backward_input{suffix(grad_y.dtype)}", grid, block,
-           (grad_y, w, grad_x) + shape_args(x_shape, w.shape, stride, padding))
+    launch(
+        "conv",
+        f"conv_backward_input{suffix(grad_y.dtype)}",
+        grid,
+        block,
+        (grad_y, w, grad_x) + shape_args(x_shape, w.shape, stride, padding),
+    )
     return grad_x
 
 
@@ -159,8 +175,13 @@ def direct_conv2d_backward_weight(grad_y, x, w_shape, stride, padding):
     partial = empty(xp, (splits, o, columns), grad_y.dtype)
     check_index_range("conv2d backward", partial.size)
     grid, block = plan_gemm(o, columns, splits)
-    launch("conv", f"conv_backward_weight{suffix(grad_y.dtype)}", grid, block,
-           (grad_y, x, partial, np.int32(per_split)) + shape_args(x.shape, w_shape, stride, padding))
+    launch(
+        "conv",
+        f"conv_backward_weight{suffix(grad_y.dtype)}",
+        grid,
+        block,
+        (grad_y, x, partial, np.int32(per_split)) + shape_args(x.shape, w_shape, stride, padding),
+    )
     return partial.sum(axis=0).reshape(w_shape)
 
 
@@ -170,7 +191,9 @@ def _fused(conv):
     from . import pool
 
     def forward(x, w, bias, stride, padding, pool_kernel, pool_stride):
-        pooled, argmax = pool.maxpool2d_forward(conv.conv2d_forward(x, w, bias, stride, padding), pool_kernel, pool_stride)
+        pooled, argmax = pool.maxpool2d_forward(
+            conv.conv2d_forward(x, w, bias, stride, padding), pool_kernel, pool_stride
+        )
         return array_module(pooled).maximum(pooled, 0), argmax
 
     def backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad):
@@ -185,9 +208,17 @@ def _fused(conv):
     return conv
 
 
-im2col = _fused(SimpleNamespace(conv2d_forward=im2col_conv2d_forward,
-                                conv2d_backward_input=im2col_conv2d_backward_input,
-                                conv2d_backward_weight=im2col_conv2d_backward_weight))
-direct = _fused(SimpleNamespace(conv2d_forward=direct_conv2d_forward,
-                                conv2d_backward_input=direct_conv2d_backward_input,
-                                conv2d_backward_weight=direct_conv2d_backward_weight))
+im2col = _fused(
+    SimpleNamespace(
+        conv2d_forward=im2col_conv2d_forward,
+        conv2d_backward_input=im2col_conv2d_backward_input,
+        conv2d_backward_weight=im2col_conv2d_backward_weight,
+    )
+)
+direct = _fused(
+    SimpleNamespace(
+        conv2d_forward=direct_conv2d_forward,
+        conv2d_backward_input=direct_conv2d_backward_input,
+        conv2d_backward_weight=direct_conv2d_backward_weight,
+    )
+)

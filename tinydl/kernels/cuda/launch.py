@@ -22,6 +22,7 @@ CuPy would pass a Python ``int`` as a 64-bit integer and a Python ``float``
 as a ``double``, and a kernel reading ``int``/``float`` would see garbage.
 The emulator refuses anything else, so that mistake fails on the CPU too.
 """
+
 import functools
 import pathlib
 import re

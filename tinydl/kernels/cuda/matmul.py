@@ -5,6 +5,7 @@ emulation) and returns ``a @ b``. The ``plan_*`` functions compute the launch
 configuration from the tile edges written in ``matmul.cu``; the tests check
 the kernels through these very launchers.
 """
+
 import numpy as np
 
 from ...backend import array_module
@@ -57,8 +58,13 @@ def _run(kind, plan, a, b, extra_args=lambda a, b: ()):
             c[...] = 0
         else:
             grid, block = plan(m, n)
-            launch("matmul", f"matmul_{kind}{suffix(a.dtype)}", grid, block,
-                   (a, b, c, np.int32(m), np.int32(n), np.int32(k)) + tuple(np.int32(e) for e in extra_args(a, b)))
+            launch(
+                "matmul",
+                f"matmul_{kind}{suffix(a.dtype)}",
+                grid,
+                block,
+                (a, b, c, np.int32(m), np.int32(n), np.int32(k)) + tuple(np.int32(e) for e in extra_args(a, b)),
+            )
     return c
 
 

@@ -5,6 +5,7 @@ Used by :class:`tinydl.optim.Adam`, :class:`~tinydl.optim.AdamW` and
 as the Numba kernel of numba_optim.py is for NumPy ones. All arrays are
 updated in place and must be contiguous, of the parameter's dtype.
 """
+
 import math
 
 import numpy as np
@@ -21,8 +22,10 @@ def plan(n):
 def _check(where, param, *others):
     for a in (param,) + others:
         if a.dtype != param.dtype or a.shape != param.shape or not a.flags.c_contiguous:
-            raise ValueError(f"{where}: every array must be contiguous with the parameter's shape {param.shape} and "
-                             f"dtype {param.dtype}; got {a.shape} {a.dtype}")
+            raise ValueError(
+                f"{where}: every array must be contiguous with the parameter's shape {param.shape} and "
+                f"dtype {param.dtype}; got {a.shape} {a.dtype}"
+            )
     check_index_range(where, param.size)
 
 
@@ -32,10 +35,27 @@ def adam_step(param, grad, m, v, step, lr, betas, eps, weight_decay):
     beta1, beta2 = betas
     scalar = param.dtype.type
     grid, block = plan(param.size)
-    launch("optim", f"adam_step{suffix(param.dtype)}", grid, block,
-           (param, grad, m, v, np.int32(param.size), scalar(beta1), scalar(beta2), scalar(1 - beta1),
-            scalar(1 - beta2), scalar(weight_decay), scalar(math.sqrt(1 - beta2**step)), scalar(eps),
-            scalar(lr / (1 - beta1**step))))
+    launch(
+        "optim",
+        f"adam_step{suffix(param.dtype)}",
+        grid,
+        block,
+        (
+            param,
+            grad,
+            m,
+            v,
+            np.int32(param.size),
+            scalar(beta1),
+            scalar(beta2),
+            scalar(1 - beta1),
+            scalar(1 - beta2),
+            scalar(weight_decay),
+            scalar(math.sqrt(1 - beta2**step)),
+            scalar(eps),
+            scalar(lr / (1 - beta1**step)),
+        ),
+    )
 
 
 def sgd_step(param, grad, buffer, lr, momentum, dampening, weight_decay, nesterov, first_step):
@@ -43,6 +63,21 @@ def sgd_step(param, grad, buffer, lr, momentum, dampening, weight_decay, nestero
     _check("sgd_step", param, grad, buffer)
     scalar = param.dtype.type
     grid, block = plan(param.size)
-    launch("optim", f"sgd_step{suffix(param.dtype)}", grid, block,
-           (param, grad, buffer, np.int32(param.size), scalar(lr), scalar(momentum), scalar(1 - dampening),
-            scalar(weight_decay), np.int32(bool(nesterov)), np.int32(bool(first_step))))
+    launch(
+        "optim",
+        f"sgd_step{suffix(param.dtype)}",
+        grid,
+        block,
+        (
+            param,
+            grad,
+            buffer,
+            np.int32(param.size),
+            scalar(lr),
+            scalar(momentum),
+            scalar(1 - dampening),
+            scalar(weight_decay),
+            np.int32(bool(nesterov)),
+            np.int32(bool(first_step)),
+        ),
+    )

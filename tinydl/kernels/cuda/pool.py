@@ -3,6 +3,7 @@
 Same signatures and argmax convention as the CPU kernels: ``argmax`` is int32,
 the flat position i·KW + j of each window's winner, the first one on ties.
 """
+
 import numpy as np
 
 from ...backend import array_module

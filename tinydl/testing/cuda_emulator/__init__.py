@@ -29,6 +29,7 @@ optimisation and with symbols, so ``gdb -p <python's pid>`` (or
 ``gdb --args python script.py``) can break in e.g. ``matmul_tiled`` and print
 ``threadIdx``, ``As`` and ``sum`` like any C++ function.
 """
+
 import contextlib
 import ctypes
 import hashlib
@@ -51,8 +52,13 @@ _KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\s
 
 # C parameter type (without const / __restrict__) → NumPy dtype of the array or scalar it takes.
 _C_TYPES = {
-    "float": np.float32, "double": np.float64, "int": np.int32, "unsigned int": np.uint32,
-    "unsigned": np.uint32, "long long": np.int64, "unsigned char": np.uint8,
+    "float": np.float32,
+    "double": np.float64,
+    "int": np.int32,
+    "unsigned int": np.uint32,
+    "unsigned": np.uint32,
+    "long long": np.int64,
+    "unsigned char": np.uint8,
 }
 
 
@@ -99,7 +105,8 @@ def compiler():
 
 def _cache_dir():
     root = os.environ.get("TINYDL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tinydl")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tinydl"
+    )
     return pathlib.Path(root) / "cuda_emulator"
 
 
@@ -135,8 +142,15 @@ class Emulator:
         self._sources = {}  # family → CUDA source text to use instead of the file (see with_source)
 
     def compile_flags(self):
-        flags = ["-std=c++20" if self.threads else "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off",
-                 "-O0" if self.debug else "-O1", "-g" if self.debug else "-g0", "-w"]
+        flags = [
+            "-std=c++20" if self.threads else "-std=c++17",
+            "-fPIC",
+            "-shared",
+            "-ffp-contract=off",
+            "-O0" if self.debug else "-O1",
+            "-g" if self.debug else "-g0",
+            "-w",
+        ]
         if self.threads:
             flags += ["-DTINYDL_EMU_OS_THREADS", "-pthread"]
         return flags + list(self.flags)
@@ -158,15 +172,17 @@ class Emulator:
         source = self._sources.get(family, cu_path.read_text())
         signatures = kernel_signatures(source)
         if not signatures:
-            raise EmulatedKernelError(f"{cu_path}: no extern \"C\" __global__ kernels found")
-        wrappers = [f'#include "{HEADER}"', "#line 1 \"" + str(cu_path) + "\"", source, ""]
+            raise EmulatedKernelError(f'{cu_path}: no extern "C" __global__ kernels found')
+        wrappers = [f'#include "{HEADER}"', '#line 1 "' + str(cu_path) + '"', source, ""]
         for name, params in signatures.items():
             call = ", ".join(p.unpack(i) for i, p in enumerate(params))
             wrappers.append(f'extern "C" void tinydl_emu_call_{name}(void **args) {{ {name}({call}); }}')
         program = "\n".join(wrappers) + "\n"
         flags = self.compile_flags()
         version = subprocess.run([self.cxx, "--version"], capture_output=True, text=True).stdout
-        key = hashlib.sha256("\0".join([program, HEADER.read_text(), " ".join(flags), version]).encode()).hexdigest()[:20]
+        key = hashlib.sha256("\0".join([program, HEADER.read_text(), " ".join(flags), version]).encode()).hexdigest()[
+            :20
+        ]
         library = self.cache_dir / f"{family}-{key}.so"
         if not library.exists():
             self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -186,8 +202,9 @@ class Emulator:
         if params is None:
             raise EmulatedKernelError(f"{family}.cu has no kernel {kernel!r}; it has {sorted(module.signatures)}")
         if len(args) != len(params):
-            raise EmulatedKernelError(f"{kernel} takes {len(params)} arguments ({', '.join(p.name for p in params)}), "
-                                      f"got {len(args)}")
+            raise EmulatedKernelError(
+                f"{kernel} takes {len(params)} arguments ({', '.join(p.name for p in params)}), got {len(args)}"
+            )
         threads = block[0] * block[1] * block[2]
         if threads > 1024:
             raise EmulatedKernelError(f"{kernel}: a block of {block} is {threads} threads; CUDA allows at most 1024")
@@ -199,10 +216,14 @@ class Emulator:
         self.launches.append((family, kernel, grid, block))
         failed = module.library.tinydl_emu_launch(trampoline, argv, *grid, *block)
         for original, buffer, writable, name in guarded.values():
-            data = buffer[GUARD_BYTES: GUARD_BYTES + original.nbytes]
-            if (buffer[:GUARD_BYTES] != _GUARD_VALUE).any() or (buffer[GUARD_BYTES + original.nbytes:] != _GUARD_VALUE).any():
-                raise EmulatedKernelError(f"{kernel} (grid {grid}, block {block}) wrote outside the array "
-                                          f"passed as {name!r} (shape {original.shape})")
+            data = buffer[GUARD_BYTES : GUARD_BYTES + original.nbytes]
+            if (buffer[:GUARD_BYTES] != _GUARD_VALUE).any() or (
+                buffer[GUARD_BYTES + original.nbytes :] != _GUARD_VALUE
+            ).any():
+                raise EmulatedKernelError(
+                    f"{kernel} (grid {grid}, block {block}) wrote outside the array "
+                    f"passed as {name!r} (shape {original.shape})"
+                )
             if writable:
                 original.reshape(-1).view(np.uint8)[:] = data
         if failed:
@@ -216,14 +237,15 @@ class Emulator:
             if arg.dtype != param.dtype:
                 raise EmulatedKernelError(f"{where} needs {param.dtype} data, got an array of {arg.dtype}")
             if not arg.flags.c_contiguous:
-                raise EmulatedKernelError(f"{where} needs a C-contiguous array (the kernel indexes it flat), "
-                                          f"got strides {arg.strides}")
+                raise EmulatedKernelError(
+                    f"{where} needs a C-contiguous array (the kernel indexes it flat), got strides {arg.strides}"
+                )
             if not param.const and not arg.flags.writeable:
                 raise EmulatedKernelError(f"{where} is written by the kernel, but the array is read-only")
             entry = guarded.get(id(arg))
             if entry is None:
                 buffer = np.full(arg.nbytes + 2 * GUARD_BYTES, _GUARD_VALUE, dtype=np.uint8)
-                buffer[GUARD_BYTES: GUARD_BYTES + arg.nbytes] = arg.reshape(-1).view(np.uint8)
+                buffer[GUARD_BYTES : GUARD_BYTES + arg.nbytes] = arg.reshape(-1).view(np.uint8)
                 guarded[id(arg)] = [arg, buffer, not param.const, param.name]
             else:
                 buffer = entry[1]
@@ -231,8 +253,10 @@ class Emulator:
             return buffer.ctypes.data + GUARD_BYTES
         if not isinstance(arg, np.generic) or arg.dtype != param.dtype:
             got = f"{type(arg).__name__} {arg!r}" if not isinstance(arg, np.generic) else f"a {arg.dtype} scalar"
-            raise EmulatedKernelError(f"{where} needs a NumPy {param.dtype} scalar (CuPy passes a Python int as 64 "
-                                      f"bits and a Python float as a double), got {got}")
+            raise EmulatedKernelError(
+                f"{where} needs a NumPy {param.dtype} scalar (CuPy passes a Python int as 64 "
+                f"bits and a Python float as a double), got {got}"
+            )
         scalar = np.array(arg, dtype=param.dtype)
         keep_alive.append(scalar)
         return scalar.ctypes.data
@@ -265,8 +289,11 @@ def unavailable_reason(threads=False):
         with tempfile.TemporaryDirectory() as work:
             path = pathlib.Path(work) / "probe.cpp"
             path.write_text(probe)
-            result = subprocess.run([cxx, "-std=c++20", "-pthread", str(path), "-o", str(path.with_suffix(""))],
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                [cxx, "-std=c++20", "-pthread", str(path), "-o", str(path.with_suffix(""))],
+                capture_output=True,
+                text=True,
+            )
         if result.returncode != 0:
             return f"{cxx} has no C++20 <barrier>: {result.stderr.strip()[:200]}"
     return None

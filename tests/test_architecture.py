@@ -4,6 +4,7 @@ Imports are read from the source with ``ast`` (nothing is imported), including
 imports inside functions: a cycle hidden in a function is still a cycle a
 reader has to untangle.
 """
+
 import ast
 import re
 import shutil
@@ -55,7 +56,9 @@ def imports_of(module):
                 continue
             for alias in node.names:
                 submodule = f"{target}.{alias.name}"
-                found.append((node.lineno, submodule, None) if submodule in MODULES else (node.lineno, target, alias.name))
+                found.append(
+                    (node.lineno, submodule, None) if submodule in MODULES else (node.lineno, target, alias.name)
+                )
     return found
 
 
@@ -103,7 +106,7 @@ def find_cycle(graph):
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt)
                 if cycle:
@@ -148,8 +151,10 @@ def test_imports_only_go_down_the_layers():
                 target = target.rsplit(".", 1)[0]
             theirs = layer_of(target, table)
             if own and theirs and theirs[0] > own[0]:
-                upward.append(f"{MODULES[module][0].relative_to(REPO)}:{line}: {module} (layer {own[0]} {own[1]}) "
-                              f"imports {target} (layer {theirs[0]} {theirs[1]})")
+                upward.append(
+                    f"{MODULES[module][0].relative_to(REPO)}:{line}: {module} (layer {own[0]} {own[1]}) "
+                    f"imports {target} (layer {theirs[0]} {theirs[1]})"
+                )
     assert not upward, "imports that go up a layer:\n" + "\n".join(upward)
 
 
@@ -168,18 +173,32 @@ def test_no_private_name_is_imported_from_another_module():
                 owner = target.rsplit(".", 1)[0]  # a private module: only its own package may use it
                 if not (package == owner or package.startswith(owner + ".")):
                     private.append(f"{MODULES[module][0].relative_to(REPO)}:{line}: import of {target}")
-    assert not private, ("private names imported across modules (make them public where they live):\n"
-                         + "\n".join(private))
+    assert not private, "private names imported across modules (make them public where they live):\n" + "\n".join(
+        private
+    )
 
 
 def _ruff():
-    if shutil.which("ruff") is None and subprocess.run([sys.executable, "-m", "ruff", "--version"],
-                                                       capture_output=True).returncode != 0:
+    if (
+        shutil.which("ruff") is None
+        and subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode != 0
+    ):
         pytest.skip("ruff is not installed (it comes with the test extra: pip install -e '.[test]')")
     return [sys.executable, "-m", "ruff"]
 
 
 def test_ruff_lint_passes():
-    result = subprocess.run(_ruff() + ["check", "--no-cache", "tinydl", "tests", "benchmarks"],
-                            cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        _ruff() + ["check", "--no-cache", "tinydl", "tests", "benchmarks"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, "ruff check found problems (fix: ruff check --fix .):\n" + result.stdout[-6000:]
+
+
+def test_ruff_format_leaves_the_code_as_it_is():
+    result = subprocess.run(
+        _ruff() + ["format", "--check", "--no-cache", "tinydl", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, "files not formatted (fix: ruff format .):\n" + result.stdout[-4000:]

@@ -3,6 +3,9 @@
 What needs a GPU is in tests/test_gpu.py (marker ``gpu``, skipped where none is present).
 """
 
+import contextlib
+import importlib.machinery
+import importlib.util
 import subprocess
 import sys
 import types
@@ -98,9 +101,12 @@ CUDA_NAMES = {
 
 @pytest.fixture
 def cupy_installed(monkeypatch):
-    """Pretend CuPy is installed (the registry only asks whether it could be imported)."""
-    real = td.kernels._installed
-    monkeypatch.setattr(td.kernels, "_installed", lambda package: package == "cupy" or real(package))
+    """Pretend CuPy is installed: the registry asks importlib whether it could be imported, and a
+    module in sys.modules answers yes. Nothing calls into it (the GPU arrays here are faked too)."""
+    if importlib.util.find_spec("cupy") is None:
+        stand_in = types.ModuleType("cupy")
+        stand_in.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
+        monkeypatch.setitem(sys.modules, "cupy", stand_in)
     yield
     for op in td.kernels.ROLES:
         td.kernels.use(op, None, device="cuda")
@@ -118,7 +124,7 @@ def test_registry_lists_each_device_apart(op, cupy_installed):
 
 
 def test_without_cupy_no_cuda_implementation_is_available(monkeypatch):
-    monkeypatch.setattr(td.kernels, "_installed", lambda package: package != "cupy")
+    monkeypatch.setitem(sys.modules, "cupy", None)  # importlib then finds no CuPy, installed or not
     assert td.kernels.available("conv2d", device="cuda") == []
     assert td.kernels.registered("conv2d", device="cuda") == CUDA_NAMES["conv2d"]
     with pytest.raises(RuntimeError, match="needs cupy"):
@@ -175,21 +181,24 @@ def test_ops_on_gpu_tensors_call_the_cuda_kernels(monkeypatch, cupy_installed):
 
         setattr(recording, role, record)
     monkeypatch.setitem(sys.modules, "fake_cuda_kernels", recording)
-    for op in ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d"):
-        td.kernels.register(op, "recording", "fake_cuda_kernels", device="cuda")
-        monkeypatch.setitem(td.kernels._FASTEST_FIRST["cuda"], op, ("recording",))
+    ops = ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d")
     try:
-        x = td.Tensor._from_array(np.ones((1, 1, 6, 6), np.float32).view(_FakeGpuArray))
-        w = td.Tensor._from_array(np.ones((2, 1, 3, 3), np.float32).view(_FakeGpuArray))
-        with td.no_grad():
-            td.nn.functional.conv2d(x, w)
-            td.nn.functional.max_pool2d(x, 2)
-            td.nn.functional.conv2d_relu_maxpool2d(x, w)
+        with contextlib.ExitStack() as chosen:
+            for op in ops:
+                td.kernels.register(op, "recording", "fake_cuda_kernels", device="cuda")
+                chosen.enter_context(td.kernels.using(op, "recording"))  # the name says which device
+            x = td.Tensor._from_array(np.ones((1, 1, 6, 6), np.float32).view(_FakeGpuArray))
+            w = td.Tensor._from_array(np.ones((2, 1, 3, 3), np.float32).view(_FakeGpuArray))
+            with td.no_grad():
+                td.nn.functional.conv2d(x, w)
+                td.nn.functional.max_pool2d(x, 2)
+                td.nn.functional.conv2d_relu_maxpool2d(x, w)
         assert calls == ["conv2d_forward", "maxpool2d_forward", "conv2d_relu_maxpool2d_forward"]
     finally:
-        for op in ("conv2d", "maxpool2d", "conv2d_relu_maxpool2d"):
-            td.kernels._registry[op].pop("recording", None)
-            td.kernels._loaded.pop((op, "recording"), None)
+        for op in ops:
+            if "recording" in td.kernels.registered(op, device="cuda"):
+                td.kernels.unregister(op, "recording")
+    assert "recording" not in td.kernels.registered("conv2d", device="cuda")
 
 
 def test_the_cuda_launchers_import_without_cupy_and_refuse_numpy_outside_the_emulation():
@@ -217,3 +226,14 @@ def test_asking_for_cuda_in_the_command_line_without_a_gpu_fails_before_training
     err = capsys.readouterr().err
     assert "tinydl train: error: CUDA was asked for" in err and 'pip install "tinydl[gpu]"' in err
     assert not (tmp_path / "r").exists()
+
+
+def test_unregister_removes_a_kernel_and_a_choice_of_it():
+    td.kernels.register("matmul", "experiment", "tinydl.kernels.reference")
+    td.kernels.use("matmul", "experiment")
+    assert td.kernels.current("matmul") == "experiment"
+    td.kernels.unregister("matmul", "experiment")
+    assert "experiment" not in td.kernels.registered("matmul")
+    assert td.kernels.current("matmul") == td.kernels.default("matmul")
+    with pytest.raises(ValueError, match="no implementation 'experiment' of 'matmul' to remove"):
+        td.kernels.unregister("matmul", "experiment")

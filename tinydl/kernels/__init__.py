@@ -114,6 +114,21 @@ def register(op, name, module, needs=(), device="cpu", **aliases):
     _loaded.pop((op, name), None)
 
 
+def unregister(op, name):
+    """Remove implementation ``name`` of ``op`` (one added with :func:`register`, e.g. an experiment).
+
+    A device that had chosen it goes back to its default.
+    """
+    _check_op(op)
+    if name not in _registry[op]:
+        raise ValueError(f"no implementation {name!r} of {op!r} to remove; registered: {list(_registry[op])}")
+    del _registry[op][name]
+    _loaded.pop((op, name), None)
+    for key, chosen in list(_selected.items()):
+        if key[0] == op and chosen == name:
+            _selected[key] = None
+
+
 def _installed(package):
     return importlib.util.find_spec(package) is not None
 

@@ -5,22 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from test_cli import RUN_FILES  # what a run folder holds, listed once
 
 import tinydl as td
 from tinydl.cli import build_parser, main
-
-RUN_FILES = {
-    "model.npz",
-    "metadata.json",
-    "metrics.json",
-    "history.csv",
-    "training_curves.png",
-    "confusion_matrix.png",
-    "roc_curve.png",
-    "calibration.png",
-    "sample_predictions.png",
-    "gradcam.png",
-}
 
 
 @pytest.fixture(scope="module")

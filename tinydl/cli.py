@@ -36,7 +36,11 @@ def main(argv=None):
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
-        print("\ninterrupted; files already written are complete, nothing is half-written", file=sys.stderr)
+        print(
+            "\ninterrupted; files already written are complete, nothing is half-written"
+            + ("; continue the training with: tinydl train --resume RUN" if args.command == "train" else ""),
+            file=sys.stderr,
+        )
         return 130
     except (
         ValueError,
@@ -102,9 +106,19 @@ def build_parser():
         'needs pip install "tinydl[gpu]")',
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="run folder (default: runs/<data>-<model>-seed<seed>)")
+    p.add_argument(
+        "--out", default=None, help="run folder (default: runs/<data>-<model>-seed<seed>, numbered -2, -3 when taken)"
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--force", action="store_true", help="replace the finished run already in --out")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        default=None,
+        help="continue a killed or stopped run from its checkpoint.npz, with its own settings "
+        "(only --quiet and --no-plots may be added)",
+    )
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics JSON and plots of a saved run on a data split")
@@ -159,8 +173,13 @@ def cmd_datasets(args):
 def cmd_train(args):
     from .run import RunConfig, train_run
 
-    config = RunConfig(**{k: v for k, v in vars(args).items() if k not in ("run", "command")})
-    result = train_run(config)
+    if args.resume is not None:
+        from .run import resume_run
+
+        result = resume_run(args.resume, quiet=args.quiet or None, no_plots=args.no_plots or None)
+    else:
+        config = RunConfig(**{k: v for k, v in vars(args).items() if k not in ("run", "command", "resume")})
+        result = train_run(config)
     report, best_epoch = result.report, result.trainer.best_epoch
     auc = report.get("auc")
     print(

@@ -19,6 +19,16 @@ def manual_seed(seed):
     return _generator
 
 
+def get_state():
+    """The global generator's state (a dict of numbers, JSON-ready): a checkpoint saves it."""
+    return _generator.bit_generator.state
+
+
+def set_state(state):
+    """Put the global generator back in ``state`` (from :func:`get_state`): the same numbers follow."""
+    _generator.bit_generator.state = state
+
+
 def generator():
     """The current global ``numpy.random.Generator``."""
     return _generator

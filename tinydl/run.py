@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import run_folder
+
 
 def _quiet(message):
     """A ``log`` that says nothing."""
@@ -66,6 +68,7 @@ class RunConfig:
     out: str | None = None  # run folder (None: runs/<data>-<model>-seed<seed>)
     no_plots: bool = False  # skip the PNG plots
     quiet: bool = False  # no progress line
+    force: bool = False  # replace the run already in `out` (never a folder of other files)
 
     def as_metadata(self):
         """The fields as JSON-ready values (paths as text), in the order above."""
@@ -231,9 +234,12 @@ def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=N
 
 
 # ---------------------------------------------------------------------------- the runs
-def train_run(config, log=print):
+def train_run(config, log=print, resume=False):
     """Train ``config.model`` on ``config.data``, evaluate it on the test split and write the run
-    folder (as ``tinydl train``); returns a TrainResult. ``config``: a RunConfig."""
+    folder (as ``tinydl train``); returns a TrainResult. ``config``: a RunConfig.
+
+    The run folder is claimed before the first epoch (:mod:`tinydl.run_folder`): an existing run is
+    never replaced unless ``config.force``; ``resume=True`` continues from its ``checkpoint.npz``."""
     from . import cuda, data, metrics, models, serialization
     from .random import manual_seed
     from .train import Trainer
@@ -277,46 +283,104 @@ def train_run(config, log=print):
         seed=config.seed,
         progress=not config.quiet,
     )
-    out = Path(config.out or f"runs/{train.name}-{config.model}-seed{config.seed}")
-    log(f"Training {config.model} ({model.num_parameters():,} parameters) for {config.epochs} epochs; run folder {out}")
-    started = time.perf_counter()
-    history = trainer.fit(train, val)
-    seconds = time.perf_counter() - started
-    x_test, y_test = test.arrays()
-    probs = trainer.predict_proba(x_test)
-    report = metrics.evaluate(y_test, probs, task=train.task, class_names=list(train.classes))
-    report.update(
-        {
-            "split": "test",
-            "n_images": int(len(x_test)),
-            "train_seconds": round(seconds, 2),
-            "best_epoch": trainer.best_epoch,
-            "monitor": trainer.monitor_used,
-            "best_validation_score": trainer.best_score,
-        }
+    # The run folder is claimed before epoch 1: a lock, the settings, then a checkpoint after every epoch.
+    folder = run_folder.claim(
+        config.out or f"runs/{train.name}-{config.model}-seed{config.seed}",
+        force=config.force,
+        resume=resume,
+        numbered=config.out is None,
     )
-    out = prepare_run_folder(out)
-    metadata = {
-        "class_names": list(train.classes),
-        "task": train.task,
-        "normalization": trainer.normalizer.to_dict() if trainer.normalizer else None,
-        "dataset": train.name,
-        "dataset_source": train.source,
-        "dataset_md5": getattr(train, "md5", None),
-        "image_shape": list(x_test.shape[1:]),
-        "seed": config.seed,
-        "training": config.as_metadata(),
-        "metrics": {k: report[k] for k in ("accuracy", "auc") if k in report},
-        "best_epoch": trainer.best_epoch,
-    }
-    serialization.save(model, out / "model.npz", write_json=True, **metadata)
-    write_json(out / "metrics.json", report)
-    history.to_csv(out / "history.csv")
-    if not config.no_plots:
-        evaluation_plots(out, x_test, y_test, probs, list(train.classes), train.task, history)
-        if not multi_label:
-            gradcam_figure(model, x_test[:8], trainer.normalizer, list(train.classes), out / "gradcam.png")
+    out = folder.path
+    try:
+        folder.write_settings(config.as_metadata(), status="training")
+        log(
+            f"Training {config.model} ({model.num_parameters():,} parameters) for {config.epochs} epochs; "
+            f"run folder {out}"
+        )
+        started = time.perf_counter()
+        history = trainer.fit(train, val, checkpoint=folder.checkpoint, resume=resume)
+        if resume:
+            log(
+                f"Resumed after epoch {trainer.resumed_from} from {folder.checkpoint}"
+                if trainer.resumed_from is not None
+                else f"No usable checkpoint ({trainer.resume_problem}); trained from epoch 1"
+            )
+        seconds = time.perf_counter() - started
+        x_test, y_test = test.arrays()
+        probs = trainer.predict_proba(x_test)
+        report = metrics.evaluate(y_test, probs, task=train.task, class_names=list(train.classes))
+        report.update(
+            {
+                "split": "test",
+                "n_images": int(len(x_test)),
+                "train_seconds": round(seconds, 2),
+                "best_epoch": trainer.best_epoch,
+                "monitor": trainer.monitor_used,
+                "best_validation_score": trainer.best_score,
+            }
+        )
+        metadata = {
+            "class_names": list(train.classes),
+            "task": train.task,
+            "normalization": trainer.normalizer.to_dict() if trainer.normalizer else None,
+            "dataset": train.name,
+            "dataset_source": train.source,
+            "dataset_md5": getattr(train, "md5", None),
+            "image_shape": list(x_test.shape[1:]),
+            "seed": config.seed,
+            "training": config.as_metadata(),
+            "metrics": {k: report[k] for k in ("accuracy", "auc") if k in report},
+            "best_epoch": trainer.best_epoch,
+        }
+        try:
+            # Staged, then moved into place together: never a new model beside old plots.
+            staged = folder.staging()
+            serialization.save(model, staged / "model.npz", write_json=True, **metadata)
+            write_json(staged / "metrics.json", report)
+            history.to_csv(staged / "history.csv")
+            if not config.no_plots:
+                evaluation_plots(staged, x_test, y_test, probs, list(train.classes), train.task, history)
+                if not multi_label:
+                    gradcam_figure(model, x_test[:8], trainer.normalizer, list(train.classes), staged / "gradcam.png")
+            folder.commit()
+            folder.write_settings(config.as_metadata(), status="complete")
+        except OSError as e:
+            raise OSError(
+                f"writing the results into {out} failed ({e}); the trained weights are kept in "
+                f"{_rescue_weights(model, metadata)} and the last epoch's state in {folder.checkpoint} "
+                f"(continue with: tinydl train --resume {out})"
+            ) from e
+    finally:
+        folder.release()
     return TrainResult(run_dir=out, report=report, history=history, model=model, trainer=trainer, seconds=seconds)
+
+
+def _rescue_weights(model, metadata):
+    """Save the model somewhere writable when its run folder is not (a full disk, a lost mount); returns where."""
+    import tempfile
+
+    from . import serialization
+
+    path = Path(tempfile.gettempdir()) / f"tinydl-rescued-{os.getpid()}-{int(time.time())}.npz"
+    try:
+        serialization.save(model, path, **metadata)
+        return path
+    except OSError:
+        return "nowhere else either (the temporary folder failed too)"
+
+
+def resume_run(run_dir, quiet=None, no_plots=None, log=print):
+    """Continue a run that was killed or stopped (as ``tinydl train --resume RUN``): its own settings,
+    from its last checkpoint (from epoch 1 when that is missing or torn); returns a TrainResult."""
+    settings = run_folder.read_settings(run_dir)["settings"]
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    config = RunConfig(**{k: v for k, v in settings.items() if k in known})
+    config.out = str(run_dir)
+    if quiet is not None:
+        config.quiet = quiet
+    if no_plots is not None:
+        config.no_plots = no_plots
+    return train_run(config, log=log, resume=True)
 
 
 def evaluate_run(run_dir, split="test", data_dir=None, out=None, device="cpu", log=print):

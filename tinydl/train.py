@@ -30,12 +30,15 @@ import numpy as np
 
 from . import metrics, optim
 from .autograd import no_grad
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data.loader import DataLoader, as_arrays
 from .device import device
 from .files import write_text
 from .metrics import TASKS  # the task names live in metrics.py; imported here so td.train.TASKS still works
 from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
+from .random import get_state as random_state
 from .random import manual_seed
+from .random import set_state as set_random_state
 from .tensor import Tensor, as_tensor
 
 MONITORS = {"val_auc": "max", "val_acc": "max", "val_loss": "min", "train_loss": "min"}
@@ -329,6 +332,8 @@ class Trainer:
         # "val_…" monitor when there was no validation data). None before the first fit().
         self.task_used, self.monitor_used = None, None
         self._best_weights, self._epochs_without_improvement = None, 0  # early-stopping bookkeeping
+        # After fit(resume=True): the epoch the checkpoint held (None: none usable, and why).
+        self.resumed_from, self.resume_problem = None, None
 
     # -------------------------------------------------------------- pieces
     def _make_optimizer(self):
@@ -367,8 +372,15 @@ class Trainer:
         return y.astype(np.int64, copy=False)
 
     # -------------------------------------------------------------- fit
-    def fit(self, train, val=None):
-        """Train for ``epochs`` epochs (fewer with early stopping); returns the History."""
+    def fit(self, train, val=None, checkpoint=None, resume=False):
+        """Train for ``epochs`` epochs (fewer with early stopping); returns the History.
+
+        ``checkpoint``: a path; after every epoch the whole state of the run is
+        written there atomically (see :mod:`tinydl.checkpoint`). With ``resume=True``
+        a checkpoint found there is loaded first and training continues after its
+        epoch — to the same final weights as a run never interrupted; a missing or
+        unusable one starts from epoch 1 (``resumed_from`` says which happened).
+        """
         x_train, y_train, validation = self._prepare(train, val)
         optimizer = self._make_optimizer()
         scheduler = self._make_schedule(optimizer)
@@ -376,8 +388,11 @@ class Trainer:
         loader = DataLoader(
             (x_train, y_train), batch_size=self.batch_size, shuffle=True, seed=self.seed, transform=self.augment
         )
+        first_epoch = 1
+        if resume and checkpoint is not None:
+            first_epoch = self._resume(checkpoint, optimizer, scheduler, loader, len(x_train))
         progress = Progress(self.epochs, len(loader), enabled=self.progress)
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(first_epoch, self.epochs + 1):
             started = time.perf_counter()
             row = {
                 "epoch": epoch,
@@ -391,13 +406,82 @@ class Trainer:
             progress.end_epoch(epoch, row)
             if scheduler is not None:
                 scheduler.step()
-            if self._track_best_epoch(epoch, row, keep_weights=self.restore_best and validation is not None):
-                self.stopped_early = True
+            stop = self._track_best_epoch(epoch, row, keep_weights=self.restore_best and validation is not None)
+            self.stopped_early = stop
+            if checkpoint is not None:
+                self._write_checkpoint(checkpoint, epoch, optimizer, scheduler, loader, len(x_train))
+            if stop:
                 break
         if self._best_weights is not None:
             self.model.load_state_dict(self._best_weights)
         self.model.eval()
         return self.history
+
+    # -------------------------------------------------------------- checkpoints
+    def _random_generators(self, loader):
+        """Every generator the epochs draw from, in a fixed order: tinydl's (dropout), the shuffling,
+        and the augmentation's (one per distinct generator of its transforms)."""
+        generators, seen = [loader.rng], {id(loader.rng)}
+        pending = [self.augment] if self.augment is not None else []
+        while pending:
+            t = pending.pop(0)
+            pending[:0] = list(getattr(t, "transforms", []))
+            rng = getattr(t, "rng", None)
+            if rng is not None and id(rng) not in seen:
+                generators.append(rng)
+                seen.add(id(rng))
+        return generators
+
+    def _fingerprint(self, n_train):
+        """What must match for a checkpoint to continue this training: the parameters and the data size."""
+        shapes = {name: list(p.shape) for name, p in self.model.named_parameters()}
+        return {"parameters": shapes, "n_train": int(n_train), "batch_size": self.batch_size, "epochs": self.epochs}
+
+    def _write_checkpoint(self, path, epoch, optimizer, scheduler, loader, n_train):
+        meta = {
+            "epoch": epoch,
+            "fingerprint": self._fingerprint(n_train),
+            "history": self.history.rows,
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "epochs_without_improvement": self._epochs_without_improvement,
+            "stopped_early": self.stopped_early,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "random": {
+                "tinydl": random_state(),
+                "loader_epoch": loader.epoch,
+                "generators": [g.bit_generator.state for g in self._random_generators(loader)],
+            },
+        }
+        save_checkpoint(path, self.model.state_dict(), optimizer.state_dict(), meta, self._best_weights)
+
+    def _resume(self, path, optimizer, scheduler, loader, n_train):
+        """Load the checkpoint at ``path`` into the run; the first epoch still to train (1 without one)."""
+        try:
+            model_state, optimizer_state, meta, best_state = load_checkpoint(path)
+            if meta["fingerprint"] != self._fingerprint(n_train):
+                raise CheckpointError(f"{path} was written for another model, data set or batch size")
+        except CheckpointError as e:
+            self.resumed_from = None
+            self.resume_problem = str(e)
+            return 1
+        self.model.load_state_dict(model_state)
+        optimizer.load_state_dict(optimizer_state)
+        if scheduler is not None:
+            scheduler.load_state_dict(meta["scheduler"])
+        self.history = History()
+        for row in meta["history"]:
+            self.history.append(row)
+        self.best_epoch, self.best_score = meta["best_epoch"], meta["best_score"]
+        self._epochs_without_improvement = meta["epochs_without_improvement"]
+        self.stopped_early = meta["stopped_early"]
+        self._best_weights = best_state
+        set_random_state(meta["random"]["tinydl"])
+        loader.epoch = meta["random"]["loader_epoch"]
+        for generator, state in zip(self._random_generators(loader), meta["random"]["generators"]):
+            generator.bit_generator.state = state
+        self.resumed_from, self.resume_problem = meta["epoch"], None
+        return self.epochs + 1 if self.stopped_early else meta["epoch"] + 1
 
     def _prepare(self, train, val):
         """Check the data, resolve the task and the monitor, fit the normaliser and the class weights.

@@ -48,6 +48,17 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr
 
+    def state_dict(self):
+        """The schedule's position, for a checkpoint (the optimiser's lr is saved with the optimiser)."""
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs), "last_lr": list(self._last_lr)}
+
+    def load_state_dict(self, state):
+        self.last_epoch, self.base_lrs, self._last_lr = (
+            state["last_epoch"],
+            list(state["base_lrs"]),
+            list(state["last_lr"]),
+        )
+
     def get_last_lr(self):
         """The learning rates set by the latest ``step()``, one per parameter group."""
         return list(self._last_lr)

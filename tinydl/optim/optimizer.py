@@ -15,6 +15,7 @@ dicts ("parameter groups") that override hyper-parameters per group::
 from collections import defaultdict
 
 from ..autograd import enable_grad, no_grad
+from ..backend import array_module
 from ..tensor import Tensor
 
 
@@ -104,6 +105,48 @@ class Optimizer:
         or be a read-only view, so build new arrays from it.
         """
         raise NotImplementedError
+
+    # ------------------------------------------------------------- checkpoints
+    def state_dict(self):
+        """What the optimiser remembers, for a checkpoint: {"state": {i: {...}}, "param_groups": [...]}.
+
+        As in PyTorch, parameters are named by their position across the groups
+        (0, 1, …), so the dict holds arrays and numbers only, never tensors.
+        Scratch arrays (reusable temporaries) are left out: they hold nothing.
+        """
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if self.state.get(p):
+                    state[index[id(p)]] = {k: v for k, v in self.state[p].items() if k != "scratch"}
+        groups = [
+            {**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+            for g in self.param_groups
+        ]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` returned (for the same parameters, in the same order)."""
+        params = [p for g in self.param_groups for p in g["params"]]
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the saved state has parameter groups of sizes "
+                f"{[len(g['params']) for g in groups]}, this optimiser {[len(g['params']) for g in self.param_groups]}"
+            )
+        for group, saved in zip(self.param_groups, groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state.clear()
+        for i, saved in state_dict["state"].items():
+            p = params[int(i)]
+            restored = {}
+            for key, value in saved.items():
+                if hasattr(value, "shape") and value.shape == p.shape:  # moment estimates, momentum buffers
+                    restored[key] = array_module(p.data).asarray(value, dtype=p.data.dtype).copy()
+                else:
+                    restored[key] = value.item() if hasattr(value, "item") else value
+            self.state[p] = restored
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

@@ -47,7 +47,7 @@ from .ops import (  # noqa: A004  (shadow the builtins inside the td namespace, 
     where,
 )
 from .random import manual_seed, rand, randn
-from .run import RunConfig, evaluate_run, explain_run, predict_images, train_run
+from .run import RunConfig, evaluate_run, explain_run, predict_images, resume_run, train_run
 from .serialization import ModelFileError, load, load_weights, save
 from .tensor import (
     Tensor,

@@ -10,7 +10,7 @@
 Modules: ``catalog`` (the table of known data sets, MedMNIST and synthetic),
 ``medmnist`` (finding, checking, downloading and reading MedMNIST files), ``image_folder`` (folders of PNG/JPEG, single images), ``synthetic``
 (a built-in offline stand-in), ``load`` (``load_dataset`` with an explicit
-synthetic fallback), ``loader`` (``DataLoader``), ``transforms``.
+synthetic fallback), ``loader`` (``DataLoader``), ``checks`` (the checks every split passes), ``transforms``.
 
 Only NumPy and the standard library are imported here; Pillow and urllib
 load when an image is read or a file downloaded.
@@ -26,6 +26,7 @@ from .base import (
     images_to_nchw,
 )
 from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
+from .checks import check_images, check_images_and_labels, check_labels
 from .image_folder import IMAGE_EXTENSIONS, ImageFolder, load_image
 from .load import SyntheticFallbackWarning, describe_source, load_dataset
 from .loader import DataLoader
@@ -86,6 +87,9 @@ __all__ = [
     "describe_source",
     "SyntheticFallbackWarning",
     "DataLoader",
+    "check_images_and_labels",
+    "check_images",
+    "check_labels",
     "ImageDataset",
     "images_to_nchw",
     "transforms",

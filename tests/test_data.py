@@ -695,3 +695,27 @@ def test_brightness_contrast_changes_exposure_per_image_reproducibly():
     assert np.all(np.abs(a.mean(axis=(1, 2, 3)) - x.mean(axis=(1, 2, 3))) <= 0.1 + 1e-6)
     with pytest.raises(ValueError, match="contrast"):
         RandomBrightnessContrast(0.1, 1.5)
+
+
+# ---------------------------------------------------------------------------- what a .npy file really is (issue 15)
+def test_npy_images_that_are_not_npy_or_hold_objects_are_named_without_numpys_advice(tmp_path):
+    (tmp_path / "page.npy").write_text("<html><body>Not found</body></html>")
+    with pytest.raises(data.DataFileError, match=r"page\.npy is not a NumPy \.npy file.*web page") as err:
+        data.load_image(tmp_path / "page.npy")
+    assert "pickle" not in str(err.value)
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(data.DataFileError, match=r"objects\.npy holds Python objects.*refuses") as err:
+        data.load_image(tmp_path / "objects.npy")
+    assert "allow_pickle" not in str(err.value)
+
+
+def test_numpy_file_problem_says_what_a_file_is(tmp_path):
+    (tmp_path / "a.npz").write_bytes(b"")
+    assert data.numpy_file_problem(tmp_path / "a.npz", "npz").startswith("is empty (0 bytes)")
+    (tmp_path / "b.npz").write_bytes(b"\x89PNG\r\n\x1a\n....")
+    assert "a PNG image" in data.numpy_file_problem(tmp_path / "b.npz", "npz")
+    np.save(tmp_path / "c.npy", np.zeros(2))
+    assert data.numpy_file_problem(tmp_path / "c.npy", "npy") is None
+    np.savez(tmp_path / "d.npz", a=np.zeros(2))
+    assert data.numpy_file_problem(tmp_path / "d.npz", "npz") is None
+    assert "is a NumPy .npz file" in data.numpy_file_problem(tmp_path / "d.npz", "npy")

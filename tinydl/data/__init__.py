@@ -26,7 +26,7 @@ from .base import (
     images_to_nchw,
 )
 from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
-from .checks import check_images, check_images_and_labels, check_labels
+from .checks import check_images, check_images_and_labels, check_labels, numpy_file_problem, pickle_refusal
 from .image_folder import IMAGE_EXTENSIONS, ImageFolder, load_image
 from .load import SyntheticFallbackWarning, describe_source, load_dataset
 from .loader import DataLoader
@@ -90,6 +90,8 @@ __all__ = [
     "check_images_and_labels",
     "check_images",
     "check_labels",
+    "numpy_file_problem",
+    "pickle_refusal",
     "ImageDataset",
     "images_to_nchw",
     "transforms",

@@ -95,3 +95,53 @@ def check_images_and_labels(x, y, split, num_classes=None, task="multi-class"):
     if len(x) != len(y):
         raise ValueError(f"{split}: {len(x)} images but {len(y)} labels")
     return x, y
+
+
+# ---------------------------------------------------------------------------- NumPy files
+# np.load(allow_pickle=False) falls back to "pickled data" for any file it does not recognise, so an
+# HTML error page saved as data.npz is reported as a pickle, with NumPy's advice to allow pickles.
+# tinydl looks at the first bytes itself and says what the file is instead.
+_SIGNATURES = {"npy": b"\x93NUMPY", "npz": b"PK"}  # a .npz is a zip archive, and every zip starts with "PK"
+_LOOKS_LIKE = (
+    (b"<", "a web page (HTML or XML): perhaps a download that returned an error page"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8", "a JPEG image"),
+    (b"\x80", "a Python pickle"),
+    (b"{", "a JSON text"),
+)
+_NAMES = {"npy": "a NumPy .npy file (a single array)", "npz": "a NumPy .npz file (a zip archive)"}
+
+
+def numpy_file_problem(path, expected):
+    """None if ``path`` starts as a NumPy file of kind ``expected`` ("npy" or "npz") does, else why not.
+
+    The reason is a phrase to put after the file's name ("is empty (0 bytes) ...",
+    "is not a NumPy .npz file (a zip archive): it looks like a web page ..."),
+    saying what the file is instead when its first bytes tell. Reads 16 bytes.
+    """
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        return f"is empty (0 bytes): not {_NAMES[expected]}, or its writing never finished"
+    if head.startswith(_SIGNATURES[expected]):
+        return None
+    other = "npz" if expected == "npy" else "npy"
+    if head.startswith(_SIGNATURES[other]):
+        return f"is {_NAMES[other]}, not {_NAMES[expected]}"
+    stripped = head.lstrip()
+    what = next((text for start, text in _LOOKS_LIKE if stripped.startswith(start)), "something else")
+    return f"is not {_NAMES[expected]}: it looks like {what}"
+
+
+def pickle_refusal(path, entry=None):
+    """The message for a NumPy file (or an ``entry`` of a .npz) that holds Python objects.
+
+    Loading those would unpickle them, which can run any code; NumPy's own message
+    suggests allow_pickle=True, advice tinydl never passes on.
+    """
+    where = f"{path}, entry {entry!r}," if entry else str(path)
+    return (
+        f"{where} holds Python objects (a pickled object array), not plain numbers; tinydl refuses such files "
+        "for safety, since loading them would unpickle them and unpickling can run arbitrary code. "
+        "Save a plain numeric array (uint8 or float) instead"
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import DataFileError, DataFileNotFoundError, ImageDataset, images_to_nchw
+from .checks import numpy_file_problem, pickle_refusal
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _GREY_MODES = {"1", "L", "LA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -193,12 +194,17 @@ def load_image(path, channels=1, size=(28, 28), resize=True, convert=True):
 
 
 def _load_npy(path, channels, size, resize, convert):
+    problem = numpy_file_problem(path, "npy")  # e.g. a web page saved under a .npy name
+    if problem:
+        raise DataFileError(f"{path} {problem}")
     try:
         array = np.load(path)  # allow_pickle stays False
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataFileError(
-            f"cannot read {path} as a plain .npy array ({exc}); pickled or object arrays are refused"
-        ) from exc
+    except ValueError as exc:
+        if "pickle" in str(exc):  # an object array: say so, without NumPy's advice to allow pickles
+            raise DataFileError(pickle_refusal(path)) from None
+        raise DataFileError(f"cannot read {path} as a .npy array (truncated or corrupt?): {exc}") from exc
+    except (OSError, EOFError) as exc:
+        raise DataFileError(f"cannot read {path} as a .npy array (truncated or corrupt?): {exc}") from exc
     if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name: close it, then refuse
         getattr(array, "close", lambda: None)()
         raise DataFileError(f"{path} is not a single .npy array")

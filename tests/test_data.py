@@ -791,3 +791,14 @@ def test_a_decompression_bomb_is_a_data_file_error_naming_file_and_limit(tmp_pat
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with pytest.raises(data.DataFileError, match=r"bomb\.png is too large.*is 30000 pixels"):
             data.load_image(tmp_path / "a" / "bomb.png")
+
+
+def test_load_images_reads_a_batch_and_says_each_files_bit_depth(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(_ramp(4000)).save(tmp_path / "ct.png")
+    Image.fromarray(np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)).save(tmp_path / "photo.png")
+    x, depths = data.load_images([tmp_path / "ct.png", tmp_path / "photo.png"], channels=1, size=(28, 28))
+    assert x.shape == (2, 1, 28, 28) and x.dtype == np.float32 and depths == [12, 8]
+    with pytest.raises(ValueError, match="no image files"):
+        data.load_images([])

@@ -27,7 +27,7 @@ from .base import (
 )
 from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
 from .checks import check_images, check_images_and_labels, check_labels, numpy_file_problem, pickle_refusal
-from .image_folder import IMAGE_EXTENSIONS, ImageFolder, load_image
+from .image_folder import IMAGE_EXTENSIONS, ImageFolder, bit_depth_of, load_image, load_images, scaling_text
 from .load import SyntheticFallbackWarning, describe_source, load_dataset
 from .loader import DataLoader
 from .medmnist import (
@@ -79,6 +79,9 @@ __all__ = [
     "read_split",
     "ImageFolder",
     "load_image",
+    "load_images",
+    "bit_depth_of",
+    "scaling_text",
     "IMAGE_EXTENSIONS",
     "SyntheticLesions",
     "SYNTHETIC_INFO",

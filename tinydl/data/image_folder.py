@@ -379,3 +379,16 @@ def _load_npy(path, channels, size, resize, convert):
             ]
         )
     return np.ascontiguousarray(np.clip(image, 0.0, 1.0), dtype=np.float32)
+
+
+def load_images(paths, channels=1, size=(28, 28), bit_depth=None):
+    """Image files → (float32 (N, C, H, W) in [0, 1], [bit depth used, per file]): what ``tinydl predict`` reads.
+
+    Each file passes :func:`load_image`'s checks (a bad one is named);
+    ``bit_depth`` as there (pass the depth a model was trained with, when known).
+    """
+    paths = list(paths)
+    if not paths:
+        raise ValueError("no image files given")
+    loaded = [load_image(p, channels=channels, size=size, bit_depth=bit_depth, return_info=True) for p in paths]
+    return np.stack([image for image, _ in loaded]), [info["bit_depth"] for _, info in loaded]

@@ -695,3 +695,110 @@ def test_brightness_contrast_changes_exposure_per_image_reproducibly():
     assert np.all(np.abs(a.mean(axis=(1, 2, 3)) - x.mean(axis=(1, 2, 3))) <= 0.1 + 1e-6)
     with pytest.raises(ValueError, match="contrast"):
         RandomBrightnessContrast(0.1, 1.5)
+
+
+# ---------------------------------------------------------------------------- what a .npy file really is (issue 15)
+def test_npy_images_that_are_not_npy_or_hold_objects_are_named_without_numpys_advice(tmp_path):
+    (tmp_path / "page.npy").write_text("<html><body>Not found</body></html>")
+    with pytest.raises(data.DataFileError, match=r"page\.npy is not a NumPy \.npy file.*web page") as err:
+        data.load_image(tmp_path / "page.npy")
+    assert "pickle" not in str(err.value)
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(data.DataFileError, match=r"objects\.npy holds Python objects.*refuses") as err:
+        data.load_image(tmp_path / "objects.npy")
+    assert "allow_pickle" not in str(err.value)
+
+
+def test_numpy_file_problem_says_what_a_file_is(tmp_path):
+    (tmp_path / "a.npz").write_bytes(b"")
+    assert data.numpy_file_problem(tmp_path / "a.npz", "npz").startswith("is empty (0 bytes)")
+    (tmp_path / "b.npz").write_bytes(b"\x89PNG\r\n\x1a\n....")
+    assert "a PNG image" in data.numpy_file_problem(tmp_path / "b.npz", "npz")
+    np.save(tmp_path / "c.npy", np.zeros(2))
+    assert data.numpy_file_problem(tmp_path / "c.npy", "npy") is None
+    np.savez(tmp_path / "d.npz", a=np.zeros(2))
+    assert data.numpy_file_problem(tmp_path / "d.npz", "npz") is None
+    assert "is a NumPy .npz file" in data.numpy_file_problem(tmp_path / "d.npz", "npy")
+
+
+# ---------------------------------------------------------------------------- degenerate, high-depth and huge images (issue 15)
+def test_empty_and_one_pixel_images_are_refused_naming_the_file(tmp_path):
+    from PIL import Image
+
+    np.save(tmp_path / "empty.npy", np.zeros((0, 0), np.uint8))
+    with pytest.raises(data.DataFileError, match=r"empty\.npy is 0×0 pixels .*at least 2×2"):
+        data.load_image(tmp_path / "empty.npy")
+    Image.new("L", (1, 1), 40).save(tmp_path / "dot.png")
+    with pytest.raises(data.DataFileError, match=r"dot\.png is 1×1 pixels"):
+        data.load_image(tmp_path / "dot.png")
+    (tmp_path / "a").mkdir()
+    Image.new("L", (1, 5), 40).save(tmp_path / "a" / "strip.png")
+    with pytest.raises(data.DataFileError, match=r"strip\.png is 5×1 pixels"):
+        data.ImageFolder(tmp_path / "a" / "..", size=(8, 8))
+    with pytest.warns(UserWarning, match=r"blank\.png: every pixel is 0"):  # blank: accepted, but said
+        Image.new("L", (8, 8), 0).save(tmp_path / "blank.png")
+        data.load_image(tmp_path / "blank.png")
+
+
+def _ramp(peak):
+    """A 16-bit 28×28 grey ramp from 0 to ``peak``."""
+    return np.linspace(0, peak, 28 * 28).reshape(28, 28).round().astype(np.uint16)
+
+
+def test_twelve_bit_pngs_are_scaled_by_4095_not_257(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(_ramp(4095)).save(tmp_path / "ct12.png")
+    image, info = data.load_image(tmp_path / "ct12.png", size=None, return_info=True)
+    assert info == {"bit_depth": 12, "scaling": "12-bit: × 255/4095"}
+    assert image.max() == 1.0 and abs(image.mean() - 0.5) < 0.01  # was ≤ 4095/257/255 = 0.06: nearly black
+    Image.fromarray(_ramp(60000)).save(tmp_path / "x16.png")
+    image, info = data.load_image(tmp_path / "x16.png", size=None, return_info=True)
+    assert info["bit_depth"] == 16 and abs(image.max() - 60000 / 65535) < 1 / 255
+    forced = data.load_image(tmp_path / "ct12.png", size=None, bit_depth=16)  # e.g. the training run's depth
+    assert abs(forced.max() - 4095 / 65535) < 1 / 255
+    with pytest.raises(ValueError, match="bit_depth must be None or one of"):
+        data.load_image(tmp_path / "ct12.png", bit_depth=10)
+
+
+def test_an_image_folder_scales_all_its_sixteen_bit_files_alike_and_says_how(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    Image.fromarray(_ramp(50000)).save(tmp_path / "a" / "bright.png")
+    Image.fromarray(_ramp(3000)).save(tmp_path / "a" / "dark.png")  # alone it would look 12-bit
+    ds = data.ImageFolder(tmp_path, size=None)
+    assert (ds.bit_depth, ds.scaling) == (16, "16-bit: × 255/65535")
+    dark = ds.images[ds.paths.index(tmp_path / "a" / "dark.png")]
+    assert int(dark.max()) == round(3000 * 255 / 65535)
+    (tmp_path / "a" / "bright.png").unlink()
+    assert data.ImageFolder(tmp_path, size=None).bit_depth == 12
+
+
+def test_a_decompression_bomb_is_a_data_file_error_naming_file_and_limit(tmp_path, monkeypatch):
+    import warnings
+
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    Image.new("L", (200, 200), 7).save(tmp_path / "a" / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 40 000 pixels > 2 × 100: Pillow's error
+    for read in (lambda: data.load_image(tmp_path / "a" / "bomb.png"), lambda: data.ImageFolder(tmp_path)):
+        with pytest.raises(data.DataFileError, match=r"bomb\.png is too large.*limit .* is 100 pixels"):
+            read()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30000)  # between 1× and 2× the limit: Pillow only warns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(data.DataFileError, match=r"bomb\.png is too large.*is 30000 pixels"):
+            data.load_image(tmp_path / "a" / "bomb.png")
+
+
+def test_load_images_reads_a_batch_and_says_each_files_bit_depth(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(_ramp(4000)).save(tmp_path / "ct.png")
+    Image.fromarray(np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)).save(tmp_path / "photo.png")
+    x, depths = data.load_images([tmp_path / "ct.png", tmp_path / "photo.png"], channels=1, size=(28, 28))
+    assert x.shape == (2, 1, 28, 28) and x.dtype == np.float32 and depths == [12, 8]
+    with pytest.raises(ValueError, match="no image files"):
+        data.load_images([])

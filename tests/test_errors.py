@@ -170,3 +170,18 @@ def test_clip_needs_a_bound():
 def test_max_of_empty_tensor():
     with raises(ValueError, "empty"):
         td.max(td.tensor(np.zeros((0, 3))))
+
+
+# -------------------------------------------------------------- dropout p in [0, 1) (issue 15)
+def test_cli_dropout_one_fails_before_training(tmp_path, capsys):
+    from tinydl.cli import main
+
+    out = tmp_path / "run"
+    code = main(
+        ["train", "--data", "synthetic", "--model", "convnet", "--dropout", "1.0", "--epochs", "1"]
+        + ["--out", str(out), "--quiet", "--no-plots"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "dropout" in err and "[0, 1)" in err and "1.0" in err
+    assert not (out / "model.npz").exists()  # no model was trained

@@ -3,6 +3,7 @@
 import datetime
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -211,11 +212,11 @@ def test_empty_file(tmp_path):
 
 def test_not_an_npz_file(tmp_path):
     (tmp_path / "model.npz").write_text("these are not the weights you are looking for")
-    with pytest.raises(ModelFileError, match="is not a zip archive, not a .npz model file"):
+    with pytest.raises(ModelFileError, match=r"is not a NumPy \.npz file \(a zip archive\).*tinydl\.save\(\)"):
         load(tmp_path / "model.npz")
     with open(tmp_path / "array.npz", "wb") as f:
         np.save(f, np.zeros(3))
-    with pytest.raises(ModelFileError, match="is a single .npy array"):
+    with pytest.raises(ModelFileError, match=r"is a NumPy \.npy file \(a single array\), not a NumPy \.npz"):
         load(tmp_path / "array.npz")
 
 
@@ -369,3 +370,44 @@ def test_reserved_metadata_keys_and_suffix(tmp_path):
         save(small_cnn(), tmp_path / "model.npz", config={})
     with pytest.raises(ValueError, match=r"must end in \.npz"):
         save(small_cnn(), tmp_path / "model.pt")
+
+
+# --------------------------------------------------------------------------- what a file really is (issue 15)
+def test_an_html_page_saved_as_npz_is_named_as_such_not_as_pickled_data(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_text("<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    for read in (load, load_metadata, lambda p: load_weights(p, small_cnn())):
+        with pytest.raises(
+            ModelFileError, match=r"model\.npz: is not a NumPy \.npz file \(a zip archive\).*web page"
+        ) as err:
+            read(path)
+        assert "pickle" not in str(err.value)
+
+
+def test_an_object_array_in_a_model_file_is_refused_without_numpys_advice(saved, tmp_path):
+    path, model = saved
+    arrays = dict(np.load(path))
+    arrays["classifier.1.bias"] = np.array([{"a": 1}] * 16, dtype=object)
+    hostile = tmp_path / "hostile.npz"
+    np.savez(hostile, **arrays)  # np.savez pickles object arrays
+    with pytest.raises(ModelFileError, match=r"hostile\.npz, entry 'classifier\.1\.bias', holds Python objects") as err:
+        load(hostile)
+    assert "allow_pickle" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- non-finite weights (issue 15)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_model_file_with_non_finite_weights_is_refused_naming_file_and_parameter(saved, tmp_path, bad):
+    path, model = saved
+    state = model.state_dict()
+    key = next(k for k, v in state.items() if v.ndim == 2)
+    weights = state[key].copy()
+    weights[0, 3] = bad
+    model.load_state_dict({**state, key: weights})  # Module.load_state_dict itself does not check
+    broken = save(model, tmp_path / "broken.npz")
+    pattern = rf"broken\.npz: parameter '{re.escape(key)}' holds 1 non-finite value.*{bad} at index \(0, 3\)"
+    with pytest.raises(ModelFileError, match=pattern):
+        load(broken)
+    with pytest.raises(ModelFileError, match=pattern):
+        load_weights(broken, small_cnn())
+    assert load_metadata(broken)["architecture"] == "small_cnn"  # the metadata can still be read

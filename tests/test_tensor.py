@@ -292,3 +292,30 @@ def test_tensor_methods_match_functions():
     ]
     for a, b in pairs:
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize(
+    "data, dtype_named",
+    [
+        (["a"], r"<U1 \(strings\)"),
+        (np.array(["a"]), r"<U1 \(strings\)"),
+        (b"ab", r"\|S2 \(bytes\)"),
+        (np.array([1.0, "a"], dtype=object), r"\|O \(Python objects\)"),
+        (np.array([1.0, 2.0], dtype=object), r"\|O \(Python objects\)"),
+        ([1 + 2j], r"<c16 \(complex numbers"),
+        (["1.5"], r"<U3 \(strings\)"),  # not silently parsed as a number
+    ],
+)
+def test_tensors_refuse_strings_bytes_objects_and_complex_naming_the_dtype(data, dtype_named):
+    with pytest.raises(TypeError, match=dtype_named + r".*numbers or booleans"):
+        td.tensor(data)
+    with pytest.raises(TypeError, match=dtype_named):
+        td.tensor(data, dtype=np.float32)  # refused before any conversion
+
+
+def test_tensors_take_booleans_integers_and_floats():
+    assert td.tensor([True, False]).dtype == np.bool_
+    assert td.tensor([1, 2]).dtype == np.int64
+    assert td.tensor([1.5]).dtype == np.float32
+    assert td.tensor(np.array([1], np.uint8)).dtype == np.uint8
+    assert td.tensor(np.float64(2.0)).dtype == np.float64

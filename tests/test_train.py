@@ -223,3 +223,64 @@ def test_train_epoch_is_one_pass_over_the_batches():
     first = trainer.train_epoch(loader, optimizer)
     second = trainer.train_epoch(loader, optimizer)
     assert set(first) == {"train_loss", "train_acc"} and second["train_loss"] < first["train_loss"]
+
+
+# ---------------------------------------------------------------------------- every split checked (issue 15)
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0, 1, -1, 0], r"validation data: label -1 at index 2 .* 0\.\.1"),  # used to wrap around to class 1
+        ([0, 7, 1, 0], r"validation data: label 7 at index 1"),  # used to crash after a full epoch
+    ],
+)
+def test_validation_labels_are_checked_before_the_first_step(labels, message):
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    trainer = Trainer(tiny_cnn(), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=message):
+        trainer.fit((x, np.array([0, 1, 1, 0])), (x, np.array(labels)))
+    assert len(trainer.history) == 0  # refused before any epoch ran
+
+
+def test_nan_validation_images_are_refused_with_the_index():
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    bad = x.copy()
+    bad[3, 0, 5, 5] = np.nan
+    with pytest.raises(ValueError, match=r"validation data: image 3 contains nan"):
+        Trainer(tiny_cnn(), epochs=1, progress=False).fit((x, np.array([0, 1, 1, 0])), (bad, np.array([0, 1, 1, 0])))
+
+
+def test_a_validation_set_of_one_class_trains_and_leaves_auc_undefined():
+    train, val = small_lesions("train", 64), small_lesions("val", 64)
+    x_val, y_val = val.arrays()
+    ones = y_val.reshape(-1) == 1
+    trainer = Trainer(tiny_cnn(), epochs=2, progress=False)
+    trainer.fit(train, (x_val[ones], y_val.reshape(-1)[ones]))
+    assert trainer.history["val_auc"] == [None, None] and trainer.history["val_acc"][-1] is not None
+
+
+def test_evaluation_labels_outside_the_model_are_named():
+    trainer = Trainer(tiny_cnn(), epochs=1, progress=False)
+    trainer.fit(small_lesions("train", 32))
+    x = np.zeros((3, 1, 28, 28), np.float32)
+    with pytest.raises(ValueError, match=r"evaluation data: label -1 at index 0"):
+        trainer.evaluate((x, np.array([-1, 0, 1])))
+
+
+def test_the_split_check_is_public_and_names_split_index_and_value():
+    x = np.zeros((3, 1, 4, 4), np.float32)
+    x2, y = td.data.check_images_and_labels(x, np.array([[0], [1], [1]]), "test data", 2, "binary-class")
+    assert y.shape == (3,) and y.dtype == np.int64 and x2 is x
+    with pytest.raises(ValueError, match=r"test data: target 1 holds 2"):
+        td.data.check_images_and_labels(
+            x, np.array([[0, 1], [2, 0], [1, 1]]), "test data", 2, "multi-label, binary-class"
+        )
+    with pytest.raises(ValueError, match=r"test data: targets have 2 findings .* 3 outputs"):
+        td.data.check_images_and_labels(x, np.zeros((3, 2), int), "test data", 3, "multi-label, binary-class")
+    with pytest.raises(ValueError, match=r"test data: 3 images but 2 labels"):
+        td.data.check_images_and_labels(x, np.array([0, 1]), "test data", 2)
+    with pytest.raises(ValueError, match=r"test data: there are no samples"):
+        td.data.check_images_and_labels(x[:0], np.array([], int), "test data", 2)
+    inf = x.copy()
+    inf[1, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"test data: image 1 contains inf"):
+        td.data.check_images_and_labels(inf, np.array([0, 1, 1]), "test data", 2)

@@ -8,6 +8,7 @@ the softmax lives in the loss (``cross_entropy``), where it is numerically stabl
 
 from . import nn
 from .nn import functional as F
+from .ops.normalization import check_dropout_probability
 
 
 class SmallCNN(nn.Module):
@@ -61,6 +62,7 @@ class ConvNet(nn.Module):
 
     def __init__(self, in_channels=1, num_classes=2, image_size=28, channels=(32, 64), hidden=128, dropout=0.3):
         super().__init__()
+        check_dropout_probability(dropout, "ConvNet(dropout)")  # before any layer is built
         c1, c2 = channels
         side = image_size // 4
 

@@ -42,6 +42,7 @@ import zipfile
 import numpy as np
 
 from ._version import __version__
+from .data.checks import numpy_file_problem, pickle_refusal
 from .files import write_atomically
 
 FORMAT_VERSION = 1  # bump when the layout changes; load() refuses files from a newer version
@@ -248,13 +249,10 @@ def _read(path, with_arrays):
         raise ModelFileError(f"{path}: no such file")
     if path.is_dir():
         raise ModelFileError(f"{path}: is a folder, not a model file")
-    with open(path, "rb") as f:
-        signature = f.read(6)
-    if not signature:
-        raise ModelFileError(f"{path}: is empty (0 bytes): not a model file, or its writing never finished")
-    if not signature.startswith(b"PK"):  # every zip file, hence every .npz, starts with "PK"
-        kind = "a single .npy array" if signature == b"\x93NUMPY" else "not a zip archive"
-        raise ModelFileError(f"{path}: is {kind}, not a .npz model file written by save()")
+    problem = numpy_file_problem(path, "npz")  # e.g. an HTML page saved as model.npz
+    if problem:
+        raise ModelFileError(f"{path}: {problem}; a model file is the .npz that tinydl.save() writes")
+    key = None
     try:
         with np.load(path, allow_pickle=False) as archive:  # an NpzFile: it reads members on demand
             if METADATA_KEY not in archive.files:
@@ -262,17 +260,44 @@ def _read(path, with_arrays):
                     f"{path}: has no {METADATA_KEY!r} entry, so it was not written by tinydl.serialization.save() "
                     f"(entries: {archive.files[:5]}{'...' if len(archive.files) > 5 else ''})"
                 )
-            raw = archive[METADATA_KEY]
-            arrays = {key: archive[key] for key in archive.files if key != METADATA_KEY} if with_arrays else None
+            key = METADATA_KEY
+            raw = archive[key]
+            arrays = {}
+            for key in archive.files if with_arrays else ():
+                if key != METADATA_KEY:
+                    arrays[key] = archive[key]
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as e:
-        # A cut-off zip loses its table of contents (BadZipFile) or a member's bytes (EOFError, ValueError);
-        # a member holding pickled objects is refused because allow_pickle is False (ValueError).
-        raise ModelFileError(
-            f"{path}: not a readable .npz model file (truncated or corrupt?): {type(e).__name__}: {e}"
-        ) from e
+    except ValueError as e:
+        if "pickle" in str(e):  # an object array: refused (allow_pickle is False), without NumPy's advice
+            raise ModelFileError(pickle_refusal(path, key)) from None
+        raise _unreadable(path, e) from e
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:
+        # A cut-off zip loses its table of contents (BadZipFile) or a member's bytes (EOFError, ValueError).
+        raise _unreadable(path, e) from e
+    if with_arrays:
+        _check_finite(path, arrays)
+    else:
+        arrays = None
     return _parse_metadata(path, raw), arrays
+
+
+def _unreadable(path, e):
+    return ModelFileError(f"{path}: not a readable .npz model file (truncated or corrupt?): {type(e).__name__}: {e}")
+
+
+def _check_finite(path, arrays):
+    """ModelFileError if any saved array holds NaN or ±inf: such a model predicts nonsense (or one
+    class) with confidence. ``Module.load_state_dict`` itself does not check, so code may still do it."""
+    for key, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            bad = ~np.isfinite(value)
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ModelFileError(
+                f"{path}: parameter {key!r} holds {int(bad.sum())} non-finite value(s) (NaN or infinity), "
+                f"the first {value[where]} at index {where}; the model was saved after its training "
+                "diverged, or the file is damaged. Refusing to load it: retrain, or use an earlier model file"
+            )
 
 
 def _parse_metadata(path, raw):

@@ -29,22 +29,51 @@ int64 = np.dtype("int64")
 DEFAULT_DTYPE = float32
 
 
+# What a tensor may hold: booleans, integers and floats (NumPy dtype kinds b, i, u, f). Anything else
+# would only fail later, far from where it came in, or compute nonsense (strings, bytes, objects).
+_REFUSED_KINDS = {
+    "U": "strings",
+    "S": "bytes",
+    "O": "Python objects",
+    "c": "complex numbers, which tinydl does not support",
+    "M": "dates",
+    "m": "time spans",
+    "V": "raw or structured records",
+}
+
+
+def _check_kind(arr, data):
+    if arr.dtype.kind not in "biuf":
+        what = _REFUSED_KINDS.get(arr.dtype.kind, "not numbers")
+        hint = "; convert with .astype(np.float32) first" if arr.dtype.kind == "O" else ""
+        raise TypeError(
+            f"cannot make a tensor from {type(data).__name__} of dtype {arr.dtype.str} ({what}); "
+            f"tensors hold numbers or booleans (bool, int, float){hint}"
+        )
+
+
 def _to_array(data, dtype=None, copy=True):
     """Turn ``data`` (a list, scalar, NumPy/CuPy array or Tensor) into an array.
 
     Python floats become float32 (the default dtype, as in PyTorch) unless
-    ``dtype`` says otherwise; NumPy arrays keep their dtype.
+    ``dtype`` says otherwise; NumPy arrays keep their dtype. Strings, bytes,
+    Python objects and complex numbers are refused with a TypeError naming the
+    dtype — checked before any ``dtype`` conversion, so ``["1.5"]`` is refused too.
     """
     if isinstance(data, Tensor):
         data = data.data
     xp = array_module(data)
     if xp is np and not isinstance(data, np.ndarray):
-        arr = np.array(data, dtype=dtype)
-        if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.generic):
-            arr = arr.astype(DEFAULT_DTYPE)  # Python floats -> float32
-        if arr.dtype == object:
+        arr = np.array(data)
+        if arr.dtype == object and not isinstance(data, np.generic):
             raise TypeError(f"cannot make a tensor from {type(data).__name__} of mixed or ragged content")
+        _check_kind(arr, data)
+        if dtype is not None:
+            return arr.astype(dtype, copy=False)
+        if arr.dtype == np.float64 and not isinstance(data, np.generic):
+            arr = arr.astype(DEFAULT_DTYPE)  # Python floats -> float32
         return arr
+    _check_kind(data, data)
     if dtype is not None:
         return data.astype(dtype, copy=copy)
     return data.copy() if copy else data

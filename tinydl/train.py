@@ -31,6 +31,7 @@ import numpy as np
 from . import metrics, optim
 from .autograd import no_grad
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data.checks import check_images_and_labels, check_labels
 from .data.loader import DataLoader, as_arrays
 from .device import device
 from .files import write_text
@@ -362,14 +363,9 @@ class Trainer:
         return cross_entropy(logits, y, weight=self.class_weights)
 
     def _check_labels(self, y, where):
-        if self.multi_label:
-            if y.ndim != 2 or not np.isin(y, (0, 1)).all():
-                raise ValueError(f"{where}: multi-label targets must be a 0/1 array (N, findings), got shape {y.shape}")
-            return y
-        y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-        if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise ValueError(f"{where}: labels must be integer class indices of shape (N,), got {y.dtype} {y.shape}")
-        return y.astype(np.int64, copy=False)
+        """``y`` checked against the task and the model's outputs (td.data.check_labels): a label
+        outside 0..K-1 is an error here, not a wrap-around (-1) or a crash an epoch later (7)."""
+        return check_labels(y, where, self._num_classes(), self._task())
 
     # -------------------------------------------------------------- fit
     def fit(self, train, val=None, checkpoint=None, resume=False):
@@ -492,25 +488,22 @@ class Trainer:
         self.history = History()  # a second fit() starts afresh
         self.best_epoch, self.best_score, self.stopped_early = None, None, False
         self._best_weights, self._epochs_without_improvement = None, 0
+        # Every split passes the same checks (finite images, labels in 0..K-1 or 0/1 per finding)
+        # before the first step, so a bad validation set fails now rather than after an epoch.
         x_train, y_train = as_arrays(train, "training data", model_inputs=True)
-        y_train = self._check_labels(y_train, "training data")
+        x_train, y_train = check_images_and_labels(
+            x_train, y_train, "training data", self._num_classes(), self.task_used
+        )
         validation = None
         if val is not None:
             x_val, y_val = as_arrays(val, "validation data", model_inputs=True)
-            validation = x_val, self._check_labels(y_val, "validation data")
+            validation = check_images_and_labels(x_val, y_val, "validation data", self._num_classes(), self.task_used)
         # Without validation data a "val_…" figure cannot pick the best epoch: the training loss does.
         self.monitor_used = "train_loss" if val is None and self.monitor.startswith("val_") else self.monitor
-        if not np.all(np.isfinite(x_train)):
-            raise ValueError("training images contain NaN or infinity")
         manual_seed(self.seed)
         self.normalizer = Normalizer.fit(x_train) if self.normalize else None
         if not self.multi_label:
             classes = self._num_classes()
-            if y_train.max(initial=0) >= classes or y_train.min(initial=0) < 0:
-                raise ValueError(
-                    f"training labels must lie in [0, {classes}) for a model with {classes} outputs; "
-                    f"found {int(y_train.min())}..{int(y_train.max())}"
-                )
             if isinstance(self.class_weights_spec, str):
                 if self.class_weights_spec != "balanced":
                     raise ValueError(

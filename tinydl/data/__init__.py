@@ -10,7 +10,7 @@
 Modules: ``catalog`` (the table of known data sets, MedMNIST and synthetic),
 ``medmnist`` (finding, checking, downloading and reading MedMNIST files), ``image_folder`` (folders of PNG/JPEG, single images), ``synthetic``
 (a built-in offline stand-in), ``load`` (``load_dataset`` with an explicit
-synthetic fallback), ``loader`` (``DataLoader``), ``transforms``.
+synthetic fallback), ``loader`` (``DataLoader``), ``checks`` (the checks every split passes), ``transforms``.
 
 Only NumPy and the standard library are imported here; Pillow and urllib
 load when an image is read or a file downloaded.
@@ -26,7 +26,8 @@ from .base import (
     images_to_nchw,
 )
 from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
-from .image_folder import IMAGE_EXTENSIONS, ImageFolder, load_image
+from .checks import check_images, check_images_and_labels, check_labels, numpy_file_problem, pickle_refusal
+from .image_folder import IMAGE_EXTENSIONS, ImageFolder, bit_depth_of, load_image, load_images, scaling_text
 from .load import SyntheticFallbackWarning, describe_source, load_dataset
 from .loader import DataLoader
 from .medmnist import (
@@ -78,6 +79,9 @@ __all__ = [
     "read_split",
     "ImageFolder",
     "load_image",
+    "load_images",
+    "bit_depth_of",
+    "scaling_text",
     "IMAGE_EXTENSIONS",
     "SyntheticLesions",
     "SYNTHETIC_INFO",
@@ -86,6 +90,11 @@ __all__ = [
     "describe_source",
     "SyntheticFallbackWarning",
     "DataLoader",
+    "check_images_and_labels",
+    "check_images",
+    "check_labels",
+    "numpy_file_problem",
+    "pickle_refusal",
     "ImageDataset",
     "images_to_nchw",
     "transforms",

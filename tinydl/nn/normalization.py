@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from ..ops.normalization import batch_norm, dropout
+from ..ops.normalization import batch_norm, check_dropout_probability, dropout
 from ..tensor import DEFAULT_DTYPE, as_tensor
 from .module import Module, Parameter
 
@@ -143,8 +143,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        check_dropout_probability(p, "Dropout(p)")  # refused here, not at the first forward
         self.p = p
 
     def forward(self, x):

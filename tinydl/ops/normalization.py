@@ -161,6 +161,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     )
 
 
+def check_dropout_probability(p, where="dropout"):
+    """``p`` as a float if it is a dropout probability in [0, 1); ValueError naming ``where`` otherwise.
+
+    p = 1 is refused although the formula has a limit there: it zeroes every unit, so
+    the network trains on nothing and ends up predicting one class whatever the input.
+    """
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
+        raise ValueError(
+            f"{where}: the dropout probability must be a number in [0, 1) (0 = no dropout; "
+            f"1 would drop every unit), got {p!r}"
+        )
+    return float(p)
+
+
 def dropout(x, p=0.5, training=True, mask=None):
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1 − p).
 
@@ -174,11 +188,10 @@ def dropout(x, p=0.5, training=True, mask=None):
     ``m`` is drawn from ``tinydl.random.generator()``, so ``td.manual_seed``
     makes it repeatable; or pass ``mask`` (0/1 or bool values, broadcastable
     to x's shape) to fix it. With p == 0 or ``training=False`` x is returned
-    unchanged; p == 1 gives zeros (and zero gradients).
+    unchanged; p must be below 1 (:func:`check_dropout_probability`).
     """
     x = as_tensor(x)
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-        raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
+    p = check_dropout_probability(p)
     if not training or p == 0:
         return x
     if x.dtype.kind != "f":
@@ -198,6 +211,6 @@ def dropout(x, p=0.5, training=True, mask=None):
             )
         if not bool(((mask == 0) | (mask == 1)).all()):
             raise ValueError("dropout: mask must hold only 0s and 1s (or booleans)")
-    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    scale = 1.0 / (1.0 - p)
     scaled_mask = mask.astype(x.dtype) * x.dtype.type(scale)
     return Dropout.apply(x, scaled_mask=scaled_mask)

@@ -255,3 +255,26 @@ def test_sigkill_at_twenty_seeded_points_then_resume(tmp_path, reference):
             point, chooser.randint(1, 4)
         )
         kill_then_resume(tmp_path / f"k{_}", point, count, reference)
+
+
+def test_the_test_split_is_checked_before_the_first_epoch(tmp_path, monkeypatch, capsys):
+    from tinydl.data import synthetic
+
+    real_arrays = synthetic.SyntheticLesions.arrays
+
+    def a_bad_label_in_test(self):
+        x, y = real_arrays(self)
+        if self.split == "test":
+            y = y.copy()
+            y[3] = 7
+        return x, y
+
+    monkeypatch.setattr(synthetic.SyntheticLesions, "arrays", a_bad_label_in_test)
+    assert train(tmp_path / "run") == 1
+    assert "test data: label 7 at index 3" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before the folder was claimed
+
+
+def test_dropout_one_is_refused_naming_the_option_before_any_data_is_read(tmp_path, capsys):
+    assert main(["train", "--model", "convnet", "--dropout", "1.0", "--out", str(tmp_path / "r")]) == 1
+    assert "--dropout" in capsys.readouterr().err and not (tmp_path / "r").exists()

@@ -241,10 +241,13 @@ def train_run(config, log=print, resume=False):
     The run folder is claimed before the first epoch (:mod:`tinydl.run_folder`): an existing run is
     never replaced unless ``config.force``; ``resume=True`` continues from its ``checkpoint.npz``."""
     from . import cuda, data, metrics, models, serialization
+    from .ops.normalization import check_dropout_probability
     from .random import manual_seed
     from .train import Trainer
 
     log = log or _quiet
+    if config.dropout is not None:  # checked before any data is read, naming the option
+        check_dropout_probability(config.dropout, "--dropout")
     if config.device == "cuda":
         cuda.require()  # fail before loading the data when there is no usable GPU
     splits = load_splits(
@@ -253,6 +256,8 @@ def train_run(config, log=print, resume=False):
     train, val, test = splits["train"], splits["val"], splits["test"]
     multi_label = train.task.startswith("multi-label")
     num_outputs = train.labels.shape[1] if multi_label else train.n_classes
+    # The test split passes the training data's checks before epoch 1 (train and val: in Trainer.fit).
+    x_test, y_test = data.check_images_and_labels(*test.arrays(), "test data", int(num_outputs), train.task)
     model_args = {"in_channels": train.n_channels, "num_classes": int(num_outputs)}
     if config.dropout is not None:
         if config.model != "convnet":
@@ -306,7 +311,6 @@ def train_run(config, log=print, resume=False):
                 else f"No usable checkpoint ({trainer.resume_problem}); trained from epoch 1"
             )
         seconds = time.perf_counter() - started
-        x_test, y_test = test.arrays()
         probs = trainer.predict_proba(x_test)
         report = metrics.evaluate(y_test, probs, task=train.task, class_names=list(train.classes))
         report.update(

@@ -107,7 +107,7 @@ def check_numbers(config):
         value = getattr(config, field)
         if value is None and field == "dropout":
             continue
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+        ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
         if ok:
             if field == "lr":
                 ok = value > low

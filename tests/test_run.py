@@ -71,3 +71,23 @@ def test_log_receives_the_messages(tmp_path):
         td.RunConfig(data="synthetic", epochs=1, quiet=True, no_plots=True, out=str(tmp_path / "r")), log=lines.append
     )
     assert "synthetic-lesions / train" in lines[0] and lines[1].startswith("Training small_cnn")
+
+
+def test_run_config_names_the_option_of_a_bad_number():
+    with pytest.raises(ValueError, match=r"--weight-decay must be a finite number ≥ 0, got nan"):
+        td.RunConfig(weight_decay=float("nan"))
+    with pytest.raises(ValueError, match=r"--val-fraction \+ --test-fraction must be below 1"):
+        td.RunConfig(val_fraction=0.5, test_fraction=0.5)
+
+
+def test_explain_run_limits_n(python_run):
+    for n in (-1, 0, 100000):
+        with pytest.raises(ValueError, match="--n must be a whole number from 1 to 64"):
+            td.explain_run(python_run.run_dir, n=n, log=None)
+
+
+def test_plots_of_synthetic_data_say_so_above_the_figure():
+    matrix = np.array([[3, 1], [0, 4]])
+    figure = td.plots.confusion_matrix(matrix, ["a", "b"], note=td.run.plot_note("synthetic-lesions"))
+    assert "SYNTHETIC" in figure._suptitle.get_text()
+    assert td.run.plot_note("pneumoniamnist") is None

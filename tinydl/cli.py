@@ -24,7 +24,20 @@ import argparse
 import json
 import sys
 
+from .run import MAX_EXPLAIN
+
 EXIT_USAGE, EXIT_ERROR = 2, 1
+
+
+def explain_count(text):
+    """argparse type of explain --n: a whole number from 1 to MAX_EXPLAIN (a figure, not a poster)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_EXPLAIN}, got {text!r}") from None
+    if not 1 <= n <= MAX_EXPLAIN:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_EXPLAIN} (images in one Grad-CAM figure), got {n}")
+    return n
 
 
 def main(argv=None):
@@ -60,7 +73,14 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model on a data set and evaluate it on the test split")
-    p.add_argument("--data", default="pneumoniamnist", help="data set name (see `tinydl datasets`), or 'synthetic'")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="data set name (see `tinydl datasets`), 'synthetic', or a folder of your own images: "
+        "train/ [val/] test/ of class folders, or class folders only (split by --val-fraction, "
+        "--test-fraction). Default: pneumoniamnist, or — only when it is missing and --data is not "
+        "given — SYNTHETIC images, marked as such in every file of the run",
+    )
     p.add_argument("--data-dir", help="folder with the .npz files (default: $TINYDL_DATA_DIR, then the cache)")
     p.add_argument(
         "--no-download", action="store_true", help="do not try to download a data set that is not found locally"
@@ -111,6 +131,25 @@ def build_parser():
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="image folders without val/: the share of each class drawn from train for validation (default 0.1)",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.1,
+        help="image folders without test/: the share of each class drawn for testing (default 0.1)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="image folders: resize every image to N×N (default: the images' own size, if all share one)",
+    )
     p.add_argument("--force", action="store_true", help="replace the finished run already in --out")
     p.add_argument(
         "--resume",
@@ -140,7 +179,7 @@ def build_parser():
     p.add_argument("run_dir")
     p.add_argument("images", nargs="*", help="image files; none: samples from --split")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--n", type=int, default=8, help="how many split samples to explain")
+    p.add_argument("--n", type=explain_count, default=8, help=f"how many split samples to explain (1 to {MAX_EXPLAIN})")
     p.add_argument("--layer", default=None, help="conv layer name (default: the last conv layer)")
     p.add_argument("--data-dir")
     p.add_argument("--out", default=None, help="PNG path (default: <run>/gradcam-<...>.png)")
@@ -167,7 +206,7 @@ def build_parser():
 def cmd_datasets(args):
     from . import data
 
-    print(data.datasets_table(args.data_dir))
+    print(data.datasets_table(args.data_dir, hints="cli"))
 
 
 def cmd_train(args):

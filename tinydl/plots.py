@@ -31,14 +31,16 @@ def save_figure(figure, path, dpi=110):
     return path
 
 
-def _finish(figure, path):
+def _finish(figure, path, note=None):
+    if note:  # e.g. "SYNTHETIC data": said above the figure, where no reader can miss it
+        figure.suptitle(note, color="red", fontweight="bold")
     figure.tight_layout()
     if path is not None:
         save_figure(figure, path)
     return figure
 
 
-def training_curves(history, path=None):
+def training_curves(history, path=None, note=None):
     """Loss (train and validation) and accuracy / validation AUC per epoch, side by side.
 
     Reading them: the training loss should fall; a validation loss that turns
@@ -59,14 +61,14 @@ def training_curves(history, path=None):
             ax_score.plot(epochs, _nan(history[key]), "o-", label=label)
     ax_score.set(xlabel="epoch", title="Accuracy and AUC")
     ax_score.legend()
-    return _finish(figure, path)
+    return _finish(figure, path, note)
 
 
 def _nan(values):
     return [np.nan if v is None else v for v in values]
 
 
-def confusion_matrix(matrix, class_names=None, path=None, title="Confusion matrix"):
+def confusion_matrix(matrix, class_names=None, path=None, title="Confusion matrix", note=None):
     """Counts of (true class, predicted class), with each row's share in brackets (recall on the diagonal)."""
     matrix = np.asarray(matrix)
     k = matrix.shape[0]
@@ -92,10 +94,10 @@ def confusion_matrix(matrix, class_names=None, path=None, title="Confusion matri
     ax.set_xticks(range(k), names, rotation=45 if k > 2 else 0, ha="right" if k > 2 else "center")
     ax.set_yticks(range(k), names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    return _finish(figure, path)
+    return _finish(figure, path, note)
 
 
-def roc_curves(y_true, probs, class_names=None, task="multi-class", path=None):
+def roc_curves(y_true, probs, class_names=None, task="multi-class", path=None, note=None):
     """ROC curve(s) with their AUC: one for a binary task, one per class (one-vs-rest) or per finding otherwise.
 
     A point is (1 − specificity, sensitivity) at one threshold; the curve sweeps
@@ -131,10 +133,10 @@ def roc_curves(y_true, probs, class_names=None, task="multi-class", path=None):
         ylim=(0, 1.01),
     )
     ax.legend(fontsize=7 if len(curves) > 4 else 9, loc="lower right")
-    return _finish(figure, path)
+    return _finish(figure, path, note)
 
 
-def reliability(y_true, probs, n_bins=15, path=None):
+def reliability(y_true, probs, n_bins=15, path=None, note=None):
     """Calibration: for each confidence bin, the accuracy actually reached (the diagonal is perfect calibration)."""
     from . import metrics
 
@@ -148,10 +150,10 @@ def reliability(y_true, probs, n_bins=15, path=None):
     ax.bar(centres, acc, width=1 / n_bins, edgecolor="black", alpha=0.7, label="accuracy in bin")
     ax.plot([0, 1], [0, 1], "--", color="grey")
     ax.set(xlabel="confidence", ylabel="accuracy", title=f"Reliability (ECE {ece:.3f})", xlim=(0, 1), ylim=(0, 1))
-    return _finish(figure, path)
+    return _finish(figure, path, note)
 
 
-def sample_predictions(images, y_true, probs, class_names=None, n=16, path=None, seed=0):
+def sample_predictions(images, y_true, probs, class_names=None, n=16, path=None, seed=0, note=None):
     """A grid of images titled "predicted (probability) / true", wrong ones in red."""
     images = np.asarray(images)
     y_true = np.asarray(y_true).reshape(len(images), -1)[:, 0] if np.asarray(y_true).ndim <= 2 else y_true
@@ -173,7 +175,7 @@ def sample_predictions(images, y_true, probs, class_names=None, n=16, path=None,
         )
     for ax in axes:
         ax.axis("off")
-    return _finish(figure, path)
+    return _finish(figure, path, note)
 
 
 def as_display_image(image):

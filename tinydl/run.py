@@ -44,7 +44,10 @@ class RunConfig:
     folder says how it was made.
     """
 
-    data: str = "pneumoniamnist"  # data set name (see `tinydl datasets`), or "synthetic"
+    # data set name (see `tinydl datasets`), "synthetic", or a folder of images (train/ [val/] test/ of
+    # class folders, or class folders only). None: pneumoniamnist, falling back to synthetic images when
+    # it is missing (the README's first command) — a data set named explicitly never falls back.
+    data: str | None = None
     data_dir: str | None = None  # folder with the .npz files (None: $TINYDL_DATA_DIR, then the cache)
     no_download: bool = False  # do not download a data set that is not found locally
     no_synthetic_fallback: bool = False  # fail when the data set is missing instead of using synthetic images
@@ -68,11 +71,65 @@ class RunConfig:
     out: str | None = None  # run folder (None: runs/<data>-<model>-seed<seed>)
     no_plots: bool = False  # skip the PNG plots
     quiet: bool = False  # no progress line
+    val_fraction: float = 0.1  # image folders without val/: the share of each class drawn for validation
+    test_fraction: float = 0.1  # image folders without test/: the share of each class drawn for testing
+    image_size: int | None = None  # image folders: resize to N×N (None: the images' own size)
     force: bool = False  # replace the run already in `out` (never a folder of other files)
+
+    def __post_init__(self):
+        check_numbers(self)
 
     def as_metadata(self):
         """The fields as JSON-ready values (paths as text), in the order above."""
         return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in dataclasses.asdict(self).items()}
+
+
+# The numeric options a user types, each with the range it must lie in: (low, high, high included).
+# Checked when a RunConfig is made, so `--weight-decay nan` is blamed on --weight-decay, not on the
+# optimiser's learning rate three layers down.
+NUMBER_RANGES = {
+    "lr": (0.0, None, "a finite number > 0"),
+    "weight_decay": (0.0, None, "a finite number ≥ 0"),
+    "dropout": (0.0, 1.0, "a number in [0, 1)"),
+    "brightness": (0.0, 1.0, "a number in [0, 1]"),
+    "contrast": (0.0, 1.0, "a number in [0, 1]"),
+    "val_fraction": (0.0, 1.0, "a number in [0, 1)"),
+    "test_fraction": (0.0, 1.0, "a number in [0, 1)"),
+}
+WHOLE_NUMBERS = {"epochs": 1, "batch_size": 1, "early_stopping": 1, "image_size": 8}  # the least value allowed
+
+
+def option_name(field):
+    """The `tinydl train` flag of a RunConfig field: weight_decay → --weight-decay."""
+    return "--" + field.replace("_", "-")
+
+
+def check_numbers(config):
+    """Raise ValueError naming the flag when a numeric RunConfig field is out of its range (or NaN)."""
+    for field, (low, high, what) in NUMBER_RANGES.items():
+        value = getattr(config, field)
+        if value is None and field == "dropout":
+            continue
+        ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
+        if ok:
+            if field == "lr":
+                ok = value > low
+            elif "[0, 1)" in what:
+                ok = low <= value < high
+            else:
+                ok = value >= low and (high is None or value <= high)
+        if not ok:
+            raise ValueError(f"{option_name(field)} must be {what}, got {value!r}")
+    for field, least in WHOLE_NUMBERS.items():
+        value = getattr(config, field)
+        if value is None and field in ("early_stopping", "image_size"):
+            continue
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{option_name(field)} must be a whole number ≥ {least}, got {value!r}")
+    if config.val_fraction + config.test_fraction >= 1:
+        raise ValueError(
+            f"--val-fraction + --test-fraction must be below 1, got {config.val_fraction} + {config.test_fraction}"
+        )
 
 
 @dataclasses.dataclass
@@ -155,22 +212,55 @@ def write_json(path, obj):
 
 
 # ---------------------------------------------------------------------------- data
-def load_splits(name, data_dir=None, download=False, fallback=True, splits=("train", "val", "test"), log=print):
+DEFAULT_DATA = "pneumoniamnist"  # what `tinydl train` without --data trains on
+
+
+def is_image_folder(name):
+    """True when ``name`` (a --data value) is an existing folder: a folder of your own images."""
+    return name is not None and Path(os.fspath(name)).expanduser().is_dir()
+
+
+def load_splits(
+    name,
+    data_dir=None,
+    download=False,
+    fallback=True,
+    splits=("train", "val", "test"),
+    log=print,
+    val_fraction=0.1,
+    test_fraction=0.1,
+    seed=0,
+    image_size=None,
+):
     """{split: data set} of ``name``: from ``data_dir`` / TINYDL_DATA_DIR / the cache, else downloaded
-    (when ``download``), else — when ``fallback`` — the built-in synthetic set; ``log`` says which."""
+    (when ``download``), else — when ``fallback`` — the built-in synthetic set; ``log`` says which.
+
+    When ``name`` is a folder, its images are read instead (``td.data.folders``: train/ [val/] test/,
+    or class folders split by ``val_fraction`` / ``test_fraction`` with ``seed``, at ``image_size``);
+    each data set then has ``files``, the paths of its images, for the run's ``splits.json``.
+    """
     import warnings
 
     from . import data
 
     log = log or _quiet
+    if is_image_folder(name):
+        folder = data.folders.load_image_folders(name, val_fraction, test_fraction, seed, image_size)
+        for split in splits:
+            log(data.describe_source(folder[split]))
+        return {split: folder[split] for split in splits}
+    if any(sep in os.fspath(name) for sep in ("/", os.sep)):
+        raise FileNotFoundError(f"--data {name}: no such folder (a folder of images, or a data set name)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", data.SyntheticFallbackWarning)
-        first = data.load_dataset(name, splits[0], root=data_dir, download=download, fallback_synthetic=fallback)
+        first = data.load_dataset(
+            name, splits[0], root=data_dir, download=download, fallback_synthetic=fallback, hints="cli"
+        )
     fell_back = any(issubclass(w.category, data.SyntheticFallbackWarning) for w in caught)
     # The other splits come from the same place: the file found or downloaded, or — after a
     # fallback — the synthetic set at once (no second wait for a network that is not there).
     source = "synthetic" if fell_back else name
-    loaded = {splits[0]: first, **{s: data.load_dataset(source, s, root=data_dir) for s in splits[1:]}}
+    loaded = {splits[0]: first, **{s: data.load_dataset(source, s, root=data_dir, hints="cli") for s in splits[1:]}}
     if fell_back:
         print(
             f"WARNING: {first.fallback_reason}; training on tinydl's SYNTHETIC images (not medical data). "
@@ -181,8 +271,64 @@ def load_splits(name, data_dir=None, download=False, fallback=True, splits=("tra
     return loaded
 
 
-def _load_saved_split(meta, split, data_dir, log):
-    """The ``split`` of the data set a saved run was trained on (synthetic runs fall back to synthetic)."""
+def config_splits(config, log=print):
+    """The train, val and test sets of a RunConfig: the synthetic fallback only when --data was not given."""
+    explicit = config.data is not None
+    return load_splits(
+        config.data if explicit else DEFAULT_DATA,
+        config.data_dir,
+        download=not config.no_download,
+        # A data set asked for by name is that data set or an error: silently training on synthetic
+        # images instead would give a model that looks trained on it.
+        fallback=not explicit and not config.no_synthetic_fallback,
+        log=log,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        image_size=config.image_size,
+    )
+
+
+def data_marks(dataset):
+    """Entries for metadata.json and metrics.json that no reader can miss when ``dataset`` is synthetic."""
+    if dataset.source != "synthetic":
+        return {}
+    return {
+        "synthetic_data": True,
+        "warning": "SYNTHETIC images generated by tinydl (not medical data): these figures say nothing "
+        "about any real data set",
+    }
+
+
+def plot_note(dataset_name):
+    """The line put above every plot of a run on synthetic data (None for real data)."""
+    return "SYNTHETIC data (not medical images)" if str(dataset_name).startswith("synthetic") else None
+
+
+def write_data_files(run_dir, splits):
+    """Into the run folder: ``splits.json`` (the files of each split) when the data are an image folder."""
+    from . import data
+
+    if getattr(splits["train"], "files", None) is not None:
+        data.folders.write_split_file(Path(run_dir) / data.folders.SPLIT_FILE, splits)
+
+
+def _load_saved_split(meta, split, data_dir, log, run_folder=None):
+    """The ``split`` of the data a saved run was trained on: an image folder's files again (from the
+    run's splits.json; ``data_dir`` replaces the folder if it moved), or the data set (synthetic runs
+    fall back to synthetic)."""
+    from . import data
+
+    split_file = Path(run_folder) / data.folders.SPLIT_FILE if run_folder is not None else None
+    if split_file is not None and split_file.is_file():
+        dataset = data.folders.read_split_file(split_file, split, root=data_dir)
+        (log or _quiet)(data.describe_source(dataset))
+        return dataset
+    if str(meta.get("dataset_source", "")).startswith("image folder"):
+        raise FileNotFoundError(
+            f"this run was trained on an {meta['dataset_source']} but its {data.folders.SPLIT_FILE} "
+            f"(the files of each split) is missing from {run_folder}; it cannot be evaluated on the same files"
+        )
     return load_splits(
         meta["dataset"], data_dir, fallback=meta["dataset"].startswith("synthetic"), splits=(split,), log=log
     )[split]
@@ -195,6 +341,17 @@ def check_image_shape(shape, meta):
         raise ValueError(f"images have shape {tuple(shape)} (C, H, W) but the model was trained on {expected}")
 
 
+def check_class_names(probs, meta, run_dir):
+    """Raise ValueError unless the run's metadata names one class per output of its model."""
+    names = meta.get("class_names") or []
+    if probs.ndim == 2 and len(names) != probs.shape[1]:
+        raise ValueError(
+            f"the metadata of {run_dir} (class_names in model.npz / metadata.json) names {len(names)} "
+            f"class(es) {names}, but the model has {probs.shape[1]} outputs; the run folder is damaged or "
+            "was edited: give class_names one name per output"
+        )
+
+
 def read_images(paths, meta):
     """Image files (.png, .jpg, .jpeg, .npy) as one (N, C, H, W) array in the saved model's channels and size."""
     from . import data
@@ -204,20 +361,21 @@ def read_images(paths, meta):
 
 
 # ---------------------------------------------------------------------------- figures
-def evaluation_plots(out, x, y, probs, class_names, task, history=None):
+def evaluation_plots(out, x, y, probs, class_names, task, history=None, note=None):
     """The PNG plots of a run folder: training curves (with ``history``), confusion matrix,
-    calibration, sample predictions (single-label tasks) and ROC curves."""
+    calibration, sample predictions (single-label tasks) and ROC curves; ``note`` (e.g. that the
+    data are synthetic) above each."""
     from . import metrics, plots
 
     out = Path(out)
     if history is not None:
-        plots.training_curves(history, out / "training_curves.png")
+        plots.training_curves(history, out / "training_curves.png", note=note)
     if not task.startswith("multi-label"):
         matrix = metrics.confusion_matrix(y, probs.argmax(axis=1), num_classes=probs.shape[1])
-        plots.confusion_matrix(matrix, class_names, out / "confusion_matrix.png")
-        plots.reliability(y, probs, path=out / "calibration.png")
-        plots.sample_predictions(x, y, probs, class_names, path=out / "sample_predictions.png")
-    plots.roc_curves(y, probs, class_names, task, out / "roc_curve.png")
+        plots.confusion_matrix(matrix, class_names, out / "confusion_matrix.png", note=note)
+        plots.reliability(y, probs, path=out / "calibration.png", note=note)
+        plots.sample_predictions(x, y, probs, class_names, path=out / "sample_predictions.png", note=note)
+    plots.roc_curves(y, probs, class_names, task, out / "roc_curve.png", note=note)
 
 
 def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=None):
@@ -226,6 +384,11 @@ def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=N
 
     inputs = normalizer(x) if normalizer is not None else x
     maps, probs = explain.grad_cam(model, inputs, layer=layer, return_probs=True)
+    if class_names and len(class_names) != probs.shape[1]:  # else names[argmax] is an IndexError
+        raise ValueError(
+            f"class_names (in the run's metadata) names {len(class_names)} class(es) {list(class_names)}, but "
+            f"the model has {probs.shape[1]} outputs; give class_names one name per output"
+        )
     if titles is None:
         names = list(class_names) if class_names else [str(i) for i in range(probs.shape[1])]
         titles = [f"{names[int(p.argmax())]} ({p.max():.2f})" for p in probs]
@@ -250,15 +413,13 @@ def train_run(config, log=print, resume=False):
         check_dropout_probability(config.dropout, "--dropout")
     if config.device == "cuda":
         cuda.require()  # fail before loading the data when there is no usable GPU
-    splits = load_splits(
-        config.data, config.data_dir, not config.no_download, not config.no_synthetic_fallback, log=log
-    )
+    splits = config_splits(config, log=log)
     train, val, test = splits["train"], splits["val"], splits["test"]
     multi_label = train.task.startswith("multi-label")
     num_outputs = train.labels.shape[1] if multi_label else train.n_classes
     # The test split passes the training data's checks before epoch 1 (train and val: in Trainer.fit).
     x_test, y_test = data.check_images_and_labels(*test.arrays(), "test data", int(num_outputs), train.task)
-    model_args = {"in_channels": train.n_channels, "num_classes": int(num_outputs)}
+    model_args = {"in_channels": train.n_channels, "num_classes": int(num_outputs), "image_size": train.image_shape[1]}
     if config.dropout is not None:
         if config.model != "convnet":
             raise ValueError(f"--dropout: the {config.model} model has no dropout layer; use --model convnet")
@@ -321,6 +482,7 @@ def train_run(config, log=print, resume=False):
                 "best_epoch": trainer.best_epoch,
                 "monitor": trainer.monitor_used,
                 "best_validation_score": trainer.best_score,
+                **data_marks(train),
             }
         )
         metadata = {
@@ -335,6 +497,7 @@ def train_run(config, log=print, resume=False):
             "training": config.as_metadata(),
             "metrics": {k: report[k] for k in ("accuracy", "auc") if k in report},
             "best_epoch": trainer.best_epoch,
+            **data_marks(train),
         }
         try:
             # Staged, then moved into place together: never a new model beside old plots.
@@ -342,8 +505,11 @@ def train_run(config, log=print, resume=False):
             serialization.save(model, staged / "model.npz", write_json=True, **metadata)
             write_json(staged / "metrics.json", report)
             history.to_csv(staged / "history.csv")
+            write_data_files(staged, splits)  # image folders: splits.json, the files of each split (td.data.folders)
             if not config.no_plots:
-                evaluation_plots(staged, x_test, y_test, probs, list(train.classes), train.task, history)
+                evaluation_plots(
+                    staged, x_test, y_test, probs, list(train.classes), train.task, history, plot_note(train.name)
+                )
                 if not multi_label:
                     gradcam_figure(model, x_test[:8], trainer.normalizer, list(train.classes), staged / "gradcam.png")
             folder.commit()
@@ -394,14 +560,16 @@ def evaluate_run(run_dir, split="test", data_dir=None, out=None, device="cpu", l
     from .train import predict_proba
 
     folder, model, meta, normalizer = load_run(run_dir, device)
-    x, y = _load_saved_split(meta, split, data_dir, log or _quiet).arrays()
+    dataset = _load_saved_split(meta, split, data_dir, log or _quiet, run_folder=folder)
+    x, y = dataset.arrays()
     check_image_shape(x.shape[1:], meta)
     probs = predict_proba(model, x, normalizer, meta["task"])
+    check_class_names(probs, meta, folder)
     report = metrics.evaluate(y, probs, task=meta["task"], class_names=meta["class_names"])
-    report.update({"split": split, "n_images": int(len(x))})
+    report.update({"split": split, "n_images": int(len(x)), **data_marks(dataset)})
     out = prepare_run_folder(out or folder / f"eval-{split}")
     write_json(out / "metrics.json", report)
-    evaluation_plots(out, x, y, probs, meta["class_names"], meta["task"])
+    evaluation_plots(out, x, y, probs, meta["class_names"], meta["task"], note=plot_note(meta["dataset"]))
     return EvaluationResult(out_dir=out, report=report, dataset=meta["dataset"])
 
 
@@ -415,8 +583,9 @@ def predict_images(run_dir, images, device="cpu"):
 
     if isinstance(images, (str, os.PathLike)):
         images = [images]  # one file
-    _, model, meta, normalizer = load_run(run_dir, device)
+    folder, model, meta, normalizer = load_run(run_dir, device)
     probs = predict_proba(model, read_images(images, meta), normalizer, meta["task"])
+    check_class_names(probs, meta, folder)
     names = meta["class_names"]
     rows = []
     for path, p in zip(images, probs):
@@ -439,10 +608,15 @@ def predict_images(run_dir, images, device="cpu"):
     return rows
 
 
+MAX_EXPLAIN = 64  # explain --n: more overlays than this make a figure too tall to read (and to open)
+
+
 def explain_run(run_dir, images=(), split="test", n=8, layer=None, data_dir=None, out=None, device="cpu", log=print):
     """Grad-CAM overlays (one PNG) of a saved run's model, as ``tinydl explain``: for image files, or
     for ``n`` samples of ``split`` when no images are given. ``out`` defaults to
     <run>/gradcam-images.png or <run>/gradcam-<split>.png. Returns an ExplanationResult."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_EXPLAIN:
+        raise ValueError(f"--n must be a whole number from 1 to {MAX_EXPLAIN} (images in one figure), got {n!r}")
     folder, model, meta, normalizer = load_run(run_dir, device)
     if meta["task"].startswith("multi-label"):
         raise ValueError("explain: Grad-CAM of multi-label models is not supported; explain a single-label model")
@@ -450,7 +624,7 @@ def explain_run(run_dir, images=(), split="test", n=8, layer=None, data_dir=None
         x = read_images(images, meta)
         default = folder / "gradcam-images.png"
     else:
-        x, _ = _load_saved_split(meta, split, data_dir, log or _quiet).arrays()
+        x, _ = _load_saved_split(meta, split, data_dir, log or _quiet, run_folder=folder).arrays()
         x = x[np.random.default_rng(0).choice(len(x), size=min(n, len(x)), replace=False)]
         default = folder / f"gradcam-{split}.png"
     path = Path(out) if out else default

@@ -16,7 +16,7 @@ Only NumPy and the standard library are imported here; Pillow and urllib
 load when an image is read or a file downloaded.
 """
 
-from . import transforms
+from . import folders, transforms
 from .base import (
     ChecksumError,
     DataFileError,

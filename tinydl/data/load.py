@@ -20,7 +20,15 @@ class SyntheticFallbackWarning(UserWarning):
 
 
 def load_dataset(
-    name, split="train", root=None, download=False, fallback_synthetic=False, check_md5=True, seed=0, transform=None
+    name,
+    split="train",
+    root=None,
+    download=False,
+    fallback_synthetic=False,
+    check_md5=True,
+    seed=0,
+    transform=None,
+    hints="python",
 ):
     """One split of ``name``: a MedMNIST set, or "synthetic" for ``SyntheticLesions``.
 
@@ -29,12 +37,15 @@ def load_dataset(
     failed: offline) and ``fallback_synthetic=True``, a ``SyntheticFallbackWarning`` is issued and the
     synthetic set is returned, with ``source == "synthetic"`` and
     ``fallback_reason`` saying what was missing. ``ds.source`` always says where
-    the data came from; ``describe_source(ds)`` makes a sentence of it.
+    the data came from; ``describe_source(ds)`` makes a sentence of it. ``hints="cli"`` words the
+    errors' advice for the command line (flags instead of Python arguments).
     """
     if str(name).strip().lower() in SYNTHETIC_NAMES:
         return SyntheticLesions(split, seed=seed, transform=transform)
     try:
-        return MedMNIST(name, split, root=root, download=download, transform=transform, check_md5=check_md5)
+        return MedMNIST(
+            name, split, root=root, download=download, transform=transform, check_md5=check_md5, hints=hints
+        )
     except (DataFileNotFoundError, DownloadError) as exc:
         if not fallback_synthetic:
             raise

@@ -68,7 +68,32 @@ def find_file(file_name, root=None):
     return None, None
 
 
-def _not_found_error(info, root):
+# What a message tells its reader to do, in the words of the place they read it: Python calls
+# (``download=True``) or the command line (``--no-download``), which has no such arguments.
+HINTS = {
+    "python": {
+        "download": "pass download=True",
+        "again": "load it again with download=True",
+        "skip_md5": "check_md5=False loads it anyway",
+        "missing": "load it with download=True",
+    },
+    "cli": {
+        "download": "run the command without --no-download (tinydl then downloads it)",
+        "again": "run the command again without --no-download (tinydl then downloads it)",
+        "skip_md5": "the command line always checks the MD5",
+        "missing": "`tinydl train --data NAME` downloads it (unless --no-download is given)",
+    },
+}
+
+
+def hint(hints, key):
+    """The advice ``key`` of HINTS in the words of ``hints`` ("python" or "cli")."""
+    if hints not in HINTS:
+        raise ValueError(f"hints must be one of {sorted(HINTS)}, got {hints!r}")
+    return HINTS[hints][key]
+
+
+def _not_found_error(info, root, hints="python"):
     lines, searched = [f"MedMNIST file {info.file_name} not found. Looked in:"], []
     for i, (label, folder) in enumerate(search_dirs(root), 1):
         if folder is None:
@@ -79,7 +104,7 @@ def _not_found_error(info, root):
     target = Path(root) if root is not None else cache_dir()
     lines += [
         "To get it, either:",
-        f"  - pass download=True (saves it to {target}, checked against its MD5), or",
+        f"  - {hint(hints, 'download')} (saves it to {target}, checked against its MD5), or",
         f"  - download {info.url} (MD5 {info.md5}) yourself and put it in one of the folders above, or",
         "  - set TINYDL_DATA_DIR to the folder that already holds it.",
     ]
@@ -190,7 +215,7 @@ def download(name, root=None, quiet=False):
 _UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
 
-def _unreadable(path, info, exc):
+def _unreadable(path, info, exc, hints="python"):
     if isinstance(exc, ValueError) and "pickle" in str(exc):
         return DataFileError(
             f"{path} contains pickled (object) data, which tinydl refuses to load: unpickling can run "
@@ -199,13 +224,14 @@ def _unreadable(path, info, exc):
         )
     return DataFileError(
         f"cannot read {path} as a .npz archive ({type(exc).__name__}: {exc}). It may be truncated "
-        f"(an interrupted download) or not a MedMNIST file: delete it and get it again with "
-        f"download=True or from {info.url} (MD5 {info.md5})."
+        f"(an interrupted download) or not a MedMNIST file: delete it and {hint(hints, 'again')}, "
+        f"or get it from {info.url} (MD5 {info.md5})."
     )
 
 
-def read_split(path, info, split):
-    """(images uint8, labels int64) of one split of a MedMNIST file, checked; DataFileError if wrong."""
+def read_split(path, info, split, hints="python"):
+    """(images uint8, labels int64) of one split of a MedMNIST file, checked; DataFileError if wrong
+    (its advice worded for ``hints``: "python" or "cli")."""
     image_key, label_key = f"{split}_images", f"{split}_labels"
     try:
         archive = np.load(path)  # allow_pickle stays False: never unpickle data from a file
@@ -219,7 +245,7 @@ def read_split(path, info, split):
     except DataFileError:
         raise
     except _UNREADABLE as exc:
-        raise _unreadable(path, info, exc) from exc
+        raise _unreadable(path, info, exc, hints) from exc
     return _check_images(images, info, path, image_key), _check_labels(labels, images, info, path, label_key)
 
 
@@ -266,7 +292,8 @@ class MedMNIST(ImageDataset):
     (fetch the file if it is found nowhere), ``transform`` / ``target_transform``
     (applied by ``ds[i]``), ``check_md5`` (compare the file with the published
     MD5; on by default — it costs ~0.1 s per file, once per process, and catches
-    damaged or different-version files before they quietly skew results).
+    damaged or different-version files before they quietly skew results), ``hints``
+    ("python", or "cli" when the messages are for `tinydl` users: they name flags, not arguments).
 
     Attributes: ``images`` (uint8 as stored), ``labels`` (int64, (N,) or (N, 14)
     for ChestMNIST), ``info`` (the table row), ``classes``, ``task``,
@@ -275,7 +302,15 @@ class MedMNIST(ImageDataset):
     """
 
     def __init__(
-        self, name, split="train", root=None, download=False, transform=None, target_transform=None, check_md5=True
+        self,
+        name,
+        split="train",
+        root=None,
+        download=False,
+        transform=None,
+        target_transform=None,
+        check_md5=True,
+        hints="python",
     ):
         self.info = get_info(name)
         self.name, self.split = self.info.name, check_split(split)
@@ -283,7 +318,7 @@ class MedMNIST(ImageDataset):
         path, source = find_file(self.info.file_name, root)
         if path is None:
             if not download:
-                raise _not_found_error(self.info, root)
+                raise _not_found_error(self.info, root, hints)
             folder = Path(root).expanduser() if root is not None else cache_dir()
             path = download_file(self.info.url, folder / self.info.file_name, self.info.md5)
             source = f"download ({self.info.url})"
@@ -293,10 +328,10 @@ class MedMNIST(ImageDataset):
             self._md5 = verify_md5(
                 self.path,
                 self.info.md5,
-                f"The file is damaged or not the MedMNIST v3.0 {self.info.file_name}. Delete it and load "
-                f"again with download=True (or get {self.info.url}); check_md5=False loads it anyway.",
+                f"The file is damaged or not the MedMNIST v3.0 {self.info.file_name}. Delete it and "
+                f"{hint(hints, 'again')} (or get {self.info.url}); {hint(hints, 'skip_md5')}.",
             )
-        images, labels = read_split(self.path, self.info, self.split)
+        images, labels = read_split(self.path, self.info, self.split, hints)
         super().__init__(images, labels, self.info.classes, transform, target_transform)
 
     @property
@@ -364,7 +399,7 @@ def available(root=None):
     return rows
 
 
-def datasets_table(root=None):
+def datasets_table(root=None, hints="python"):
     """``available()`` as a text table for printing (``tinydl datasets``)."""
     rows = available(root)
     header = ("name", "task", "classes", "ch", "train/val/test", "local file")
@@ -384,7 +419,7 @@ def datasets_table(root=None):
             f"{label}: {folder if folder is not None else '(not set)'}" for label, folder in search_dirs(root)
         )
         text += (
-            "\n\nSearched, in order: " + places + ".\nA missing file: load it with download=True, "
+            "\n\nSearched, in order: " + places + f".\nA missing file: {hint(hints, 'missing')}, "
             "or set TINYDL_DATA_DIR to a folder that holds it."
         )
     return text

@@ -278,3 +278,23 @@ def test_the_test_split_is_checked_before_the_first_epoch(tmp_path, monkeypatch,
 def test_dropout_one_is_refused_naming_the_option_before_any_data_is_read(tmp_path, capsys):
     assert main(["train", "--model", "convnet", "--dropout", "1.0", "--out", str(tmp_path / "r")]) == 1
     assert "--dropout" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_an_html_page_saved_as_a_medmnist_file_is_named_for_what_it_is(tmp_path):
+    from tinydl.data import DataFileError, get_info, read_split
+
+    page = tmp_path / "pneumoniamnist.npz"
+    page.write_text("<!DOCTYPE html><html><body>Too many requests</body></html>")
+    with pytest.raises(DataFileError, match="looks like a web page") as caught:
+        read_split(page, get_info("pneumoniamnist"), "train")
+    assert "pickle" not in str(caught.value)
+
+
+def test_predict_says_how_a_12_bit_scan_was_scaled(tmp_path, reference):
+    from PIL import Image
+
+    scan = np.zeros((28, 28), dtype=np.uint16)
+    scan[4:24, 4:24] = 4000  # a 12-bit value (≤ 4095) stored in a 16-bit PNG
+    Image.fromarray(scan).save(tmp_path / "scan.png")
+    (row,) = td.predict_images(reference, [tmp_path / "scan.png"])
+    assert row["scaling"] == "12-bit: × 255/4095"

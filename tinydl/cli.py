@@ -254,7 +254,8 @@ def cmd_predict(args):
     for row in rows:
         label = row.get("class") or (", ".join(row["findings"]) or "no finding")
         probs_text = "  ".join(f"{n}: {v:.3f}" for n, v in row["probabilities"].items())
-        print(f"{row['image']}: {label}   ({probs_text})")
+        scaling = f"   [{row['scaling']}]" if "scaling" in row else ""
+        print(f"{row['image']}: {label}   ({probs_text}){scaling}")
 
 
 def cmd_explain(args):

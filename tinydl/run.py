@@ -352,12 +352,17 @@ def check_class_names(probs, meta, run_dir):
         )
 
 
-def read_images(paths, meta):
-    """Image files (.png, .jpg, .jpeg, .npy) as one (N, C, H, W) array in the saved model's channels and size."""
+def read_images(paths, meta, with_depths=False):
+    """Image files (.png, .jpg, .jpeg, .npy) as one (N, C, H, W) array in the saved model's channels and size.
+
+    16-bit files are scaled by their bit depth (12 or 16; the depth the model was trained with when
+    its metadata says); ``with_depths=True`` also returns the depth used for each file.
+    """
     from . import data
 
     channels, height, width = meta["image_shape"]
-    return np.stack([data.load_image(p, channels=channels, size=(height, width)) for p in paths])
+    x, depths = data.load_images(paths, channels=channels, size=(height, width), bit_depth=meta.get("bit_depth"))
+    return (x, depths) if with_depths else x
 
 
 # ---------------------------------------------------------------------------- figures
@@ -497,6 +502,7 @@ def train_run(config, log=print, resume=False):
             "training": config.as_metadata(),
             "metrics": {k: report[k] for k in ("accuracy", "auc") if k in report},
             "best_epoch": trainer.best_epoch,
+            "bit_depth": getattr(train, "bit_depth", None),  # image folders: how predict must scale new files
             **data_marks(train),
         }
         try:
@@ -579,16 +585,18 @@ def predict_images(run_dir, images, device="cpu"):
     Returns one dict per image: {"image", "class", "probabilities"} — or, for a
     multi-label model, {"image", "findings" (probability > 0.5), "probabilities"}.
     """
+    from . import data
     from .train import predict_proba
 
     if isinstance(images, (str, os.PathLike)):
         images = [images]  # one file
     folder, model, meta, normalizer = load_run(run_dir, device)
-    probs = predict_proba(model, read_images(images, meta), normalizer, meta["task"])
+    x, depths = read_images(images, meta, with_depths=True)
+    probs = predict_proba(model, x, normalizer, meta["task"])
     check_class_names(probs, meta, folder)
     names = meta["class_names"]
     rows = []
-    for path, p in zip(images, probs):
+    for path, p, depth in zip(images, probs, depths):
         if meta["task"].startswith("multi-label"):
             rows.append(
                 {
@@ -605,6 +613,8 @@ def predict_images(run_dir, images, device="cpu"):
                     "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)},
                 }
             )
+        if depth != 8:  # say how a 12- or 16-bit scan was brought to 0..255
+            rows[-1]["scaling"] = data.scaling_text(depth)
     return rows
 
 

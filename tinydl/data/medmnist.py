@@ -32,6 +32,7 @@ import numpy as np
 
 from .base import ChecksumError, DataFileError, DataFileNotFoundError, DownloadError, ImageDataset
 from .catalog import IMAGE_SIZE, MEDMNIST, SPLITS, SYNTHETIC_INFO, check_split, get_info
+from .checks import numpy_file_problem, pickle_refusal
 
 # --- where files live --------------------------------------------------------------------------
 
@@ -218,9 +219,7 @@ _UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 def _unreadable(path, info, exc, hints="python"):
     if isinstance(exc, ValueError) and "pickle" in str(exc):
         return DataFileError(
-            f"{path} contains pickled (object) data, which tinydl refuses to load: unpickling can run "
-            f"arbitrary code. Official MedMNIST files hold plain uint8 arrays; get the real file from "
-            f"{info.url}."
+            f"{pickle_refusal(path)} Official MedMNIST files hold plain uint8 arrays; get the real file from {info.url}."
         )
     return DataFileError(
         f"cannot read {path} as a .npz archive ({type(exc).__name__}: {exc}). It may be truncated "
@@ -233,6 +232,9 @@ def read_split(path, info, split, hints="python"):
     """(images uint8, labels int64) of one split of a MedMNIST file, checked; DataFileError if wrong
     (its advice worded for ``hints``: "python" or "cli")."""
     image_key, label_key = f"{split}_images", f"{split}_labels"
+    problem = numpy_file_problem(path, "npz")  # an HTML error page saved as .npz, an empty file, …
+    if problem:
+        raise DataFileError(f"{path} {problem}; get the real file from {info.url} (MD5 {info.md5})")
     try:
         archive = np.load(path)  # allow_pickle stays False: never unpickle data from a file
         if not hasattr(archive, "files"):

@@ -91,3 +91,9 @@ def test_plots_of_synthetic_data_say_so_above_the_figure():
     figure = td.plots.confusion_matrix(matrix, ["a", "b"], note=td.run.plot_note("synthetic-lesions"))
     assert "SYNTHETIC" in figure._suptitle.get_text()
     assert td.run.plot_note("pneumoniamnist") is None
+
+
+def test_the_gradcam_figure_of_synthetic_data_says_so():
+    images, maps = np.zeros((2, 1, 8, 8)), np.zeros((2, 8, 8))
+    figure = td.explain.plot_explanations(images, maps, note=td.run.plot_note("synthetic-lesions"))
+    assert "SYNTHETIC" in figure._suptitle.get_text()

@@ -472,13 +472,23 @@ def overlay(image, heatmap, alpha=0.4, cmap="jet"):
 
 
 def plot_explanations(
-    images, heatmaps, titles=None, path=None, alpha=0.4, cmap="jet", columns=None, heatmap_label="heat map", dpi=120
+    images,
+    heatmaps,
+    titles=None,
+    path=None,
+    alpha=0.4,
+    cmap="jet",
+    columns=None,
+    heatmap_label="heat map",
+    dpi=120,
+    note=None,
 ):
     """A figure with, for each image, the original beside its heat-map overlay; saved when ``path`` is given.
 
     ``images`` (N, C, H, W), (N, H, W) or a list of images; ``heatmaps`` (N, H, W);
     ``titles`` one string per image (e.g. ``Explanation.titles(class_names)``);
-    ``columns`` image pairs per row (default up to 4). The file format comes
+    ``columns`` image pairs per row (default up to 4); ``note`` a line in red above
+    them all (e.g. that the images are synthetic). The file format comes
     from the suffix of ``path`` (PNG by default); the file is written
     atomically (a temporary file beside it, then renamed), so a crash never
     leaves half a picture. Returns the matplotlib ``Figure`` (drawn on the Agg
@@ -512,6 +522,8 @@ def plot_explanations(
         right.imshow(overlay(img, heatmap, alpha=alpha, cmap=cmap))
         left.set_title(titles[i] if titles is not None else f"image {i}", fontsize=8)
         right.set_title(heatmap_label, fontsize=8)
+    if note:
+        figure.suptitle(note, color="red", fontsize=10)
     figure.tight_layout()
 
     if path is not None:

@@ -383,7 +383,7 @@ def evaluation_plots(out, x, y, probs, class_names, task, history=None, note=Non
     plots.roc_curves(y, probs, class_names, task, out / "roc_curve.png", note=note)
 
 
-def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=None):
+def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=None, note=None):
     """Grad-CAM overlays of images x (N, C, H, W) as one PNG at ``path``; returns the class probabilities."""
     from . import explain
 
@@ -397,7 +397,7 @@ def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=N
     if titles is None:
         names = list(class_names) if class_names else [str(i) for i in range(probs.shape[1])]
         titles = [f"{names[int(p.argmax())]} ({p.max():.2f})" for p in probs]
-    explain.plot_explanations(x, maps, titles=titles, path=path)
+    explain.plot_explanations(x, maps, titles=titles, path=path, note=note)
     return probs
 
 
@@ -517,7 +517,14 @@ def train_run(config, log=print, resume=False):
                     staged, x_test, y_test, probs, list(train.classes), train.task, history, plot_note(train.name)
                 )
                 if not multi_label:
-                    gradcam_figure(model, x_test[:8], trainer.normalizer, list(train.classes), staged / "gradcam.png")
+                    gradcam_figure(
+                        model,
+                        x_test[:8],
+                        trainer.normalizer,
+                        list(train.classes),
+                        staged / "gradcam.png",
+                        note=plot_note(train.name),
+                    )
             folder.commit()
             folder.write_settings(config.as_metadata(), status="complete")
         except OSError as e:

@@ -741,3 +741,27 @@ def test_conv_kernels_match_torch_on_poisoned_inputs(torch, impl, data, seed):
     assert_same_numbers(y, yt.detach().numpy(), rtol=1e-9, atol=1e-9)
     assert_same_numbers(kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding), tensors[0].grad.numpy())
     assert_same_numbers(kernels.conv2d_backward_weight(grad_y, x, w_shape, stride, padding), tensors[1].grad.numpy())
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", FUSED_IMPLS)
+@given(data=st.data(), problem=fused_problems(), seed=st.integers(0, 2**16))
+def test_fused_op_equals_the_three_ops_on_poisoned_inputs(impl, data, problem, seed):
+    """The issue's symptom: F.conv2d_relu_maxpool2d must give what conv2d, relu and max_pool2d give, NaN included."""
+    x_shape, w_shape, stride, padding, pool, pool_stride = problem
+    arrays = _poisoned_conv_inputs(data, w_shape, x_shape, seed)
+    F = td.nn.functional
+    results = []
+    with td.kernels.using("conv2d_relu_maxpool2d", impl):
+        for fused in (False, True):
+            tensors = [td.tensor(a, requires_grad=True) for a in arrays]
+            if fused:
+                y = F.conv2d_relu_maxpool2d(
+                    *tensors, stride=stride, padding=padding, pool_size=pool, pool_stride=pool_stride
+                )
+            else:
+                y = F.max_pool2d(td.relu(F.conv2d(*tensors, stride=stride, padding=padding)), pool, pool_stride)
+            y.backward(_random(y.shape, seed + 3))
+            results.append([y.numpy()] + [t.grad.numpy() for t in tensors])
+    for what, expected, got in zip(("y", "grad_x", "grad_w", "grad_b"), *results):
+        assert_same_numbers(got, expected, what=what)

@@ -531,3 +531,237 @@ def test_small_cnn_fused_and_unfused_agree():
         grads.append([loss.numpy()] + [p.grad.numpy() for p in model.parameters()])
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+# ------------------------------------------------------------------ NaN and ±Inf: exactly as in PyTorch
+# PyTorch's max-pooling loop takes a value that is larger than the best so far *or NaN*: a NaN
+# anywhere in a window makes the output NaN, and the gradient goes to the window's LAST NaN;
+# otherwise the first maximum wins ties (+Inf is a number like any other; a window of -Inf gives
+# -Inf at its first tap). relu(NaN) = NaN, and ReLU's derivative is 0 only where y <= 0. Every
+# registered kernel must do the same; the cases below are PyTorch 2.13's answers (return_indices).
+NAN, INF = np.nan, np.inf
+POOL_CASES = [  # one 2×2 window: (x, y, argmax)
+    ([[1, NAN], [2, 3]], NAN, 1),  # the issue's example: a NaN is not dropped
+    ([[1, NAN], [NAN, 3]], NAN, 2),  # two NaNs: the last one wins
+    ([[NAN, 1], [NAN, 3]], NAN, 2),
+    ([[INF, NAN], [NAN, 3]], NAN, 2),  # NaN beats +Inf
+    ([[1, INF], [INF, 3]], INF, 1),  # +Inf ties: the first
+    ([[-INF, -INF], [-INF, -INF]], -INF, 0),
+    ([[-INF, NAN], [-INF, -INF]], NAN, 1),
+    ([[1, -INF], [3, INF]], INF, 3),
+]
+POISONS = (np.nan, np.inf, -np.inf)
+FUSED_IMPLS = td.kernels.available("conv2d_relu_maxpool2d")
+# NumPy warns of Inf − Inf and 0 · Inf; here they are the point (the Numba kernels compute the same silently).
+poisoned_arithmetic = pytest.mark.filterwarnings(
+    "ignore:invalid value:RuntimeWarning", "ignore:overflow:RuntimeWarning"
+)
+
+
+@st.composite
+def poisoned(draw, shape, seed, dtype=np.float64, max_poisons=4):
+    """N(0, 1) numbers of ``shape`` with NaN, +Inf or -Inf at 1..max_poisons hypothesis-drawn positions."""
+    a = _random(shape, seed, dtype)
+    for k in draw(st.lists(st.integers(0, a.size - 1), min_size=1, max_size=max_poisons), label="poisoned at"):
+        a.flat[k] = draw(st.sampled_from(POISONS), label="poison")
+    return a
+
+
+def assert_same_numbers(got, want, rtol=1e-10, atol=1e-10, what=""):
+    """Equal up to rounding, with NaN, +Inf and -Inf in the same places (assert_allclose checks all three)."""
+    assert got.shape == want.shape, what
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
+
+
+def _torch_window_index(indices, x_shape, kernel, stride):
+    """PyTorch's return_indices (flat h·W + w in the input plane) as our argmax: i·KW + j inside each window."""
+    indices = np.asarray(indices)
+    p = np.arange(indices.shape[2]).reshape(-1, 1)
+    q = np.arange(indices.shape[3]).reshape(1, -1)
+    i, j = indices // x_shape[3] - p * stride[0], indices % x_shape[3] - q * stride[1]
+    return i * kernel[1] + j
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", td.kernels.available("maxpool2d"))
+@pytest.mark.parametrize("case", POOL_CASES, ids=[str(c[0]) for c in POOL_CASES])
+def test_maxpool_kernels_let_nan_win_as_torch_does(impl, case):
+    window, want_y, want_argmax = case
+    x = np.array(window, dtype=np.float64).reshape(1, 1, 2, 2)
+    kernels = td.kernels.get("maxpool2d", impl)
+    y, argmax = kernels.maxpool2d_forward(x, (2, 2), (2, 2))
+    np.testing.assert_array_equal(y.ravel(), [want_y])
+    assert int(argmax.ravel()[0]) == want_argmax
+    grad_x = kernels.maxpool2d_backward(np.ones_like(y), argmax, x.shape, (2, 2), (2, 2))
+    np.testing.assert_array_equal(grad_x.ravel(), np.eye(4)[want_argmax])  # the gradient goes to the winner
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", FUSED_IMPLS)
+@pytest.mark.parametrize("case", POOL_CASES, ids=[str(c[0]) for c in POOL_CASES])
+def test_fused_kernels_let_nan_win_as_torch_does(impl, case):
+    """A 1×1 conv with weight 1 passes x on: the fused op must pool it as max_pool2d(relu(x)) does."""
+    window, want_y, want_argmax = case
+    x = np.array(window, dtype=np.float64).reshape(1, 1, 2, 2)
+    w = np.ones((1, 1, 1, 1))
+    kernels = td.kernels.get("conv2d_relu_maxpool2d", impl)
+    y, argmax = kernels.conv2d_relu_maxpool2d_forward(x, w, None, (1, 1), (0, 0), (2, 2), (2, 2))
+    relu_y = want_y if not want_y <= 0 else 0.0  # relu keeps NaN
+    np.testing.assert_array_equal(y.ravel(), [relu_y])
+    grad_x, _, grad_b = kernels.conv2d_relu_maxpool2d_backward(
+        np.ones_like(y), y, argmax, x, w, (1, 1), (0, 0), (2, 2), (2, 2), True
+    )
+    if not relu_y <= 0:  # ReLU passes the gradient (also for NaN), to the window's winner
+        assert int(argmax.ravel()[0]) == want_argmax
+        np.testing.assert_array_equal(grad_x.ravel(), np.eye(4)[want_argmax])
+        np.testing.assert_array_equal(grad_b, [1.0])
+    else:
+        np.testing.assert_array_equal(grad_x.ravel(), np.zeros(4))
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", td.kernels.available("maxpool2d"))
+@given(data=st.data(), problem=pool_problems(), seed=st.integers(0, 2**16))
+def test_maxpool_kernels_match_torch_on_poisoned_inputs(torch, impl, data, problem, seed):
+    x_shape, kernel, stride = problem
+    x = data.draw(poisoned(x_shape, seed), label="x")
+    grad_y = data.draw(poisoned(reference.maxpool2d_forward(x, kernel, stride)[0].shape, seed + 1), label="grad_y")
+    kernels = td.kernels.get("maxpool2d", impl)
+    y, argmax = kernels.maxpool2d_forward(x, kernel, stride)
+    grad_x = kernels.maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride)
+
+    xt = torch.tensor(x, requires_grad=True)
+    yt, indices = torch.nn.functional.max_pool2d(xt, kernel, stride, return_indices=True)
+    yt.backward(torch.tensor(grad_y))
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_array_equal(argmax, _torch_window_index(indices.numpy(), x_shape, kernel, stride))
+    assert_same_numbers(grad_x, xt.grad.numpy())
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", POOL_IMPLS)
+@given(data=st.data(), problem=pool_problems(), seed=st.integers(0, 2**16))
+def test_maxpool_kernels_match_reference_on_poisoned_inputs(impl, data, problem, seed):
+    x_shape, kernel, stride = problem
+    x = data.draw(poisoned(x_shape, seed), label="x")
+    kernels = td.kernels.get("maxpool2d", impl)
+    y, argmax = kernels.maxpool2d_forward(x, kernel, stride)
+    y_ref, argmax_ref = reference.maxpool2d_forward(x, kernel, stride)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    grad_y = data.draw(poisoned(y.shape, seed + 1), label="grad_y")
+    assert_same_numbers(
+        kernels.maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride),
+        reference.maxpool2d_backward(grad_y, argmax_ref, x_shape, kernel, stride),
+    )
+
+
+def _poisoned_conv_inputs(data, w_shape, x_shape, seed):
+    """x always poisoned; w and the bias poisoned or not (a NaN weight poisons its whole channel)."""
+    x = data.draw(poisoned(x_shape, seed), label="x")
+    w = data.draw(poisoned(w_shape, seed + 1, max_poisons=1), label="w") if data.draw(st.booleans()) else None
+    b = data.draw(poisoned(w_shape[:1], seed + 2, max_poisons=1), label="b") if data.draw(st.booleans()) else None
+    w = _random(w_shape, seed + 1) if w is None else w
+    b = _random(w_shape[0], seed + 2) if b is None else b
+    return x, w, b
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", CONV_IMPLS)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_conv_kernels_match_reference_on_poisoned_inputs(impl, data, seed):
+    x_shape, w_shape, stride, padding = data.draw(conv_problems(impl=impl), label="problem")
+    x, w, b = _poisoned_conv_inputs(data, w_shape, x_shape, seed)
+    kernels = conv_kernels(impl, chunk_bytes=1 if data.draw(st.booleans(), label="tiny chunks") else None)
+    y = kernels.conv2d_forward(x, w, b, stride, padding)
+    assert_same_numbers(y, reference.conv2d_forward(x, w, b, stride, padding))
+    poisoned_grad = data.draw(poisoned(y.shape, seed + 3), label="grad_y")
+    for grad_y in (_random(y.shape, seed + 3), poisoned_grad):  # for the poisoned inputs, then poisoned itself
+        assert_same_numbers(
+            kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding),
+            reference.conv2d_backward_input(grad_y, w, x_shape, stride, padding),
+        )
+        assert_same_numbers(
+            kernels.conv2d_backward_weight(grad_y, x, w_shape, stride, padding),
+            reference.conv2d_backward_weight(grad_y, x, w_shape, stride, padding),
+        )
+
+
+def _fused_with_kernels(impl, x, w, b, grad_y, stride, padding, pool, pool_stride):
+    kernels = td.kernels.get("conv2d_relu_maxpool2d", impl)
+    options = (stride, padding, (pool, pool), (pool_stride, pool_stride))
+    y, argmax = kernels.conv2d_relu_maxpool2d_forward(x, w, b, *options)
+    grad_y = grad_y(y.shape) if callable(grad_y) else grad_y
+    return (y, *kernels.conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, *options, True))
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", [name for name in FUSED_IMPLS if name != "reference"])
+@given(data=st.data(), problem=fused_problems(), seed=st.integers(0, 2**16))
+def test_fused_kernels_match_reference_on_poisoned_inputs(impl, data, problem, seed):
+    x_shape, w_shape, stride, padding, pool, pool_stride = problem
+    x, w, b = _poisoned_conv_inputs(data, w_shape, x_shape, seed)
+    problem = (stride, padding, pool, pool_stride)
+    want = _fused_with_kernels("reference", x, w, b, lambda shape: _random(shape, seed + 3), *problem)
+    got = _fused_with_kernels(impl, x, w, b, lambda shape: _random(shape, seed + 3), *problem)
+    for what, g, e in zip(("y", "grad_x", "grad_w", "grad_b"), got, want):
+        assert_same_numbers(g, e, what=what)
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", FUSED_IMPLS)
+@given(data=st.data(), problem=fused_problems(), seed=st.integers(0, 2**16))
+def test_fused_kernels_match_torch_on_poisoned_inputs(torch, impl, data, problem, seed):
+    """conv → ReLU → max-pool with NaN/±Inf in x (and sometimes w, b): PyTorch's three ops' values and gradients."""
+    x_shape, w_shape, stride, padding, pool, pool_stride = problem
+    x, w, b = _poisoned_conv_inputs(data, w_shape, x_shape, seed)
+    got = _fused_with_kernels(impl, x, w, b, lambda shape: _random(shape, seed + 3), stride, padding, pool, pool_stride)
+
+    tensors = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    F = torch.nn.functional
+    yt = F.max_pool2d(F.relu(F.conv2d(*tensors, stride=stride, padding=padding)), pool, pool_stride)
+    yt.backward(torch.tensor(_random(tuple(yt.shape), seed + 3)))
+    want = [yt.detach().numpy()] + [t.grad.numpy() for t in tensors]
+    for what, g, e in zip(("y", "grad_x", "grad_w", "grad_b"), got, want):
+        assert_same_numbers(g, e, rtol=1e-9, atol=1e-9, what=what)
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", CONV_IMPLS)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_conv_kernels_match_torch_on_poisoned_inputs(torch, impl, data, seed):
+    x_shape, w_shape, stride, padding = data.draw(conv_problems(impl=impl), label="problem")
+    x, w, b = _poisoned_conv_inputs(data, w_shape, x_shape, seed)
+    kernels = conv_kernels(impl)
+    y = kernels.conv2d_forward(x, w, b, stride, padding)
+    tensors = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    yt = torch.nn.functional.conv2d(*tensors, stride=stride, padding=padding)
+    grad_y = _random(y.shape, seed + 3)
+    yt.backward(torch.tensor(grad_y))
+    assert_same_numbers(y, yt.detach().numpy(), rtol=1e-9, atol=1e-9)
+    assert_same_numbers(kernels.conv2d_backward_input(grad_y, w, x_shape, stride, padding), tensors[0].grad.numpy())
+    assert_same_numbers(kernels.conv2d_backward_weight(grad_y, x, w_shape, stride, padding), tensors[1].grad.numpy())
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", FUSED_IMPLS)
+@given(data=st.data(), problem=fused_problems(), seed=st.integers(0, 2**16))
+def test_fused_op_equals_the_three_ops_on_poisoned_inputs(impl, data, problem, seed):
+    """The issue's symptom: F.conv2d_relu_maxpool2d must give what conv2d, relu and max_pool2d give, NaN included."""
+    x_shape, w_shape, stride, padding, pool, pool_stride = problem
+    arrays = _poisoned_conv_inputs(data, w_shape, x_shape, seed)
+    F = td.nn.functional
+    results = []
+    with td.kernels.using("conv2d_relu_maxpool2d", impl):
+        for fused in (False, True):
+            tensors = [td.tensor(a, requires_grad=True) for a in arrays]
+            if fused:
+                y = F.conv2d_relu_maxpool2d(
+                    *tensors, stride=stride, padding=padding, pool_size=pool, pool_stride=pool_stride
+                )
+            else:
+                y = F.max_pool2d(td.relu(F.conv2d(*tensors, stride=stride, padding=padding)), pool, pool_stride)
+            y.backward(_random(y.shape, seed + 3))
+            results.append([y.numpy()] + [t.grad.numpy() for t in tensors])
+    for what, expected, got in zip(("y", "grad_x", "grad_w", "grad_b"), *results):
+        assert_same_numbers(got, expected, what=what)

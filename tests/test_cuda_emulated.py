@@ -20,12 +20,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinydl.kernels import numpy_norm, reference
+from tinydl.kernels import numpy_norm, numpy_pool, reference
 from tinydl.testing import cuda_emulator
 
 pytestmark = pytest.mark.skipif(
     cuda_emulator.unavailable_reason() is not None, reason=f"CUDA emulation: {cuda_emulator.unavailable_reason()}"
 )
+
+# The poisoned inputs and PyTorch's NaN rule, shared with the CPU kernels' tests.
+from test_conv import POOL_CASES, assert_same_numbers, poisoned, poisoned_arithmetic  # noqa: E402
 
 from tinydl.kernels.cuda import batchnorm, conv, launch, matmul, optim, pool  # noqa: E402
 
@@ -238,6 +241,85 @@ def test_pool_kernels_match_reference(emulator, dtype, problem, seed, ties):
                 j : j + stride[1] * (y.shape[3] - 1) + 1 : stride[1],
             ] += grad / window
     assert_close(avg_grad, avg_grad_want, window, np.abs(grad).max(), dtype, "avg-pool backward")
+
+
+# ------------------------------------------------------------------ NaN and ±Inf, as in PyTorch (tests/test_conv.py)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES, ids=[str(c[0]) for c in POOL_CASES])
+def test_pool_kernel_lets_nan_win_as_torch_does(emulator, dtype, case):
+    window, want_y, want_argmax = case
+    x = np.array(window, dtype=dtype).reshape(1, 1, 2, 2)
+    with cuda_emulator.emulate(emulator=emulator):
+        y, argmax = pool.maxpool2d_forward(x, (2, 2), (2, 2))
+        grad_x = pool.maxpool2d_backward(np.ones_like(y), argmax, x.shape, (2, 2), (2, 2))
+    np.testing.assert_array_equal(y.ravel(), [want_y])
+    assert int(argmax.ravel()[0]) == want_argmax
+    np.testing.assert_array_equal(grad_x.ravel(), np.eye(4)[want_argmax])
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data(), problem=pool_problems(), seed=st.integers(0, 2**16))
+def test_pool_kernels_match_reference_on_poisoned_inputs(emulator, dtype, data, problem, seed):
+    x_shape, kernel, stride = problem
+    x = data.draw(poisoned(x_shape, seed, dtype), label="x")
+    y_want, arg_want = reference.maxpool2d_forward(x, kernel, stride)
+    grad = data.draw(poisoned(y_want.shape, seed + 1, dtype), label="grad_y")
+    with cuda_emulator.emulate(emulator=emulator):
+        y, argmax = pool.maxpool2d_forward(x, kernel, stride)
+        gx = pool.maxpool2d_backward(grad, argmax, x_shape, kernel, stride)
+        avg = pool.avgpool2d_forward(x, kernel, stride)
+    np.testing.assert_array_equal(y, y_want)
+    np.testing.assert_array_equal(argmax, arg_want)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else {}
+    assert_same_numbers(gx, reference.maxpool2d_backward(grad, arg_want, x_shape, kernel, stride), **tol)
+    views = [v.astype(np.float64) for _, v in numpy_pool.window_views(x, kernel, stride)]
+    assert_same_numbers(avg, sum(views) / len(views), **tol)  # plain arithmetic: Inf - Inf = NaN
+
+
+@st.composite
+def small_fused_problems(draw):
+    """(x_shape, w_shape, stride, padding, pool, pool_stride) small enough for the emulator."""
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 1)), draw(st.integers(0, 1))
+    h, w = draw(st.integers(max(1, kh - 2 * ph), 7)), draw(st.integers(max(1, kw - 2 * pw), 7))
+    stride = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    conv_hw = [(n_ + 2 * p - k) // s + 1 for n_, p, k, s in zip((h, w), (ph, pw), (kh, kw), stride)]
+    pool_size = draw(st.integers(1, min(3, *conv_hw)))
+    return (n, c, h, w), (o, c, kh, kw), stride, (ph, pw), pool_size, draw(st.integers(1, 3))
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", sorted(CONV_SETS))
+@given(data=st.data(), problem=small_fused_problems(), seed=st.integers(0, 2**16))
+def test_conv_and_fused_kernels_match_reference_on_poisoned_inputs(emulator, impl, data, problem, seed):
+    """conv2d and conv → ReLU → max-pool with NaN/±Inf in x (sometimes in w and b), float64."""
+    x_shape, w_shape, stride, padding, pool_size, pool_stride = problem
+    x = data.draw(poisoned(x_shape, seed), label="x")
+    w = data.draw(poisoned(w_shape, seed + 1, max_poisons=1), label="w") if data.draw(st.booleans()) else None
+    w = _random(w_shape, seed + 1, np.float64) if w is None else w
+    b = data.draw(poisoned(w_shape[:1], seed + 2, max_poisons=1), label="b")
+    options = dict(stride=stride, padding=padding, pool_kernel=(pool_size,) * 2, pool_stride=(pool_stride,) * 2)
+    y_want, arg_want = reference.conv2d_relu_maxpool2d_forward(x, w, b, **options)
+    grad = _random(y_want.shape, seed + 3, np.float64)
+    want = reference.conv2d_relu_maxpool2d_backward(grad, y_want, arg_want, x, w, need_input_grad=True, **options)
+    conv_want = reference.conv2d_forward(x, w, b, stride, padding)
+    conv_grad = _random(conv_want.shape, seed + 4, np.float64)
+    kernels = CONV_SETS[impl]
+    with cuda_emulator.emulate(emulator=emulator):
+        conv_y = kernels.conv2d_forward(x, w, b, stride, padding)
+        conv_gx = kernels.conv2d_backward_input(conv_grad, w, x_shape, stride, padding)
+        conv_gw = kernels.conv2d_backward_weight(conv_grad, x, w_shape, stride, padding)
+        y, argmax = kernels.conv2d_relu_maxpool2d_forward(x, w, b, **options)
+        got = kernels.conv2d_relu_maxpool2d_backward(grad, y, argmax, x, w, need_input_grad=True, **options)
+    assert_same_numbers(conv_y, conv_want, what="conv2d forward")
+    assert_same_numbers(conv_gx, reference.conv2d_backward_input(conv_grad, w, x_shape, stride, padding), what="∂x")
+    assert_same_numbers(conv_gw, reference.conv2d_backward_weight(conv_grad, x, w_shape, stride, padding), what="∂w")
+    assert_same_numbers(y, y_want, what="fused forward")
+    np.testing.assert_array_equal(argmax, arg_want)
+    for what, g, g_want in zip(("fused ∂x", "fused ∂w", "fused ∂b"), got, want):
+        assert_same_numbers(g, g_want, what=what)
 
 
 # ------------------------------------------------------------------ batch norm

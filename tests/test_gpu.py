@@ -70,7 +70,15 @@ import contextlib  # noqa: E402
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from test_cuda_emulated import assert_close, conv_problems, matmul_shapes, pool_problems  # noqa: E402
+from test_conv import POOL_CASES, assert_same_numbers, poisoned_arithmetic  # noqa: E402
+from test_conv import poisoned as poisoned_arrays  # noqa: E402
+from test_cuda_emulated import (  # noqa: E402
+    assert_close,
+    conv_problems,
+    matmul_shapes,
+    pool_problems,
+    small_fused_problems,  # noqa: E402
+)
 
 from tinydl.kernels import numpy_norm, reference  # noqa: E402
 from tinydl.kernels.cuda import batchnorm as cuda_batchnorm  # noqa: E402
@@ -175,6 +183,44 @@ def test_gpu_conv_kernels_match_reference(impl, dtype, problem, seed, with_bias)
         np.abs(grad_y).max() * np.abs(x).max(),
         dtype,
     )
+
+
+# NaN and ±Inf as in PyTorch (the same checks as tests/test_cuda_emulated.py, with NVRTC's compiler).
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", POOL_CASES, ids=[str(c[0]) for c in POOL_CASES])
+def test_gpu_pool_kernel_lets_nan_win_as_torch_does(dtype, case):
+    window, want_y, want_argmax = case
+    x = np.array(window, dtype=dtype).reshape(1, 1, 2, 2)
+    with poisoned():
+        y, argmax = cuda_pool.maxpool2d_forward(*_gpu(x), (2, 2), (2, 2))
+        grad_x = cuda_pool.maxpool2d_backward(*_gpu(np.ones((1, 1, 1, 1), dtype)), argmax, x.shape, (2, 2), (2, 2))
+    np.testing.assert_array_equal(_cpu(y).ravel(), [want_y])
+    assert int(_cpu(argmax).ravel()[0]) == want_argmax
+    np.testing.assert_array_equal(_cpu(grad_x).ravel(), np.eye(4)[want_argmax])
+
+
+@poisoned_arithmetic
+@pytest.mark.parametrize("impl", ["im2col", "direct"])
+@GPU_EXAMPLES
+@given(data=st.data(), problem=small_fused_problems(), seed=st.integers(0, 2**16))
+def test_gpu_conv_and_fused_kernels_match_reference_on_poisoned_inputs(impl, data, problem, seed):
+    x_shape, w_shape, stride, padding, pool_size, pool_stride = problem
+    x = data.draw(poisoned_arrays(x_shape, seed), label="x")
+    w = data.draw(poisoned_arrays(w_shape, seed + 1, max_poisons=1), label="w")
+    b = data.draw(poisoned_arrays(w_shape[:1], seed + 2, max_poisons=1), label="b")
+    options = dict(stride=stride, padding=padding, pool_kernel=(pool_size,) * 2, pool_stride=(pool_stride,) * 2)
+    y_want, arg_want = reference.conv2d_relu_maxpool2d_forward(x, w, b, **options)
+    grad = np.random.default_rng(seed + 3).standard_normal(y_want.shape)
+    want = reference.conv2d_relu_maxpool2d_backward(grad, y_want, arg_want, x, w, need_input_grad=True, **options)
+    kernels = getattr(cuda_conv, impl)
+    gx_, gw_, gb_, ggrad = _gpu(x, w, b, grad)
+    with poisoned():
+        y, argmax = kernels.conv2d_relu_maxpool2d_forward(gx_, gw_, gb_, **options)
+        got = kernels.conv2d_relu_maxpool2d_backward(ggrad, y, argmax, gx_, gw_, need_input_grad=True, **options)
+    assert_same_numbers(_cpu(y), y_want, what="fused forward")
+    np.testing.assert_array_equal(_cpu(argmax), arg_want)
+    for what, g, g_want in zip(("∂x", "∂w", "∂b"), got, want):
+        assert_same_numbers(_cpu(g), g_want, what=what)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

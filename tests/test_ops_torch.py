@@ -429,6 +429,23 @@ def test_relu_and_abs_at_zero_convention(torch):
     compare(torch, td.abs, torch.abs, x)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_relu_propagates_nan_and_inf_as_torch(torch, dtype, data):
+    """relu(NaN) = NaN and its gradient passes; where y <= 0 the gradient is 0 even if ∂L/∂y is NaN or ±Inf."""
+    special = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -1.5])
+    x = data.draw(st.lists(special, min_size=1, max_size=12), label="x")
+    grad = data.draw(st.lists(special, min_size=len(x), max_size=len(x)), label="upstream gradient")
+    x, grad = np.array(x, dtype=dtype), np.array(grad, dtype=dtype)
+    xt, xtt = td.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, yt = td.relu(xt), torch.relu(xtt)
+    y.backward(grad)
+    yt.backward(torch.tensor(grad))
+    np.testing.assert_array_equal(y.numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(xt.grad.numpy(), xtt.grad.numpy())
+    assert xt.grad.dtype == dtype
+
+
 def test_clip_at_bounds_convention(torch):
     x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
     compare(torch, lambda t: t.clip(-1.0, 1.0), lambda t: torch.clamp(t, -1.0, 1.0), x)

@@ -59,7 +59,8 @@ ROLES = {
     # conv2d_backward_input(grad_y, w, x_shape, stride, padding) -> grad_x
     # conv2d_backward_weight(grad_y, x, w_shape, stride, padding) -> grad_w
     "conv2d": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
-    # maxpool2d_forward(x, kernel, stride) -> (y, argmax)   argmax: int, flat i·KW + j inside each window
+    # maxpool2d_forward(x, kernel, stride) -> (y, argmax)   argmax: int, flat i·KW + j inside each window:
+    #     the first maximum, or (NaN wins, as in PyTorch) the window's last NaN
     # maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride) -> grad_x
     "maxpool2d": ("maxpool2d_forward", "maxpool2d_backward"),
     # matmul(a, b) -> a @ b for 2-D float arrays

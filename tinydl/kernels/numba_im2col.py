@@ -30,7 +30,7 @@ import numpy as np
 
 from ._numba import njit, prange
 from .numba_pool import maxpool_backward_into, maxpool_forward_into, pooled_outputs
-from .reference import output_size, pad_images_contiguous
+from .reference import output_size, pad_images_contiguous, relu_backward
 from .workspace import SHARED_WORKSPACE
 
 CHUNK_BYTES = 8 << 20  # default target size of one chunk's ``cols``
@@ -160,6 +160,11 @@ def conv2d_relu_maxpool2d_forward(
     The full-size conv output is never stored: each chunk of about ``chunk_bytes``
     is pooled as soon as it is computed. Bias and ReLU come last, on the pooled
     output (a quarter of the size): max(z + b) = max(z) + b, max(relu(z)) = relu(max(z)).
+
+    NaN and ±Inf as in PyTorch: the pooling lets NaN win (numba_pool), np.maximum keeps
+    NaN. max(z + b) = max(z) + b fails only for a bias that is NaN or infinite (z + b is
+    NaN wherever z = −b = ±Inf, or everywhere when b is NaN, and the last NaN wins): with
+    such a bias it is added before the pooling, so that the same tap wins as unfused.
     """
     n_images, channels, height, width = x.shape
     n_filters, _, kh, kw = w.shape
@@ -171,12 +176,16 @@ def conv2d_relu_maxpool2d_forward(
     w2d = np.ascontiguousarray(w, dtype=dtype).reshape(n_filters, taps)
     y, argmax = pooled_outputs((n_images, n_filters, oh, ow), pool_kernel, pool_stride, dtype, workspace)
     b = np.zeros(n_filters, dtype) if bias is None else np.asarray(bias, dtype=dtype)
+    bias_first = not np.isfinite(b).all()  # O numbers: no cost; see the docstring
     per_image = max(taps, n_filters) * oh * ow * y.itemsize
     for n0, n1 in _chunks(n_images, per_image, chunk_bytes):
         conv = workspace.scratch("conv", (n1 - n0, n_filters, oh * ow), dtype)
         np.matmul(w2d, _cols_for(xp, n0, n1, (kh, kw), stride, (oh, ow), dtype, workspace), out=conv)
+        if bias_first:
+            conv += b.reshape(1, -1, 1)
         maxpool_forward_into(conv.reshape(n1 - n0, n_filters, oh, ow), pkh, pkw, psh, psw, y[n0:n1], argmax[n0:n1])
-    y += b.reshape(1, -1, 1, 1)
+    if not bias_first:
+        y += b.reshape(1, -1, 1, 1)
     np.maximum(y, 0, out=y)
     return y, argmax
 
@@ -195,7 +204,7 @@ def conv2d_relu_maxpool2d_backward(
     chunk_bytes=FUSED_CHUNK_BYTES,
     workspace=SHARED_WORKSPACE,
 ):
-    """(∂L/∂x or None, ∂L/∂w, ∂L/∂b): ∂L/∂y where y > 0 (ReLU), routed to each window's winner, then the
+    """(∂L/∂x or None, ∂L/∂w, ∂L/∂b): ∂L/∂y except where y ≤ 0 (ReLU), routed to each window's winner, then the
     conv backward (∂L/∂W = Σ g·colsᵀ, ∂L/∂x = col2im(Wᵀ·g)), chunk by chunk."""
     n_images, channels, height, width = x.shape
     n_filters, _, kh, kw = w.shape
@@ -207,7 +216,7 @@ def conv2d_relu_maxpool2d_backward(
     filter_size = channels * kh * kw
     w2d = np.ascontiguousarray(np.asarray(w, dtype=dtype).reshape(n_filters, filter_size))
     grad_xp = workspace.empty((n_images, channels, height + 2 * ph, width + 2 * pw), dtype) if need_input_grad else None
-    grad_pooled = grad_y * (y > 0)  # ReLU's derivative, taken on the small pooled output
+    grad_pooled = relu_backward(grad_y, y)  # ReLU's derivative (a NaN passes it), on the small pooled output
     grad_w, grad_b = np.zeros((n_filters, filter_size), dtype=dtype), grad_pooled.sum(axis=(0, 2, 3))
     w_t = np.ascontiguousarray(w2d.T)
     per_image = max(filter_size, n_filters) * oh * ow * grad_y.itemsize

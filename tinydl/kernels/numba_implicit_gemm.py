@@ -41,11 +41,22 @@ the dot-product tiles these replaced; now 2.7–2.9 ms forward, 2.0–2.2 weight
 gradient, 2.8 input gradient; (64, 64→64, 32², pad 1): 25–27 / 21.5 / 25 ms
 before, now 15.5 / 16 / 15.5 (≈ 310 GFLOP/s each).
 
+NaN and ±Inf give what plain arithmetic (the reference, PyTorch) gives. Two
+places would differ, and both only with a NaN or infinite *weight*: the input
+gradient multiplies the zeros it pads ∂L/∂y with by the weights (0 · NaN = NaN
+where the reference adds nothing), and the filters-in-vectors forward skips
+kernel rows that meet only padding (where the reference gets 0 · NaN = NaN). So
+filters that are not all finite (O·C·KH·KW numbers to check, no pass over the
+data) go to numba_im2col for those two roles. The kernels keep fastmath's
+reassociation and contraction, but not 'nnan'/'ninf', which would let LLVM
+assume there is no NaN or Inf.
+
 Shapes (NCHW, as PyTorch):  x (N, C, H, W),  w (O, C, KH, KW),  y (N, O, OH, OW).
 """
 
 import numpy as np
 
+from . import numba_im2col
 from ._numba import njit, numba, prange
 from .numba_matmul import TILE_ROWS, TILE_VECTORS, outer_product_tile
 from .reference import output_size
@@ -53,6 +64,8 @@ from .simd import VECTOR_BYTES, lanes
 from .workspace import SHARED_WORKSPACE
 
 LAYOUTS = ("positions_in_vectors", "filters_in_vectors")
+# fastmath=True without 'nnan' and 'ninf': reassociation and fused multiply-adds, but NaN and Inf kept.
+FAST = {"contract", "arcp", "reassoc", "nsz", "afn"}
 
 
 def check_supported(kernel, stride, padding):
@@ -161,6 +174,8 @@ def _parts(n_images):
 def conv2d_forward(x, w, bias, stride, padding, layout=None, workspace=SHARED_WORKSPACE):
     """y[n, o, p, q] = b[o] + Σ_t w[o, t] · image_n[offsets[t] + p·Wp + q]   (stride 1; see the module docstring)."""
     check_supported(w.shape[2:], stride, padding)
+    if not np.isfinite(w).all():  # see the module docstring: plain arithmetic on the padding
+        return numba_im2col.conv2d_forward(x, w, bias, stride, padding, workspace=workspace)
     n_filters, _, kh, kw = w.shape
     oh, ow = output_size(x.shape[2], kh, 1, padding[0]), output_size(x.shape[3], kw, 1, padding[1])
     dtype = np.result_type(x, w)
@@ -204,6 +219,8 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding, layout=None, work
     _forward_filters_in_vectors leaves out the kernel rows that meet only those zeros, about 15 % of it.)
     """
     check_supported(w.shape[2:], stride, padding)
+    if not np.isfinite(w).all():  # see the module docstring: no 0 · NaN on the padding of ∂L/∂y
+        return numba_im2col.conv2d_backward_input(grad_y, w, x_shape, stride, padding, workspace=workspace)
     _, _, height, width = x_shape
     _, _, kh, kw = w.shape
     (ph, pw) = padding
@@ -225,7 +242,7 @@ def _copy_padded(x, n, ph, pw, image):
             image[start : start + width] = x[n, c, h]
 
 
-@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+@njit(parallel=True, fastmath=FAST, cache=True, error_model="numpy")
 def _forward_positions_in_vectors(x, panels, bias, offsets, ph, pw, n_parts, y):
     """y[n, o, p, q] = b[o] + Σ_t w[o, t] · image_n[offsets[t] + p·Wp + q],  image_n = x[n] zero-padded
     by (ph, pw), stored flat (stride 1; see the module docstring).
@@ -266,7 +283,7 @@ def _forward_positions_in_vectors(x, panels, bias, offsets, ph, pw, n_parts, y):
                     y[n, o, p] = out[o, p * wp : p * wp + ow]
 
 
-@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+@njit(parallel=True, fastmath=FAST, cache=True, error_model="numpy")
 def _forward_filters_in_vectors(x, w_t, bias, offsets, positions, kh, ph, pw, n_parts, y):
     """The same as _forward_positions_in_vectors, with the filters in the vectors: yᵀ[s, o] = b[o] + Σ_t image[positions[s] + offsets[t]] · wᵀ[t, o]
     for the real output positions only (positions[p·OW + q] = p·Wp + q; whole tiles of 8, the extra ones 0).
@@ -306,7 +323,7 @@ def _forward_filters_in_vectors(x, w_t, bias, offsets, positions, kh, ph, pw, n_
                         y[n, o, p, q] = out_t[p * ow + q, o]
 
 
-@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+@njit(parallel=True, fastmath=FAST, cache=True, error_model="numpy")
 def _weight_gradient(grad_y, x, offsets, positions, ph, pw, parts):
     """parts[k] = part k of  ∂L/∂w[o, t] (stored (taps, filters)) = Σ_{n,p,q} ∂L/∂y[n, o, p, q] · image_n[offsets[t] + p·Wp + q]
     (stride 1; image_n = x[n] zero-padded by (ph, pw), stored flat; positions[p·OW + q] = p·Wp + q);

@@ -4,6 +4,12 @@
                argmax[n, c, p, q] = i·KW + j of the first maximum (as the reference, and PyTorch)
     backward:  ∂L/∂x[n, c, p·sh + i*, q·sw + j*] += ∂L/∂y[n, c, p, q] at each window's winner (i*, j*), 0 elsewhere
 
+NaN wins, as in PyTorch: a NaN anywhere in the window makes the output NaN, and
+the gradient goes to the last NaN of the window (a tap takes over when it is
+larger or NaN: ``v > best or v != v``, one more compare per tap, no extra pass).
+These kernels are compiled without fastmath, which would let LLVM assume there
+is no NaN and drop that test.
+
 Shapes (NCHW): x (N, C, H, W), y and argmax (N, C, OH, OW), OH = (H − KH) // sh + 1.
 Compared with NumPy's strided views (kernels/numpy_pool.py), which make KH·KW
 passes over the input and write a full-size comparison mask in each, here every
@@ -21,7 +27,8 @@ from .workspace import SHARED_WORKSPACE
 
 @njit(parallel=True, cache=True)
 def maxpool_forward_into(x, kh, kw, sh, sw, y, argmax):
-    """y[n, c, p, q] = max_{i,j} x[n, c, p·sh + i, q·sw + j];  argmax = i·KW + j of the first maximum."""
+    """y[n, c, p, q] = max_{i,j} x[n, c, p·sh + i, q·sw + j];  argmax = i·KW + j of the first maximum
+    (or of the last NaN: NaN wins, as in PyTorch)."""
     n_images, channels, oh, ow = y.shape
     for n in prange(n_images):
         for c in range(channels):
@@ -32,7 +39,8 @@ def maxpool_forward_into(x, kh, kw, sh, sw, y, argmax):
                     for i in range(kh):
                         for j in range(kw):
                             v = x[n, c, p * sh + i, q * sw + j]
-                            if v > best:  # strict: the first maximum wins ties, as in the reference
+                            # strict: the first maximum wins ties; a NaN always takes over (NaN > best is false)
+                            if v > best or v != v:
                                 best = v
                                 where = i * kw + j
                     y[n, c, p, q] = best

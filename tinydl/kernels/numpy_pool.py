@@ -6,6 +6,10 @@ strided view of the input, x[:, :, i::sh, j::sw] cut to the output size. So
     y = max over the KH·KW views          (a running maximum: KH·KW vectorised passes)
     argmax = the tap i·KW + j whose view won (the first one on ties, as the reference)
 
+NaN wins, as in PyTorch: a NaN anywhere in the window makes the output NaN,
+and the gradient goes to the last NaN of the window (a later tap takes over
+when it is larger *or NaN*, as in PyTorch's loop; see reference.maxpool2d_forward).
+
 and backward adds ∂L/∂y into the view of each window's winning tap. No copy
 of the windows is made. Shapes (NCHW): x (N, C, H, W), y (N, C, OH, OW).
 """
@@ -35,6 +39,7 @@ def maxpool2d_forward(x, kernel, stride):
     argmax = np.zeros(y.shape, dtype=np.int32)
     for k, view in views:
         better = view > y  # strict: the first maximum wins ties, as in the reference
+        better |= np.isnan(view)  # ... and every NaN takes over (NaN > y is always false)
         np.copyto(y, view, where=better)
         argmax[better] = k
     return y, argmax

@@ -93,6 +93,12 @@ def maxpool2d_forward(x, kernel, stride):
 
     ``argmax`` holds, for each output, the flat position i·KW + j of the winner
     inside its window (the first one on ties), which the backward pass needs.
+
+    NaN wins, as in PyTorch: a NaN anywhere in the window makes the output NaN,
+    and the winner (where the gradient goes) is the *last* NaN in the window,
+    row by row (PyTorch's loop takes a value that is larger *or NaN*, so each
+    later NaN takes over). ±Inf are ordinary numbers here: +Inf wins, and a
+    window of -Inf only gives -Inf at its first position.
     """
     n_images, channels, height, width = x.shape
     (kh, kw), (sh, sw) = kernel, stride
@@ -103,9 +109,11 @@ def maxpool2d_forward(x, kernel, stride):
         for c in range(channels):
             for p in range(oh):
                 for q in range(ow):
-                    # BEGIN SOLUTION assignment=3 hint="the window's maximum, and its flat position i*KW + j in argmax (np.argmax gives the first on ties)"
+                    # BEGIN SOLUTION assignment=3 hint="the window's maximum, and its flat position i*KW + j in argmax (np.argmax gives the first on ties; a NaN wins: the last one)"
                     window = x[n, c, p * sh : p * sh + kh, q * sw : q * sw + kw]
-                    k = int(np.argmax(window))
+                    nans = np.flatnonzero(np.isnan(window))
+                    # np.argmax would pick the first NaN; PyTorch's gradient goes to the last one.
+                    k = int(nans[-1]) if nans.size else int(np.argmax(window))
                     argmax[n, c, p, q] = k
                     y[n, c, p, q] = window.flat[k]
                     # END SOLUTION
@@ -139,14 +147,27 @@ def matmul(a, b):
     return c
 
 
+def relu_backward(grad, y, xp=np):
+    """∂L/∂x of y = relu(x), from ReLU's output: 0 where y ≤ 0, else ∂L/∂y, as PyTorch's threshold_backward.
+
+    So where y is NaN the gradient passes (NaN ≤ 0 is false), and where y ≤ 0 it is 0
+    even if ∂L/∂y is NaN or ±Inf (``grad * (y > 0)`` would give NaN there, NaN·0 = NaN,
+    and would drop the gradient of a NaN). ``xp``: NumPy, or CuPy for CuPy arrays.
+    """
+    return xp.where(y <= 0, grad.dtype.type(0), grad)
+
+
 def compose_conv_relu_maxpool(
     conv2d_forward, conv2d_backward_input, conv2d_backward_weight, maxpool2d_forward, maxpool2d_backward
 ):
     """Build the fused conv → ReLU → max-pool kernels out of separate conv and pool kernels.
 
     Uses max(relu(z)) = relu(max(z)) (ReLU is monotone), so the ReLU runs on the
-    pooled output, a quarter of the size. Returns (forward, backward) with the
-    signatures of the ``conv2d_relu_maxpool2d`` roles in :mod:`tinydl.kernels`.
+    pooled output, a quarter of the size. That holds with NaN too: max-pooling
+    takes the last NaN of a window either way, and relu(NaN) = NaN (np.maximum
+    keeps NaN), whose derivative passes the gradient as PyTorch's does
+    (:func:`relu_backward`). Returns (forward, backward) with the signatures of
+    the ``conv2d_relu_maxpool2d`` roles in :mod:`tinydl.kernels`.
     """
 
     def forward(x, w, bias, stride, padding, pool_kernel, pool_stride):
@@ -154,7 +175,7 @@ def compose_conv_relu_maxpool(
         return np.maximum(pooled, 0), argmax
 
     def backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad):
-        grad_pooled = grad_y * (y > 0)
+        grad_pooled = relu_backward(grad_y, y)
         oh = output_size(x.shape[2], w.shape[2], stride[0], padding[0])
         ow = output_size(x.shape[3], w.shape[3], stride[1], padding[1])
         conv_shape = (x.shape[0], w.shape[0], oh, ow)

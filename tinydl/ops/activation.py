@@ -9,7 +9,11 @@ from ..tensor import as_tensor
 
 
 class ReLU(Function):
-    """y = max(0, x).   dy/dx = 1 if x > 0 else 0  (0 at x = 0, by convention)."""
+    """y = max(0, x).   dy/dx = 1 if x > 0 else 0  (0 at x = 0, by convention).
+
+    NaN as in PyTorch: relu(NaN) = NaN (``maximum`` keeps NaN), and the gradient is 0
+    only where y ≤ 0, so a NaN passes ∂L/∂y on, and ∂L/∂y = NaN stops where y ≤ 0.
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -21,9 +25,10 @@ class ReLU(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # BEGIN SOLUTION assignment=2 hint="dy/dx = 1 where x > 0, else 0"
+        # BEGIN SOLUTION assignment=2 hint="dy/dx = 1 where x > 0, else 0 (PyTorch: 0 where y <= 0, else grad)"
         (y,) = ctx.saved
-        return grad * (y > 0)
+        # where, not grad * (y > 0): that drops the gradient of a NaN and turns NaN · 0 into NaN
+        return array_module(grad).where(y <= 0, grad.dtype.type(0), grad)
         # END SOLUTION
 
 

@@ -87,6 +87,8 @@ class MaxPool2d(Function):
     Backward: only the winner of each window affected the output, so
         ∂L/∂x[n, c, p·sh + i*, q·sw + j*] += ∂L/∂y[n, c, p, q]   at the argmax (i*, j*),
     and every other input gets 0. (At a tie the first maximum wins, as in PyTorch.)
+    NaN wins, as in PyTorch: a NaN anywhere in the window makes the output NaN, and
+    the gradient goes to the last NaN of the window.
     """
 
     @staticmethod
@@ -111,8 +113,10 @@ class Conv2dReLUMaxPool2d(Function):
     arithmetic (docs/performance.md). Two facts make the fusion simple:
       * ReLU is monotone, so max(relu(z)) = relu(max(z)): the ReLU runs on the
         pooled output, a quarter of the size;
-      * backward, ∂L/∂z is ∂L/∂y at each window's winner where y > 0 and 0
+      * backward, ∂L/∂z is ∂L/∂y at each window's winner unless y ≤ 0, and 0
         elsewhere; from there the conv backward is the usual one.
+    NaN and ±Inf give what the three ops give, as in PyTorch: a NaN wins its pooling
+    window (the gradient goes to its last NaN), relu(NaN) = NaN passes the gradient on.
     """
 
     @staticmethod

@@ -11,6 +11,8 @@ CPU kernels' signatures (NCHW, ``stride`` and ``padding`` pairs):
 
 The fused conv → ReLU → max-pool roles are composed from these and pool.cu's
 max-pool (ReLU after the pool, as on the CPU), so they need no kernel of their own.
+NaN and ±Inf as in PyTorch: pool.cu lets NaN win, ``maximum`` keeps NaN, and
+ReLU's derivative (reference.relu_backward) passes the gradient of a NaN.
 """
 
 from types import SimpleNamespace
@@ -18,6 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...backend import array_module
+from ..reference import relu_backward
 from . import launch as _launch
 from .launch import ceil_div, check_index_range, empty, launch, suffix
 
@@ -149,8 +152,16 @@ def direct_conv2d_forward(x, w, bias, stride, padding):
 
 
 def direct_conv2d_backward_input(grad_y, w, x_shape, stride, padding):
-    """∂L/∂x[n, c, h, w] = Σ_{o,i,j} w[o, c, i, j] · ∂L/∂y at the output that read (h, w) through tap (i, j)."""
+    """∂L/∂x[n, c, h, w] = Σ_{o,i,j} w[o, c, i, j] · ∂L/∂y at the output that read (h, w) through tap (i, j).
+
+    The kernel multiplies w by 0 for the taps that read no output (padding, stride gaps);
+    with a NaN or infinite weight that gives NaN where plain arithmetic (the reference,
+    PyTorch) adds nothing. So non-finite filters go to im2col's col2im, which adds only
+    real products. (The check reduces O·C·KH·KW numbers and waits for the answer.)
+    """
     xp, grad_y, w = _prepare("conv2d backward", grad_y, w)
+    if not bool(xp.isfinite(w).all()):
+        return im2col_conv2d_backward_input(grad_y, w, x_shape, stride, padding)
     grad_x = empty(xp, tuple(x_shape), grad_y.dtype)
     check_index_range("conv2d backward", grad_x.size)
     n, c, h, wd = x_shape
@@ -197,7 +208,7 @@ def _fused(conv):
         return array_module(pooled).maximum(pooled, 0), argmax
 
     def backward(grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad):
-        grad_pooled = grad_y * (y > 0)
+        grad_pooled = relu_backward(grad_y, y, array_module(grad_y))  # a NaN y passes the gradient, as in PyTorch
         conv_shape = (x.shape[0], w.shape[0]) + output_hw(x.shape, w.shape, stride, padding)
         grad_conv = pool.maxpool2d_backward(grad_pooled, argmax, conv_shape, pool_kernel, pool_stride)
         grad_x = conv.conv2d_backward_input(grad_conv, w, x.shape, stride, padding) if need_input_grad else None

@@ -4,7 +4,10 @@
 //   avg:  y[n,c,p,q] = (1 / (KH·KW)) Σ_{i,j} x[n, c, p·sh + i, q·sw + j]
 //
 // The argmax convention is the CPU kernels': the flat position inside the window, and the first
-// maximum wins a tie (a later number must be strictly larger to take over).
+// maximum wins a tie (a later number must be strictly larger to take over). NaN wins, as in
+// PyTorch: a NaN anywhere in the window makes the output NaN, and the gradient goes to the last
+// NaN of the window (a NaN always takes over: v != v). Compile without fast-math flags that
+// assume no NaN (NVRTC's --use_fast_math does not; a host compiler's -ffast-math would).
 //
 // Forward: one thread per output, reading its window. Backward: one thread per INPUT pixel,
 // which sums the gradients of the windows that contain it (and, for max, that it won). With
@@ -40,7 +43,8 @@ __device__ void maxpool_forward(const PoolShape s, const T* __restrict__ x, T* _
         for (int i = 0; i < s.KH; ++i)
             for (int j = 0; j < s.KW; ++j) {
                 T v = window[i * s.W + j];
-                if (v > best) { best = v; where = i * s.KW + j; }  // strictly larger: the first maximum stays
+                // strictly larger: the first maximum stays; a NaN always takes over (NaN > best is false)
+                if (v > best || v != v) { best = v; where = i * s.KW + j; }
             }
         y[e] = best;
         argmax[e] = where;

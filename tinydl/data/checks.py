@@ -137,7 +137,7 @@ def pickle_refusal(path, entry=None):
     """The message for a NumPy file (or an ``entry`` of a .npz) that holds Python objects.
 
     Loading those would unpickle them, which can run any code; NumPy's own message
-    suggests allow_pickle=True, advice tinydl never passes on.
+    suggests turning unpickling on — advice tinydl never passes on.
     """
     where = f"{path}, entry {entry!r}," if entry else str(path)
     return (

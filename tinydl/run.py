@@ -313,13 +313,13 @@ def write_data_files(run_dir, splits):
         data.folders.write_split_file(Path(run_dir) / data.folders.SPLIT_FILE, splits)
 
 
-def _load_saved_split(meta, split, data_dir, log, run_folder=None):
+def _load_saved_split(meta, split, data_dir, log, run_dir=None):
     """The ``split`` of the data a saved run was trained on: an image folder's files again (from the
     run's splits.json; ``data_dir`` replaces the folder if it moved), or the data set (synthetic runs
     fall back to synthetic)."""
     from . import data
 
-    split_file = Path(run_folder) / data.folders.SPLIT_FILE if run_folder is not None else None
+    split_file = Path(run_dir) / data.folders.SPLIT_FILE if run_dir is not None else None
     if split_file is not None and split_file.is_file():
         dataset = data.folders.read_split_file(split_file, split, root=data_dir)
         (log or _quiet)(data.describe_source(dataset))
@@ -327,7 +327,7 @@ def _load_saved_split(meta, split, data_dir, log, run_folder=None):
     if str(meta.get("dataset_source", "")).startswith("image folder"):
         raise FileNotFoundError(
             f"this run was trained on an {meta['dataset_source']} but its {data.folders.SPLIT_FILE} "
-            f"(the files of each split) is missing from {run_folder}; it cannot be evaluated on the same files"
+            f"(the files of each split) is missing from {run_dir}; it cannot be evaluated on the same files"
         )
     return load_splits(
         meta["dataset"], data_dir, fallback=meta["dataset"].startswith("synthetic"), splits=(split,), log=log
@@ -573,7 +573,7 @@ def evaluate_run(run_dir, split="test", data_dir=None, out=None, device="cpu", l
     from .train import predict_proba
 
     folder, model, meta, normalizer = load_run(run_dir, device)
-    dataset = _load_saved_split(meta, split, data_dir, log or _quiet, run_folder=folder)
+    dataset = _load_saved_split(meta, split, data_dir, log or _quiet, run_dir=folder)
     x, y = dataset.arrays()
     check_image_shape(x.shape[1:], meta)
     probs = predict_proba(model, x, normalizer, meta["task"])
@@ -641,7 +641,7 @@ def explain_run(run_dir, images=(), split="test", n=8, layer=None, data_dir=None
         x = read_images(images, meta)
         default = folder / "gradcam-images.png"
     else:
-        x, _ = _load_saved_split(meta, split, data_dir, log or _quiet, run_folder=folder).arrays()
+        x, _ = _load_saved_split(meta, split, data_dir, log or _quiet, run_dir=folder).arrays()
         x = x[np.random.default_rng(0).choice(len(x), size=min(n, len(x)), replace=False)]
         default = folder / f"gradcam-{split}.png"
     path = Path(out) if out else default

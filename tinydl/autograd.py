@@ -75,7 +75,7 @@ def topological_order(root):
     parents, so reversing the list visits every node after every node that
     uses it — the order the chain rule needs.
     """
-    # BEGIN SOLUTION assignment=1 hint="depth-first search from root over node.parents that require grad; append a node after all its parents"
+    # BEGIN SOLUTION assignment=1 task=topological_order hint="depth-first search from root over node.parents that require grad; append a node after all its parents"
     order, visited = [], set()
     stack = [(root, False)]
     while stack:

@@ -190,13 +190,20 @@ def build_parser():
     p.add_argument("--data-dir")
     p.set_defaults(run=cmd_datasets)
 
-    p = sub.add_parser("assignment", help="course assignments: write a student version")
-    p.add_argument("action", choices=["make", "list"], help="make: write a student version; list: what each covers")
-    p.add_argument("number", nargs="?", type=int, help="the assignment (1-4)")
-    p.add_argument("--out", default=None, help="folder to write (default: assignmentN)")
+    p = sub.add_parser("assignment", help="course assignments: hand-outs, what is left to write, grading")
     p.add_argument(
-        "--solution", action="store_true", help="write the same folder with the solutions (to check the autograder)"
+        "action",
+        choices=["list", "make", "todo", "grade", "tutorials"],
+        help="list: the assignments and their tasks; make N: write a hand-out; todo DIR: what is left to write; "
+        "grade DIR: results.json + results.csv; tutorials: the notebooks without the exercises' solutions",
     )
+    p.add_argument("target", nargs="?", help="make: the assignment (1-4); todo/grade: the hand-out folder (default .)")
+    p.add_argument("--out", default=None, help="make/tutorials: the new folder to write")
+    p.add_argument(
+        "--solution", action="store_true", help="make/tutorials: keep the solutions (the answer key, to check the grader)"
+    )
+    p.add_argument("--json", action="store_true", help="grade: print only the results.json")
+    p.add_argument("--from", dest="source", default=None, help="tutorials: the folder of notebooks (default: tutorials/)")
     p.set_defaults(run=cmd_assignment)
     return parser
 

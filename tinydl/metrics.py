@@ -205,8 +205,8 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
 
 
 def _confusion(y_true, y_pred, k):
+    # BEGIN SOLUTION assignment=4 task=confusion_matrix hint="cm[t, p] = how many samples of true class t were predicted p (np.bincount of t*K + p is one way)"
     # Give each (true, predicted) pair its own cell number true·K + predicted; bincount counts all cells at once.
-    # BEGIN SOLUTION assignment=4 hint="cm[t, p] = how many samples of true class t were predicted p (np.bincount of t*K + p is one way)"
     return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
     # END SOLUTION
 
@@ -388,6 +388,20 @@ def _trapezoid(x, y):
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
 
 
+def _both_classes(y_true, scores):
+    """Binary labels and scores as arrays; ValueError unless y_true holds both classes (ROC and AUC need both)."""
+    y = _binary_labels(y_true, "y_true")
+    s = _binary_scores(scores, "scores")
+    _same_length(y, "y_true", s, "scores")
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == len(y):
+        raise ValueError(
+            f"ROC/AUC is undefined: y_true (shape {y.shape}) contains only class {int(y[0])}; "
+            f"it needs both positive and negative samples"
+        )
+    return y, s
+
+
 def roc_curve(y_true, scores):
     """The ROC curve of a binary classifier: (fpr, tpr, thresholds), thresholds decreasing.
 
@@ -403,16 +417,9 @@ def roc_curve(y_true, scores):
     column 1 is used. Raises ValueError when y_true has only one class: one of
     the two rates would divide by zero.
     """
-    y = _binary_labels(y_true, "y_true")
-    s = _binary_scores(scores, "scores")
-    _same_length(y, "y_true", s, "scores")
+    y, s = _both_classes(y_true, scores)
     n_pos = int(y.sum())
     n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError(
-            f"ROC/AUC is undefined: y_true (shape {y.shape}) contains only class {int(y[0])}; "
-            f"it needs both positive and negative samples"
-        )
     fps, tps, thresholds = _roc_counts(y, s)
     fpr = np.r_[0, fps] / n_neg
     tpr = np.r_[0, tps] / n_pos
@@ -424,7 +431,7 @@ def _binary_auc(y, s):
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == len(y):
         return np.nan
-    # BEGIN SOLUTION assignment=4 hint="the area under (FPR, TPR) from _roc_counts, starting at (0, 0): _trapezoid(fpr, tpr)"
+    # BEGIN SOLUTION assignment=4 task=binary_auc hint="the area under (FPR, TPR) from _roc_counts, starting at (0, 0): _trapezoid(fpr, tpr)"
     fps, tps, _ = _roc_counts(y, s)
     return _trapezoid(np.r_[0, fps] / (len(y) - n_pos), np.r_[0, tps] / n_pos)
     # END SOLUTION
@@ -485,8 +492,7 @@ def roc_auc(y_true, scores):
     """
     y_raw, s_raw = to_numpy(y_true), to_numpy(scores)
     if not (_is_multilabel(y_raw) or (s_raw.ndim == 2 and s_raw.shape[1] > 2)):
-        fpr, tpr, _ = roc_curve(y_true, scores)
-        return _trapezoid(fpr, tpr)
+        return _binary_auc(*_both_classes(y_true, scores))
     per_class = roc_auc_per_class(y_true, scores)
     defined = ~np.isnan(per_class)
     if not defined.any():
@@ -628,8 +634,7 @@ def best_threshold(y_true, scores, criterion="youden"):
     """
     if criterion not in ("youden", "f1"):
         raise ValueError(f"criterion must be 'youden' or 'f1', got {criterion!r}")
-    roc_curve(y_true, scores)  # validates the inputs (and that both classes are present)
-    y, s = _binary_labels(y_true, "y_true"), _binary_scores(scores, "scores")
+    y, s = _both_classes(y_true, scores)
     fp, tp, thresholds = _roc_counts(y, s)
     n_pos = int(y.sum())
     n_neg = len(y) - n_pos

@@ -69,7 +69,7 @@ class Normalizer:
     @classmethod
     def fit(cls, x):
         """Per-channel mean and std of images x (N, C, H, W) — or per feature of x (N, F)."""
-        # BEGIN SOLUTION assignment=4 hint="mean and std over every axis except the channel axis 1 (for images: 0, 2, 3)"
+        # BEGIN SOLUTION assignment=4 task=normalizer_fit hint="mean and std over every axis except the channel axis 1 (for images: 0, 2, 3)"
         x = np.asarray(x, dtype=np.float64)
         axes = (0,) + tuple(range(2, x.ndim))
         return cls(x.mean(axis=axes), np.maximum(x.std(axis=axes), 1e-6))
@@ -91,7 +91,7 @@ class Normalizer:
 
 def balanced_class_weights(labels, num_classes):
     """w_c = N / (K · n_c): every class contributes equally to the loss (a class absent from y gets 0)."""
-    # BEGIN SOLUTION assignment=4 hint="w_c = N / (K * n_c) from np.bincount; 0 for a class with no samples"
+    # BEGIN SOLUTION assignment=4 task=class_weights hint="weights[c] = N / (K * n_c) with n_c from np.bincount; 0 for a class with no samples"
     counts = np.bincount(np.asarray(labels).reshape(-1), minlength=num_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
     # END SOLUTION
@@ -524,7 +524,7 @@ class Trainer:
         for b, (xb, yb) in enumerate(loader):
             if self.normalizer is not None:
                 xb = self.normalizer(xb)
-            # BEGIN SOLUTION assignment=4 hint="forward: logits = model(Tensor of the batch); loss = self._loss(logits, yb)"
+            # BEGIN SOLUTION assignment=4 task=train_step hint="forward: logits = model(Tensor of the batch); loss = self._loss(logits, yb)"
             logits = self.model(_batch_tensor(xb, where))
             loss = self._loss(logits, yb)
             # END SOLUTION
@@ -534,7 +534,7 @@ class Trainer:
                     f"the loss became {value} at epoch {epoch}, batch {b + 1}/{batches} (lr {self.lr:g}); "
                     "try a smaller learning rate, check the inputs for NaN, or use normalize=True"
                 )
-            # BEGIN SOLUTION assignment=4 hint="clear the old gradients, back-propagate, update the weights"
+            # BEGIN SOLUTION assignment=4 task=train_step hint="clear the old gradients, back-propagate, update the weights"
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -246,20 +246,26 @@ def get_for(op, array):
 
 _HERE = __name__
 register("conv2d", "reference", f"{_HERE}.reference")
+# BEGIN SOLUTION assignment=3 remove
 register("conv2d", "numpy", f"{_HERE}.numpy_im2col")
 # "numba" picks one of the Numba strategies for each layer's shape (numba_conv.fastest_strategy);
 # each strategy is also registered under its own name, its module's name.
 register("conv2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
 register("conv2d", "numba_im2col", f"{_HERE}.numba_im2col", needs=("numba",))
 register("conv2d", "numba_implicit_gemm", f"{_HERE}.numba_implicit_gemm", needs=("numba",))
+# END SOLUTION
 register("maxpool2d", "reference", f"{_HERE}.reference")
+# BEGIN SOLUTION assignment=3 remove
 register("maxpool2d", "numpy", f"{_HERE}.numpy_pool")
 register("maxpool2d", "numba", f"{_HERE}.numba_pool", needs=("numba",))
+# END SOLUTION
 register("conv2d_relu_maxpool2d", "reference", f"{_HERE}.reference")
+# BEGIN SOLUTION assignment=3 remove
 register("conv2d_relu_maxpool2d", "numpy", f"{_HERE}.numpy_im2col")
 register("conv2d_relu_maxpool2d", "numba", f"{_HERE}.numba_conv", needs=("numba",))
 register("conv2d_relu_maxpool2d", "numba_im2col", f"{_HERE}.numba_im2col", needs=("numba",))
 register("conv2d_relu_maxpool2d", "numba_direct", f"{_HERE}.numba_direct", needs=("numba",))
+# END SOLUTION
 register("matmul", "reference", f"{_HERE}.reference")
 register("matmul", "numpy", f"{_HERE}.numpy_blas")
 register("matmul", "numba_naive", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_naive")
@@ -290,10 +296,12 @@ _FASTEST_FIRST = {
 # real GPU"): cuBLAS beats any hand-written matmul, as BLAS does on the CPU, and im2col + cuBLAS is
 # expected to beat the untuned implicit-GEMM kernel.
 _CUDA = f"{_HERE}.cuda"
+# BEGIN SOLUTION assignment=3 remove
 for _op in ("conv2d", "conv2d_relu_maxpool2d"):
     register(_op, "cupy_im2col", f"{_CUDA}.conv:im2col", needs=("cupy",), device="cuda")
     register(_op, "cupy_direct", f"{_CUDA}.conv:direct", needs=("cupy",), device="cuda")
 register("maxpool2d", "cuda", f"{_CUDA}.pool", needs=("cupy",), device="cuda")
+# END SOLUTION
 register("matmul", "cublas", f"{_CUDA}.matmul", needs=("cupy",), device="cuda")
 for _rung in ("naive", "tiled", "blocked"):
     register("matmul", f"cuda_{_rung}", f"{_CUDA}.matmul", needs=("cupy",), device="cuda", matmul=f"matmul_{_rung}")

@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=3 remove
 """The automatic Numba convolution (registered as "numba", the CPU default): for each layer, the fastest strategy.
 
 Three strategies, each a module of its own, registered under its own name and
@@ -80,3 +81,4 @@ def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, poo
     return strategy.conv2d_relu_maxpool2d_backward(
         grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad
     )
+# END SOLUTION

@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=3 remove
 """Direct convolution fused with ReLU and max pooling, in Numba (registered as "numba_direct").
 
     y[n, o, pp, qq] = relu(max_{di,dj} (b[o] + Σ_t w[o, t] · window_t(n, pp·psh + di, qq·psw + dj)))
@@ -239,3 +240,4 @@ def _direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw, psh, 
                                                 total += g[o] * w2d[o, t]
                                             grad_xp[n, c, p * sh + i, q * sw + j] += total
                                             t += 1
+# END SOLUTION

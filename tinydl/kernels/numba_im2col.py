@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=3 remove
 """Convolution as im2col + BLAS, with the copies in Numba (registered as "numba_im2col").
 
 The way most frameworks convolve on a CPU, in three steps:
@@ -233,3 +234,4 @@ def conv2d_relu_maxpool2d_backward(
     if need_input_grad:
         grad_x = grad_xp[:, :, ph : ph + height, pw : pw + width] if ph or pw else grad_xp
     return grad_x, np.ascontiguousarray(grad_w).reshape(w.shape), grad_b
+# END SOLUTION

@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=3 remove
 """Convolution as an implicit GEMM: the im2col matrix product, with the matrix never built (registered as "numba_implicit_gemm").
 
 im2col + BLAS (numba_im2col.py) copies every window into a matrix and then
@@ -354,3 +355,4 @@ def _weight_gradient(grad_y, x, offsets, positions, ph, pw, parts):
                 for t in range(0, rows, TILE_ROWS):
                     # A[t + m, s] = image[offsets[t + m] + positions[s]] (im2colᵀ, never built), B = ∂L/∂yᵀ
                     outer_product_tile(image, offsets, t, positions, g_rows, g_starts, o, acc)
+# END SOLUTION

@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=2 remove
 """Fused optimiser updates: one pass over each parameter instead of one pass per formula line.
 
 The readable Adam (tinydl/optim/adam.py) writes each line of the formula as
@@ -52,3 +53,4 @@ def adam_step(param, grad, m, v, step, lr, betas, eps, weight_decay):
         scalar(eps),
         scalar(lr / (1 - beta1**step)),
     )
+# END SOLUTION

@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=3 remove
 """Convolution in NumPy as im2col + one big matrix product (BLAS) (registered as conv2d "numpy").
 
 im2col ("image to columns") lays every KH×KW window of the input out as one
@@ -55,3 +56,4 @@ def conv2d_backward_input(grad_y, w, x_shape, stride, padding):
 conv2d_relu_maxpool2d_forward, conv2d_relu_maxpool2d_backward = compose_conv_relu_maxpool(
     conv2d_forward, conv2d_backward_input, conv2d_backward_weight, maxpool2d_forward, maxpool2d_backward
 )
+# END SOLUTION

@@ -31,6 +31,7 @@ def window_views(x, kernel, stride):
             yield i * kw + j, x[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
 
 
+# BEGIN SOLUTION assignment=3 remove
 def maxpool2d_forward(x, kernel, stride):
     """Running maximum over the KH·KW strided views of x; ``argmax`` remembers which view won."""
     views = window_views(x, kernel, stride)
@@ -51,3 +52,4 @@ def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
     for k, view in window_views(grad_x, kernel, stride):
         view += np.where(argmax == k, grad_y, 0)
     return grad_x
+# END SOLUTION

@@ -52,7 +52,7 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        # BEGIN SOLUTION assignment=1 hint="dz/da = b and dz/db = a; unbroadcast(g, shape) sums the broadcast axes back"
+        # BEGIN SOLUTION assignment=1 task=mul_backward hint="dz/da = b and dz/db = a; unbroadcast(g, shape) sums the broadcast axes back"
         grad_a = unbroadcast(grad * b, a.shape) if ctx.needs_input_grad[0] else None
         grad_b = unbroadcast(grad * a, b.shape) if ctx.needs_input_grad[1] else None
         # END SOLUTION
@@ -70,7 +70,7 @@ class Div(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        # BEGIN SOLUTION assignment=1 hint="dz/da = 1/b and dz/db = -a/b^2, then unbroadcast to each input's shape"
+        # BEGIN SOLUTION assignment=1 task=div_backward hint="dz/da = 1/b and dz/db = -a/b^2, then unbroadcast to each input's shape"
         grad_a = unbroadcast(grad / b, a.shape) if ctx.needs_input_grad[0] else None
         grad_b = unbroadcast(-grad * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
         # END SOLUTION
@@ -166,7 +166,7 @@ class MatMul(Function):
         if a.ndim == 1:
             g2 = xp.expand_dims(g2, -2)
         grad_a = grad_b = None
-        # BEGIN SOLUTION assignment=1 hint="dL/dA = dL/dZ @ B^T and dL/dB = A^T @ dL/dZ (swapaxes(-1, -2) transposes); unbroadcast to a2/b2 shapes, then reshape to a/b"
+        # BEGIN SOLUTION assignment=1 task=matmul_backward hint="dL/dA = dL/dZ @ B^T and dL/dB = A^T @ dL/dZ (swapaxes(-1, -2) transposes); unbroadcast to a2/b2 shapes, then reshape to a/b"
         if ctx.needs_input_grad[0]:
             grad_a = unbroadcast(matmul_arrays(g2, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:

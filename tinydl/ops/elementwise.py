@@ -20,7 +20,7 @@ class Exp(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # BEGIN SOLUTION assignment=1 hint="d(e^x)/dx = e^x, which is the saved output y"
+        # BEGIN SOLUTION assignment=1 task=exp_backward hint="d(e^x)/dx = e^x, which is the saved output y"
         (y,) = ctx.saved
         return grad * y
         # END SOLUTION
@@ -36,7 +36,7 @@ class Log(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # BEGIN SOLUTION assignment=1 hint="d(ln x)/dx = 1/x"
+        # BEGIN SOLUTION assignment=1 task=log_backward hint="d(ln x)/dx = 1/x"
         (x,) = ctx.saved
         return grad / x
         # END SOLUTION

@@ -36,7 +36,7 @@ class MSELoss(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # BEGIN SOLUTION assignment=2 hint="dL/dprediction = 2 (prediction - target) / n for 'mean'; the target gets the negative"
+        # BEGIN SOLUTION assignment=2 task=mse_backward hint="dL/dprediction = 2 (prediction - target) / n for 'mean'; the target gets the negative"
         (diff,) = ctx.saved
         g = 2 * diff * grad
         if ctx.reduction == "mean":
@@ -60,30 +60,22 @@ class CrossEntropyLoss(Function):
 
     @staticmethod
     def forward(ctx, logits, target, weight=None, reduction="mean"):
-        # BEGIN SOLUTION assignment=2 hint="stable log-softmax: subtract each row's max before exp, log_probs = shifted - log(sum(exp(shifted)))"
-        xp = array_module(logits)
+        xp = array_module(logits)  # NumPy, or CuPy for arrays on the GPU
+        # BEGIN SOLUTION assignment=2 task=log_softmax hint="stable log-softmax: subtract each row's max before exp, log_probs = shifted - log(sum(exp(shifted))), one row per sample"
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         # END SOLUTION
         n, classes = logits.shape
         w = xp.ones(classes, dtype=logits.dtype) if weight is None else weight.astype(logits.dtype, copy=False)
         if target.ndim == 1:  # integer labels
-            rows = xp.arange(n)
             sample_weight = w[target]
-            losses = -sample_weight * log_probs[rows, target]
-            # d ℓ_i / d z_i = w_{y_i} (p_i − onehot(y_i))
-            # BEGIN SOLUTION assignment=2 hint="prediction minus truth: w_y (softmax(z) - onehot(y)), row by row"
-            dlogits = xp.exp(log_probs) * sample_weight[:, None]
-            dlogits[rows, target] -= sample_weight
-            # END SOLUTION
+            losses = -sample_weight * log_probs[xp.arange(n), target]
             norm = sample_weight.sum()
         else:  # soft targets: rows of probabilities
-            wt = target * w
-            losses = -(wt * log_probs).sum(axis=1)
-            dlogits = xp.exp(log_probs) * wt.sum(axis=1, keepdims=True) - wt
+            losses = -(target * w * log_probs).sum(axis=1)
             norm = n
         ctx.reduction, ctx.norm = reduction, norm
-        ctx.save_for_backward(dlogits)
+        ctx.save_for_backward(log_probs, target, w)
         if reduction == "none":
             return losses
         total = losses.sum()
@@ -91,7 +83,18 @@ class CrossEntropyLoss(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        (dlogits,) = ctx.saved
+        log_probs, target, w = ctx.saved
+        xp = array_module(log_probs)
+        if target.ndim == 1:  # integer labels
+            # d ℓ_i / d z_i = w_{y_i} (p_i − onehot(y_i))
+            sample_weight = w[target]
+            # BEGIN SOLUTION assignment=2 task=cross_entropy_gradient hint="prediction minus truth: w_y (softmax(z) - onehot(y)), row by row; softmax(z) = exp(log_probs)"
+            dlogits = xp.exp(log_probs) * sample_weight[:, None]
+            dlogits[xp.arange(len(target)), target] -= sample_weight
+            # END SOLUTION
+        else:  # soft targets t: d ℓ_i / d z_i = p_i Σ_c w_c t_ic − w ⊙ t_i
+            wt = target * w
+            dlogits = xp.exp(log_probs) * wt.sum(axis=1, keepdims=True) - wt
         if ctx.reduction == "none":
             return dlogits * grad[:, None], None
         scale = grad / ctx.norm if ctx.reduction == "mean" else grad

@@ -25,7 +25,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # BEGIN SOLUTION assignment=1 hint="every summed element gets the gradient: restore the reduced axes, then broadcast to ctx.in_shape"
+        # BEGIN SOLUTION assignment=1 task=sum_backward hint="every summed element gets the gradient: restore the reduced axes, then broadcast to ctx.in_shape"
         grad = _restore_reduced_axes(grad, ctx.in_shape, ctx.axes, ctx.keepdims)
         return array_module(grad).broadcast_to(grad, ctx.in_shape)
         # END SOLUTION

@@ -44,6 +44,7 @@ class Adam(Optimizer):
 
     def _fused_update(self, param, grad, group, state, weight_decay):
         """The whole step in one fused pass where it applies (returns True), else False."""
+        # BEGIN SOLUTION assignment=2 remove
         on_gpu = type(param.data).__module__.startswith("cupy")
         if (
             self.fused is False
@@ -73,6 +74,8 @@ class Adam(Optimizer):
             weight_decay,
         )
         return True
+        # END SOLUTION
+        return False  # only in assignment 2's hand-out, which has no fused kernels: they would answer it
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -112,7 +115,7 @@ class Adam(Optimizer):
             state["scratch"] = xp.empty_like(param.data)  # one reusable temporary (below)
         tmp = state["scratch"]
 
-        # BEGIN SOLUTION assignment=2 hint="m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; theta -= lr * m_hat / (sqrt(v_hat) + eps) with m_hat = m/(1-b1^t), v_hat = v/(1-b2^t); update m, v in place"
+        # BEGIN SOLUTION assignment=2 task=adam hint="m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; theta -= lr * m_hat / (sqrt(v_hat) + eps) with m_hat = m/(1-b1^t), v_hat = v/(1-b2^t); update m, v in place"
         m *= beta1  # m ← β₁ m + (1 − β₁) g
         xp.multiply(grad, 1 - beta1, out=tmp)
         m += tmp

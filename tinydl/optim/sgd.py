@@ -73,6 +73,7 @@ class SGD(Optimizer):
 
     def _fused_update(self, param, grad, group, state):
         """The momentum step as one CUDA kernel launch where it applies (returns True), else False."""
+        # BEGIN SOLUTION assignment=2 remove
         on_gpu = type(param.data).__module__.startswith("cupy")
         if self.fused is False or not on_gpu or group["momentum"] == 0 or not param.data.flags.c_contiguous:
             if self.fused and not on_gpu:
@@ -97,6 +98,8 @@ class SGD(Optimizer):
             first,
         )
         return True
+        # END SOLUTION
+        return False  # only in assignment 2's hand-out, which has no fused kernels: they would answer it
 
     def _update(self, param, grad, group, state):
         if self._fused_update(param, grad, group, state):
@@ -105,7 +108,7 @@ class SGD(Optimizer):
         g = grad
         if weight_decay != 0:
             g = g + weight_decay * param.data
-        # BEGIN SOLUTION assignment=2 hint="b = g on the first step, then b = momentum*b + (1 - dampening)*g kept in state['momentum_buffer']; Nesterov uses g + momentum*b"
+        # BEGIN SOLUTION assignment=2 task=sgd_momentum hint="b = g on the first step, then b = momentum*b + (1 - dampening)*g kept in state['momentum_buffer']; Nesterov uses g + momentum*b"
         if momentum != 0:
             buffer = state.get("momentum_buffer")
             if buffer is None:

@@ -108,7 +108,7 @@ def numerical_gradient(fn, inputs, index, v, eps):
     x = inputs[index].data
     grad = np.zeros_like(x)
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
-    # BEGIN SOLUTION assignment=1 hint="for each element: f(x + eps) and f(x - eps) through _scalarize(fn(*inputs), v); (plus - minus) / (2 eps); restore x"
+    # BEGIN SOLUTION assignment=1 task=numerical_gradient hint="for each element: f(x + eps) and f(x - eps) through _scalarize(fn(*inputs), v); (plus - minus) / (2 eps); restore x"
     for i in range(flat_x.size):
         saved = flat_x[i]
         flat_x[i] = saved + eps

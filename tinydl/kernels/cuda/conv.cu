@@ -1,3 +1,4 @@
+// BEGIN SOLUTION assignment=3 remove
 // conv.cu — 2-D convolution on the GPU (NCHW), forward and both gradients (read beside numba_conv.py).
 //
 //   y[n,o,p,q] = b[o] + Σ_{c,i,j} w[o,c,i,j] · x[n, c, p·sh − ph + i, q·sw − pw + j]   (0 outside x)
@@ -277,3 +278,4 @@ conv_backward_weight_f64(const double* __restrict__ grad_y, const double* __rest
     ConvShape s{N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw};
     implicit_gemm<double, WeightGradMap>(s, grad_y, x, partial, nullptr, depth_per_split);
 }
+// END SOLUTION

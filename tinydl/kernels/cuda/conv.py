@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=3 remove
 """Launchers of conv.cu: convolution on the GPU, as im2col + cuBLAS or as one implicit-GEMM kernel.
 
 Two implementations of the ``conv2d`` roles of :mod:`tinydl.kernels`, with the
@@ -233,3 +234,4 @@ direct = _fused(
         conv2d_backward_weight=direct_conv2d_backward_weight,
     )
 )
+# END SOLUTION

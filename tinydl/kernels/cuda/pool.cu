@@ -1,3 +1,4 @@
+// BEGIN SOLUTION assignment=3 remove
 // pool.cu — max- and average-pooling on the GPU (NCHW, no padding), forward and backward.
 //
 //   max:  y[n,c,p,q] = max_{i<KH, j<KW} x[n, c, p·sh + i, q·sw + j],  argmax[n,c,p,q] = i·KW + j of the winner
@@ -131,3 +132,4 @@ extern "C" __global__ void avgpool_backward_f64(const double* __restrict__ grad_
                                                 int C, int H, int W, int KH, int KW, int sh, int sw, int OH, int OW) {
     avgpool_backward<double>(PoolShape{N, C, H, W, KH, KW, sh, sw, OH, OW}, grad_y, grad_x);
 }
+// END SOLUTION

@@ -1,3 +1,4 @@
+# BEGIN SOLUTION assignment=3 remove
 """Launchers of pool.cu: max-pooling (the ``maxpool2d`` roles of :mod:`tinydl.kernels`) and average pooling.
 
 Same signatures and argmax convention as the CPU kernels: ``argmax`` is int32,
@@ -73,3 +74,4 @@ def avgpool2d_backward(grad_y, x_shape, kernel, stride):
     grid, block = plan(grad_x.size)
     launch("pool", f"avgpool_backward{suffix(grad_y.dtype)}", grid, block, (grad_y, grad_x) + sizes)
     return grad_x
+# END SOLUTION

@@ -200,10 +200,14 @@ def build_parser():
     p.add_argument("target", nargs="?", help="make: the assignment (1-4); todo/grade: the hand-out folder (default .)")
     p.add_argument("--out", default=None, help="make/tutorials: the new folder to write")
     p.add_argument(
-        "--solution", action="store_true", help="make/tutorials: keep the solutions (the answer key, to check the grader)"
+        "--solution",
+        action="store_true",
+        help="make/tutorials: keep the solutions (the answer key, to check the grader)",
     )
     p.add_argument("--json", action="store_true", help="grade: print only the results.json")
-    p.add_argument("--from", dest="source", default=None, help="tutorials: the folder of notebooks (default: tutorials/)")
+    p.add_argument(
+        "--from", dest="source", default=None, help="tutorials: the folder of notebooks (default: tutorials/)"
+    )
     p.set_defaults(run=cmd_assignment)
     return parser
 

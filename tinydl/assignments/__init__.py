@@ -24,8 +24,17 @@ import sys
 from pathlib import Path
 
 from .catalog import ASSIGNMENTS, Assignment, Task, assignment
-from .grading import Report, gradescope_json, grade, read_handout_info, results_csv, summary, todo, unanswered
-from .grading import write_results
+from .grading import (
+    Report,
+    grade,
+    gradescope_json,
+    read_handout_info,
+    results_csv,
+    summary,
+    todo,
+    unanswered,
+    write_results,
+)
 from .handout import check_regions, make, regions_of, student_tutorials
 from .markers import EXERCISE, AssignmentError, find_regions, find_task_spans, handout_lines
 

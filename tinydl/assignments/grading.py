@@ -301,7 +301,9 @@ def grade(folder, timeout=TASK_TIMEOUT_S, package=PACKAGE):
         raise AssignmentError(f"{root} has no tinydl/ folder: nothing to grade")
     submission = _scan_submission(root, spec, notes)
     answers = read_answers(root / "answers.md", len(spec.questions))
-    questions = [(q, text or f"(no answer{': ' + note if note else ''})") for q, (text, note) in zip(spec.questions, answers)]
+    questions = [
+        (q, text or f"(no answer{': ' + note if note else ''})") for q, (text, note) in zip(spec.questions, answers)
+    ]
     results = [TaskResult(m, t.title, t.points) for m, t in zip(spec.markers(), spec.tasks)]
 
     with tempfile.TemporaryDirectory(prefix="tinydl-grade-") as scratch_name:
@@ -425,7 +427,9 @@ def write_results(report, folder):
             if (folder / f"results{suffix}").exists():
                 (folder / f"results{suffix}").rename(folder / f"results-{k}{suffix}")
         kept = k
-    (folder / "results.json").write_text(json.dumps(gradescope_json(report), indent=1, ensure_ascii=False) + "\n", "utf-8")
+    (folder / "results.json").write_text(
+        json.dumps(gradescope_json(report), indent=1, ensure_ascii=False) + "\n", "utf-8"
+    )
     (folder / "results.csv").write_text(results_csv(report), encoding="utf-8")
     return kept
 

@@ -192,7 +192,7 @@ def answers_template(spec):
     """answers.md of a hand-out: the written questions, each followed by "Your answer:"."""
     parts = [
         f"# Assignment {spec.number}: written questions\n\n"
-        "Answer each question below its \"Your answer:\" line, in a few sentences (keep the headings).\n"
+        'Answer each question below its "Your answer:" line, in a few sentences (keep the headings).\n'
         "The instructor grades these by hand; the autograder only collects them.\n"
     ]
     for i, question in enumerate(spec.questions, 1):

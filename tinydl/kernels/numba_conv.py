@@ -81,4 +81,6 @@ def conv2d_relu_maxpool2d_backward(grad_y, y, argmax, x, w, stride, padding, poo
     return strategy.conv2d_relu_maxpool2d_backward(
         grad_y, y, argmax, x, w, stride, padding, pool_kernel, pool_stride, need_input_grad
     )
+
+
 # END SOLUTION

@@ -240,4 +240,6 @@ def _direct_backward(grad_y, y, argmax, xp, w2d, kh, kw, sh, sw, pkh, pkw, psh, 
                                                 total += g[o] * w2d[o, t]
                                             grad_xp[n, c, p * sh + i, q * sw + j] += total
                                             t += 1
+
+
 # END SOLUTION

@@ -234,4 +234,6 @@ def conv2d_relu_maxpool2d_backward(
     if need_input_grad:
         grad_x = grad_xp[:, :, ph : ph + height, pw : pw + width] if ph or pw else grad_xp
     return grad_x, np.ascontiguousarray(grad_w).reshape(w.shape), grad_b
+
+
 # END SOLUTION

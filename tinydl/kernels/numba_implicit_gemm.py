@@ -355,4 +355,6 @@ def _weight_gradient(grad_y, x, offsets, positions, ph, pw, parts):
                 for t in range(0, rows, TILE_ROWS):
                     # A[t + m, s] = image[offsets[t + m] + positions[s]] (im2colᵀ, never built), B = ∂L/∂yᵀ
                     outer_product_tile(image, offsets, t, positions, g_rows, g_starts, o, acc)
+
+
 # END SOLUTION

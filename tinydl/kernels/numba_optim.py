@@ -53,4 +53,6 @@ def adam_step(param, grad, m, v, step, lr, betas, eps, weight_decay):
         scalar(eps),
         scalar(lr / (1 - beta1**step)),
     )
+
+
 # END SOLUTION

@@ -88,4 +88,6 @@ def pooled_outputs(conv_shape, pool_kernel, pool_stride, dtype, workspace=SHARED
     y = workspace.empty((n_images, channels, output_size(oh, pkh, psh, 0), output_size(ow, pkw, psw, 0)), dtype)
     # Which tap of its pooling window won: int8 is enough for windows of up to 127 taps (4× less memory).
     return y, workspace.empty(y.shape, np.int8 if pkh * pkw <= 127 else np.int32)
+
+
 # END SOLUTION

@@ -52,4 +52,6 @@ def maxpool2d_backward(grad_y, argmax, x_shape, kernel, stride):
     for k, view in window_views(grad_x, kernel, stride):
         view += np.where(argmax == k, grad_y, 0)
     return grad_x
+
+
 # END SOLUTION

@@ -3,8 +3,6 @@
 Each is written to be numerically stable: no overflow for inputs of ±1e4.
 """
 
-import numpy as np
-
 from ..backend import array_module
 from ..function import Function
 from ..kernels.reference import relu_backward

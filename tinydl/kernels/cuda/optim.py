@@ -82,4 +82,6 @@ def sgd_step(param, grad, buffer, lr, momentum, dampening, weight_decay, nestero
             np.int32(bool(first_step)),
         ),
     )
+
+
 # END SOLUTION

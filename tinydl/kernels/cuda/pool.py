@@ -74,4 +74,6 @@ def avgpool2d_backward(grad_y, x_shape, kernel, stride):
     grid, block = plan(grad_x.size)
     launch("pool", f"avgpool_backward{suffix(grad_y.dtype)}", grid, block, (grad_y, grad_x) + sizes)
     return grad_x
+
+
 # END SOLUTION

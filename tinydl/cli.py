@@ -205,6 +205,7 @@ def build_parser():
         help="make/tutorials: keep the solutions (the answer key, to check the grader)",
     )
     p.add_argument("--json", action="store_true", help="grade: print only the results.json")
+    p.add_argument("--jobs", type=int, default=None, help="grade: tasks tested at once (default: one per CPU core)")
     p.add_argument(
         "--from", dest="source", default=None, help="tutorials: the folder of notebooks (default: tutorials/)"
     )

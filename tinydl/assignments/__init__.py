@@ -3,8 +3,8 @@
 Instructors mark the code a student should write, in the library, with a pair of comments
 (see :mod:`tinydl.assignments.markers`)::
 
-    # BEGIN SOLUTION assignment=2 task=sigmoid_backward hint="dσ/dx = y (1 − y): reuse the saved output"
-    return grad * y * (1 - y)
+    # BEGIN SOLUTION assignment=2 task=square_backward hint="d(x²)/dx = 2x: reuse the saved input"
+    return grad * 2 * x
     # END SOLUTION
 
 and list the tasks, their points and order in :mod:`tinydl.assignments.catalog`. Then::
@@ -87,7 +87,9 @@ def main(args):
             print("Nothing left to write.")
         return 0
     if args.action == "grade":
-        report = grade(folder)
+        if args.jobs is not None and args.jobs < 1:
+            raise AssignmentError(f"--jobs must be a positive number, got {args.jobs}")
+        report = grade(folder, jobs=args.jobs)
         kept = write_results(report, folder)
         if args.json:
             print(json.dumps(gradescope_json(report), indent=1, ensure_ascii=False))

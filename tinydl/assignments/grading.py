@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,8 +281,11 @@ def _edited_tests(root, n):
     return None
 
 
-def grade(folder, timeout=TASK_TIMEOUT_S, package=PACKAGE):
-    """Grade the submission in ``folder`` task by task; returns a Report (nothing is written)."""
+def grade(folder, timeout=TASK_TIMEOUT_S, package=PACKAGE, jobs=None):
+    """Grade the submission in ``folder`` task by task; returns a Report (nothing is written).
+
+    ``jobs``: how many tasks' test processes run at once (default: one per CPU core).
+    ``timeout``: seconds per task; a task that takes longer gets no points."""
     started = time.monotonic()
     root = Path(folder).resolve()
     info = read_handout_info(root)
@@ -318,12 +322,21 @@ def grade(folder, timeout=TASK_TIMEOUT_S, package=PACKAGE):
         tests = scratch / "tests"
         tests.mkdir()
         shutil.copy(GRADERS / f"test_assignment{n}.py", tests)
+        shutil.copy(GRADERS / "grader_tools.py", tests)
         (tests / "conftest.py").write_text(_GRADER_CONFTEST, encoding="utf-8")
         markers = "".join(f"    {m}: task\n" for m in spec.markers())
         (tests / "pytest.ini").write_text(f"[pytest]\nmarkers =\n{markers}", encoding="utf-8")
-        for result in results:
-            _write_hybrid(code, submission.files, result.marker, submission, reference)
-            _run_task(result, tests, code, n, timeout)
+
+        def grade_task(result):
+            # each task gets its own copy of the submission (the hybrid for that task), so tasks can run at once
+            hybrid = scratch / f"task-{result.marker}"
+            shutil.copytree(code, hybrid)
+            _write_hybrid(hybrid, submission.files, result.marker, submission, reference)
+            _run_task(result, tests, hybrid, n, timeout)
+
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(results)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # threads only wait: each task is a process
+            list(pool.map(grade_task, results))
     report = Report(n, results, questions, notes)
     report.seconds = time.monotonic() - started
     return report

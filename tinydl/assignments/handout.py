@@ -118,6 +118,7 @@ def _build(spec, package, out, solution):
     tests = out / "tests"
     tests.mkdir()
     shutil.copy(GRADERS / f"test_assignment{n}.py", tests)
+    shutil.copy(GRADERS / "grader_tools.py", tests)
     (tests / "conftest.py").write_text(_STUDENT_CONFTEST, encoding="utf-8")
     markers = "".join(f"    {m}: {t.title} ({t.points} points)\n" for m, t in zip(spec.markers(), spec.tasks))
     (out / "pytest.ini").write_text(_PYTEST_INI.format(markers=markers), encoding="utf-8")

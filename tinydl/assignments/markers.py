@@ -3,8 +3,8 @@
 Instructors mark the code a student should write with a pair of comments
 (``//`` instead of ``#`` in CUDA C files):
 
-    # BEGIN SOLUTION assignment=2 task=sigmoid_backward hint="dσ/dx = y (1 − y): reuse the saved output"
-    return grad * y * (1 - y)
+    # BEGIN SOLUTION assignment=2 task=square_backward hint="d(x²)/dx = 2x: reuse the saved input"
+    return grad * 2 * x
     # END SOLUTION
 
 Three kinds of region:
@@ -13,9 +13,9 @@ Three kinds of region:
     a task of assignment N. In N's hand-out the body becomes a stub between two
     *task markers* the student keeps (the grader finds the student's code by them)::
 
-        # BEGIN TASK a2_sigmoid_backward: write your code between this line and END TASK (keep both)
-        raise NotImplementedError("task a2_sigmoid_backward — hint: dσ/dx = y (1 − y): ...")
-        # END TASK a2_sigmoid_backward
+        # BEGIN TASK a2_square_backward: write your code between this line and END TASK (keep both)
+        raise NotImplementedError("task a2_square_backward — hint: d(x²)/dx = 2x: ...")
+        # END TASK a2_square_backward
 
 ``assignment=N remove``
     code that would answer a task of N (a fast kernel computing the same thing):

@@ -45,8 +45,7 @@ class Mean(Function):
         n = 1
         for a in ctx.axes:
             n *= ctx.in_shape[a]
-        grad = _restore_reduced_axes(grad, ctx.in_shape, ctx.axes, ctx.keepdims) / n
-        return array_module(grad).broadcast_to(grad, ctx.in_shape)
+        return Sum.backward(ctx, grad / n)  # the mean is the sum times 1/n: so is its gradient
 
 
 class Max(Function):

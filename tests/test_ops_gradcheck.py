@@ -17,23 +17,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from op_checks import check
 
 import tinydl as td
 from tinydl.testing import strategies as tst
 
 SMALL = 24  # elements per input
 REDUCTIONS = ["mean", "sum", "none"]
-
-
-def check(fn, ref, *arrays, **gradcheck_kwargs):
-    """Forward of ``fn`` on float64 tensors must equal the NumPy ``ref``; then gradcheck every input."""
-    out = fn(*[td.tensor(a) for a in arrays])  # float64 arrays stay float64
-    expected = np.asarray(ref(*arrays))
-    assert out.dtype == np.float64
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
-    report = td.gradcheck(fn, *arrays, **gradcheck_kwargs)  # raises GradcheckError on a mismatch
-    assert report.passed and len(report.inputs) == len(arrays)
 
 
 def small_shapes(**kwargs):

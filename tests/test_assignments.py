@@ -90,11 +90,24 @@ def built(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def untouched_report(built):
+    """The grade of assignment n's untouched hand-out, graded once per n: {n: Report}."""
+    cache = {}
+
+    def get(n):
+        if n not in cache:
+            cache[n] = assignments.grade(built(n)[0])
+        return cache[n]
+
+    return get
+
+
 @pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
-def test_handout_grades_zero_and_answer_key_full_marks(n, built):
+def test_handout_grades_zero_and_answer_key_full_marks(n, built, untouched_report):
     handout, key = built(n)
     spec = ASSIGNMENTS[n]
-    untouched = assignments.grade(handout)
+    untouched = untouched_report(n)
     assert scores(untouched) == dict.fromkeys(spec.markers(), 0), assignments.summary(untouched)
     assert untouched.notes == [], untouched.notes
     full = assignments.grade(key)
@@ -192,8 +205,13 @@ def _run_in(folder, code):
 def test_handout3_has_only_the_loops_to_write(built):
     """The fast convolution and pooling kernels would answer assignment 3: its hand-out registers only the loops."""
     handout, _ = built(3)
-    out = _run_in(handout, "print(tinydl.kernels.registered('conv2d'), tinydl.kernels.registered('maxpool2d'))")
-    assert out.split() == ["['reference']", "['reference']"], out
+    out = _run_in(
+        handout,
+        "from tinydl.ops import conv; print(tinydl.kernels.registered('conv2d'), tinydl.kernels.registered('maxpool2d'),"
+        " tinydl.kernels.registered('conv3d'), tinydl.kernels.registered('maxpool3d'), hasattr(conv, 'DilatedMaxPool2d'))",
+    )
+    # conv3d on a depth-1 volume would be a conv2d, and the dilated max pool (xp) a working max pool
+    assert out.split() == ["['reference']", "['reference']", "[]", "[]", "False"], out
 
 
 def test_handout2_has_no_fused_optimiser(built):
@@ -207,11 +225,11 @@ def test_handout2_has_no_fused_optimiser(built):
     assert _run_in(handout, code).strip() == "refused"
 
 
-def test_results_files(built, tmp_path):
+def test_results_files(built, untouched_report, tmp_path):
     handout, _ = built(1)
     work = tmp_path / "submission"
     shutil.copytree(handout, work)
-    report = assignments.grade(work, jobs=1)
+    report = untouched_report(1)
     assert assignments.write_results(report, work) is None
     results = json.loads((work / "results.json").read_text())
     check_gradescope_schema(results)

@@ -410,7 +410,7 @@ def test_kernel_switch_gives_same_training_gradients():
         (lambda: td.nn.Conv2d(2, 3, 3)(td.zeros(1, 3, 5, 5)), r"expects input of shape \(N, 2, H, W\)"),
         (lambda: td.nn.Conv2d(1, 3, 3)(td.zeros(1, 1, 5, 5, dtype=td.float64)), "float32 weights but got a float64"),
         (lambda: td.kernels.use("conv2d", "fast"), "no implementation 'fast' of 'conv2d'"),
-        (lambda: td.kernels.available("conv3d"), "unknown kernel op 'conv3d'"),
+        (lambda: td.kernels.available("conv4d"), "unknown kernel op 'conv4d'"),
     ],
 )
 def test_errors_name_what_is_wrong(call, message):

@@ -34,11 +34,11 @@ def generator():
     return _generator
 
 
-def rand(*shape, dtype=None):
+def rand(*shape, dtype=None, requires_grad=False):
     """Uniform samples in [0, 1) as a Tensor."""
     from .tensor import DEFAULT_DTYPE, Tensor
 
-    return Tensor._from_array(_generator.random(shape).astype(dtype or DEFAULT_DTYPE))
+    return Tensor._from_array(_generator.random(shape).astype(dtype or DEFAULT_DTYPE), requires_grad)
 
 
 def randn(*shape, dtype=None, requires_grad=False):

@@ -302,15 +302,7 @@ class Tensor:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
         return bool(self._data)
 
-    def any(self):
-        return bool(self._data.any())
-
-    def all(self):
-        return bool(self._data.all())
-
-    def argmax(self, axis=None):
-        """Indices of the largest values (not differentiable)."""
-        return Tensor._from_array(self._data.argmax(axis=axis))
+    # any, all, argmax (and the other reductions and selections) are ops: see tinydl/ops/tensor_methods.py.
 
 
 def array_of(x):
@@ -364,5 +356,95 @@ def ones_like(t, requires_grad=False):
     return Tensor._from_array(array_module(array_of(t)).ones_like(array_of(t)), requires_grad)
 
 
-def arange(*args, dtype=None):
-    return Tensor._from_array(np.arange(*args, dtype=dtype))
+def arange(*args, dtype=None, requires_grad=False):
+    """``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)``: like ``torch.arange``.
+
+    dtype: int64 when every argument is an integer, else the default float dtype (float32), as
+    in PyTorch (NumPy would give float64 for float arguments).
+    """
+    if not 1 <= len(args) <= 3:
+        raise TypeError(f"arange takes 1 to 3 positional arguments (start, end, step), got {len(args)}")
+    if dtype is None:
+        floats = any(isinstance(a, (float, np.floating)) for a in args)
+        dtype = DEFAULT_DTYPE if floats else int64
+    if len(args) == 3 and args[2] == 0:
+        raise ValueError("arange: step must be nonzero")
+    return Tensor._from_array(
+        np.arange(*args, dtype=np.float64 if np.dtype(dtype).kind == "f" else dtype).astype(dtype, copy=False),
+        requires_grad,
+    )
+
+
+def _shape_args(name, shape):
+    """``f(2, 3)`` or ``f((2, 3))`` → (2, 3), with a clear error for anything but non-negative ints."""
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+    for n in shape:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"{name}: a size must be a non-negative int, got {n!r} in {shape}")
+    return shape
+
+
+def _fill_dtype(value, name="full"):
+    """The dtype PyTorch gives a tensor filled with a Python ``value``: bool, int64, or the default float."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(value, (int, np.integer)):
+        return int64
+    if isinstance(value, (float, np.floating)):
+        return DEFAULT_DTYPE
+    raise TypeError(f"{name}: fill_value must be a number or bool, got {type(value).__name__}")
+
+
+def full(size, fill_value, dtype=None, requires_grad=False):
+    """A tensor of shape ``size`` (a tuple) filled with ``fill_value``, like ``torch.full``.
+
+    dtype by default from the value, as in PyTorch: ``full((2,), 3)`` is int64, ``3.0`` float32, ``True`` bool.
+    """
+    if isinstance(size, (int, np.integer)):
+        size = (size,)
+    shape = _shape_args("full", (size,))
+    dtype = np.dtype(dtype) if dtype is not None else _fill_dtype(fill_value)
+    return Tensor._from_array(np.full(shape, fill_value, dtype=dtype), requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, requires_grad=False):
+    """A tensor shaped like ``t``, on its device, filled with ``fill_value``; in ``t``'s dtype unless ``dtype`` is given.
+
+    As ``torch.full_like``: the value is converted to that dtype (``full_like(int tensor, 2.5)`` holds 2).
+    """
+    data = array_of(t)
+    if not hasattr(data, "shape"):
+        raise TypeError(f"full_like: expects a tensor or array, got {type(t).__name__}")
+    _fill_dtype(fill_value, "full_like")  # the same check of the value as full's
+    return Tensor._from_array(array_module(data).full_like(data, fill_value, dtype=dtype), requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False):
+    """The n × m identity matrix (m = n by default), float32 unless ``dtype`` says otherwise, like ``torch.eye``."""
+    _shape_args("eye", (n,) if m is None else (n, m))
+    return Tensor._from_array(np.eye(n, n if m is None else m, dtype=dtype or DEFAULT_DTYPE), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, requires_grad=False):
+    """``steps`` values evenly spaced from ``start`` to ``end`` (both included), float32 by default, like ``torch.linspace``.
+
+    As PyTorch computes it: step = (end − start)/(steps − 1); the first half counts up from
+    ``start``, the second half down from ``end`` (so both ends are exact), in the result's
+    float dtype. For an integer ``dtype``, start and end are first truncated to integers,
+    the values computed in float64 and truncated.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
+    dtype = np.dtype(dtype or DEFAULT_DTYPE)
+    calc = dtype if dtype.kind == "f" else float64
+    if dtype.kind != "f":
+        start, end = int(start), int(end)
+    first, last = calc.type(start), calc.type(end)
+    index = np.arange(steps)
+    if steps <= 1:
+        values = np.full(steps, first, dtype=calc)
+    else:
+        step = (last - first) / calc.type(steps - 1)
+        up, down = first + step * index.astype(calc), last - step * (steps - 1 - index).astype(calc)
+        values = np.where(index < steps // 2, up, down)
+    return Tensor._from_array(values.astype(dtype), requires_grad)

@@ -13,12 +13,27 @@ parity against the readable one (``reference``; for batch norm, ``numpy``):
     matmul     reference (loops), numpy (BLAS), numba_naive (i-j-k), numba_ikj, numba_blocked (cache tiles),
                numba_simd (outer-product micro-kernel on explicit SIMD vectors)
     batchnorm  numpy (the formulas, kernels/numpy_norm.py, also CuPy), numba (two passes per channel)
+    conv3d, maxpool3d   reference (loops, kernels/reference_3d.py), numpy (one BLAS product / one
+               running-maximum pass per kernel tap on strided views, kernels/numpy_3d.py, also CuPy)
 
     CUDA (CuPy arrays; CUDA C in kernels/cuda/*.cu, checked on the CPU through tinydl.testing.cuda_emulator)
     conv2d, conv2d_relu_maxpool2d   cupy_im2col (im2col/col2im kernels + cuBLAS), cupy_direct (implicit GEMM)
     maxpool2d  cuda (one thread per output; backward one thread per input pixel)
     matmul     cublas (cupy @), cuda_naive, cuda_tiled (shared memory), cuda_blocked (8×8 register tiles)
     batchnorm  cuda (one block per channel, tree reductions), cupy (the formulas, as CuPy array code)
+    conv3d, maxpool3d   cupy (kernels/numpy_3d.py as CuPy array code: cuBLAS per kernel tap)
+
+Options of the conv ops need nothing more from an implementation: ``conv2d``'s
+dilation (a kernel with zeros between its taps), groups (one call per group),
+asymmetric, "same" and "valid" padding (a ``pad`` op, then the symmetric part)
+and ``conv_transpose2d`` (the input-gradient role as its forward, the other two
+roles as its backward) are built in :mod:`tinydl.ops.conv` from the three
+``conv2d`` roles with their plain arguments, so every registered implementation,
+CPU and CUDA alike, runs them (tests/test_ops_conv_options.py checks each CPU one
+against ``reference``). The one exception is an implementation's own limit:
+``numba_implicit_gemm`` runs stride-1 layers only, as before; the default
+``numba`` sends other layers to im2col. ``interpolate`` and the adaptive
+poolings are matrix products along each axis in ``xp`` (NumPy or CuPy), no kernel.
 
 One line lists and switches them:
 
@@ -74,6 +89,13 @@ ROLES = {
     # batchnorm_train_forward(x, weight, bias, eps) -> (y, x_hat, mean, var, inv_std)   the last three (C,)
     # batchnorm_train_backward(grad, x_hat, inv_std, weight, need_x) -> (grad_x or None, grad_weight, grad_bias)
     "batchnorm": ("batchnorm_train_forward", "batchnorm_train_backward"),
+    # Volumes (NCDHW; see tinydl.ops.volume), the same roles as conv2d/maxpool2d with one more spatial axis:
+    # conv3d_forward(x, w, bias, stride, padding) -> y, conv3d_backward_input(grad_y, w, x_shape, stride, padding),
+    # conv3d_backward_weight(grad_y, x, w_shape, stride, padding); stride and padding are triples
+    "conv3d": ("conv3d_forward", "conv3d_backward_input", "conv3d_backward_weight"),
+    # maxpool3d_forward(x, kernel, stride) -> (y, argmax)   argmax: flat (i·KH + j)·KW + k inside each window
+    # maxpool3d_backward(grad_y, argmax, x_shape, kernel, stride) -> grad_x
+    "maxpool3d": ("maxpool3d_forward", "maxpool3d_backward"),
 }
 
 # op -> {implementation name: (module, {role: attribute in that module}, modules it needs, device)}
@@ -159,6 +181,8 @@ def default(op, device="cpu"):
         if name in names:
             return name
     if not names:
+        if not registered(op, device):  # e.g. an assignment's hand-out, which has only the loops to write
+            raise RuntimeError(f"no implementation of {op!r} is registered for {device} in this copy of tinydl")
         missing = sorted({p for n in registered(op, device) for p in _registry[op][n][2] if not _installed(p)})
         raise RuntimeError(f"no implementation of {op!r} can run on {device} here: it needs {', '.join(missing)}")
     return names[0]
@@ -274,6 +298,13 @@ register("matmul", "numba_blocked", f"{_HERE}.numba_matmul", needs=("numba",), m
 register("matmul", "numba_simd", f"{_HERE}.numba_matmul", needs=("numba",), matmul="matmul_simd")
 register("batchnorm", "numpy", f"{_HERE}.numpy_norm")  # the formulas, line by line (also CuPy)
 register("batchnorm", "numba", f"{_HERE}.numba_norm", needs=("numba",))
+# BEGIN SOLUTION assignment=3 remove
+# (conv3d on a depth-1 volume is a conv2d: assignment 3's hand-out has no 3-D kernels)
+register("conv3d", "reference", f"{_HERE}.reference_3d")
+register("conv3d", "numpy", f"{_HERE}.numpy_3d")
+register("maxpool3d", "reference", f"{_HERE}.reference_3d")
+register("maxpool3d", "numpy", f"{_HERE}.numpy_3d")
+# END SOLUTION
 
 # Measured on a 2-core CPU (benchmarks/bench.py): BLAS beats every hand-written matmul.
 # (One exception, left as a choice: in the article CNN's training step at batch 128, numba_simd
@@ -288,6 +319,9 @@ _FASTEST_FIRST = {
         "conv2d_relu_maxpool2d": ("numba", "numpy", "reference"),
         "matmul": ("numpy", "numba_blocked", "reference"),
         "batchnorm": ("numba", "numpy"),
+        # one matrix product per kernel tap (numpy_3d) against loops; no Numba kernel yet
+        "conv3d": ("numpy", "reference"),
+        "maxpool3d": ("numpy", "reference"),
     }
 }
 
@@ -307,10 +341,16 @@ for _rung in ("naive", "tiled", "blocked"):
     register("matmul", f"cuda_{_rung}", f"{_CUDA}.matmul", needs=("cupy",), device="cuda", matmul=f"matmul_{_rung}")
 register("batchnorm", "cuda", f"{_CUDA}.batchnorm", needs=("cupy",), device="cuda")
 register("batchnorm", "cupy", f"{_HERE}.numpy_norm", needs=("cupy",), device="cuda")  # the formulas as CuPy code
+# BEGIN SOLUTION assignment=3 remove
+register("conv3d", "cupy", f"{_HERE}.numpy_3d", needs=("cupy",), device="cuda")  # xp code: cuBLAS per tap
+register("maxpool3d", "cupy", f"{_HERE}.numpy_3d", needs=("cupy",), device="cuda")
+# END SOLUTION
 _FASTEST_FIRST["cuda"] = {
     "conv2d": ("cupy_im2col", "cupy_direct"),
     "conv2d_relu_maxpool2d": ("cupy_im2col", "cupy_direct"),
     "maxpool2d": ("cuda",),
     "matmul": ("cublas", "cuda_blocked", "cuda_tiled", "cuda_naive"),
     "batchnorm": ("cuda", "cupy"),
+    "conv3d": ("cupy",),
+    "maxpool3d": ("cupy",),
 }

@@ -6,19 +6,54 @@ loss = td.nn.MSELoss()(model(x), y)
 """
 
 from . import functional, init
-from .conv import AvgPool2d, Conv2d, MaxPool2d
-from .layers import Flatten, Identity, Linear, LogSoftmax, ReLU, Sequential, Sigmoid, Softmax, Tanh
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .activations import ELU, GELU, Hardtanh, LeakyReLU, SiLU, Softplus
+from .conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    AvgPool3d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose2d,
+    MaxPool2d,
+    MaxPool3d,
+    MaxUnpool2d,
+    Upsample,
+)
+from .layers import (
+    Flatten,
+    Identity,
+    Linear,
+    LogSoftmax,
+    ModuleDict,
+    ModuleList,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter
-from .normalization import BatchNorm1d, BatchNorm2d, Dropout
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, GroupNorm, LayerNorm
 
 __all__ = [
     "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "ConvTranspose2d",
+    "MaxUnpool2d",
+    "AvgPool3d",
+    "Conv3d",
+    "MaxPool3d",
+    "Upsample",
     "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
+    "GroupNorm",
+    "LayerNorm",
     "Conv2d",
     "Dropout",
     "MaxPool2d",
+    "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "Flatten",
@@ -27,13 +62,22 @@ __all__ = [
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "NLLLoss",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "Parameter",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "ELU",
+    "GELU",
+    "Hardtanh",
+    "LeakyReLU",
+    "SiLU",
+    "Softplus",
     "functional",
     "init",
 ]

@@ -1,4 +1,4 @@
-"""Layers: Linear, the activation functions as modules, Identity, Flatten and Sequential."""
+"""Layers: Linear, the activation functions as modules, Identity, Flatten; containers Sequential, ModuleList, ModuleDict."""
 
 from collections import OrderedDict
 
@@ -8,6 +8,35 @@ from ..tensor import DEFAULT_DTYPE, as_tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+
+
+def add_weight_and_bias(module, weight_shape, bias_size, bias=True, dtype=None, where=None):
+    """Give ``module`` a ``weight`` Parameter of ``weight_shape`` and a ``bias`` of ``bias_size`` (or None),
+    in ``dtype`` (float32 by default), then call its ``reset_parameters()`` to fill them."""
+    dtype = np.dtype(DEFAULT_DTYPE if dtype is None else dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{where or type(module).__name__}: dtype must be a floating-point type, got {dtype}")
+    module.weight = Parameter(np.empty(weight_shape, dtype=dtype))
+    if bias:
+        module.bias = Parameter(np.empty(bias_size, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+
+
+def checked_input(module, x, shape_ok, expected):
+    """``x`` as a Tensor, after checking its shape (``shape_ok(shape)``; ``expected`` says what it should be)
+    and that its dtype is the weights' — as in PyTorch: float32 weights silently meeting float64 data
+    would run the whole layer in float64."""
+    x = as_tensor(x)
+    if not shape_ok(x.shape):
+        raise ValueError(f"{module!r} expects input {expected}, got shape {x.shape}")
+    if x.dtype != module.weight.dtype:
+        raise TypeError(
+            f"{module!r} has {module.weight.dtype} weights but got a {x.dtype} input; "
+            f"convert the input (x.astype(td.{module.weight.dtype})) or the model (model.to(td.{x.dtype}))"
+        )
+    return x
 
 
 class Linear(Module):
@@ -27,31 +56,20 @@ class Linear(Module):
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
                 raise ValueError(f"Linear: {name} must be a positive integer, got {n!r}")
-        dtype = np.dtype(DEFAULT_DTYPE if dtype is None else dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Linear: dtype must be a floating-point type, got {dtype}")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        add_weight_and_bias(self, (self.out_features, self.in_features), self.out_features, bias, dtype, "Linear")
 
     def reset_parameters(self):
         """Draw fresh weights: kaiming_uniform_(a=√5) ⇒ U(−1/√fan_in, 1/√fan_in), and the same bound for b."""
         init.layer_default_(self.weight, self.bias)
 
     def forward(self, x):
-        x = as_tensor(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{self!r} expects input with last dimension {self.in_features}, got shape {x.shape}")
-        if x.dtype != self.weight.dtype:
-            # As in PyTorch: silently mixing float32 weights with float64 data would run in float64.
-            raise TypeError(
-                f"{self!r} has {self.weight.dtype} weights but got a {x.dtype} input; "
-                f"convert the input (x.astype(td.{self.weight.dtype})) or the model (model.to(td.{x.dtype}))"
-            )
+        x = checked_input(
+            self,
+            x,
+            lambda shape: len(shape) > 0 and shape[-1] == self.in_features,
+            f"with last dimension {self.in_features}",
+        )
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -188,3 +206,159 @@ class Sequential(Module):
         for module in self:
             x = module(x)
         return x
+
+
+def _check_module(container, name, module):
+    if not isinstance(module, Module):
+        hint = " (use the module form, e.g. td.nn.ReLU() rather than td.relu)" if callable(module) else ""
+        raise TypeError(f"{container}: entry {name!r} is a {type(module).__name__}, not a Module{hint}")
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", … (parameters "0.weight", as in PyTorch).
+
+    A plain Python list of layers would hide them from ``parameters()``, ``state_dict()``,
+    ``to()`` and ``train()``; a ModuleList registers them. It has no ``forward``: the owner
+    decides how to call them, e.g. ``for block in self.blocks: x = block(x)``.
+    Indexing (``blocks[0]``, ``blocks[-1]``, ``blocks[1:]`` → a ModuleList), ``len``,
+    iteration, ``append``, ``extend``, ``insert``, ``+=`` and ``del`` work as on a list.
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _index(self, index):
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"ModuleList indices must be integers or slices, got {type(index).__name__}")
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} is out of range for a ModuleList of {n} modules")
+        return str(int(index) % n)
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return self._modules[self._index(index)]
+
+    def __setitem__(self, index, module):
+        name = self._index(index)
+        _check_module("ModuleList", name, module)
+        self.add_module(name, module)
+
+    def __delitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[int(self._index(index))]
+        self._renumber(modules)  # PyTorch renumbers too: the keys stay "0", "1", …
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        name = str(len(self))
+        _check_module("ModuleList", name, module)
+        self.add_module(name, module)
+        return self
+
+    def extend(self, modules):
+        """Append every module of an iterable; returns self."""
+        if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
+            raise TypeError("ModuleList.extend expects an iterable of modules, got a single Module; use append")
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        """Insert ``module`` before position ``index`` (the later ones are renumbered)."""
+        _check_module("ModuleList", str(index), module)
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(
+            "ModuleList has no forward(): iterate over it in the owner's forward, e.g. for m in self.layers: x = m(x)"
+        )
+
+
+class ModuleDict(Module):
+    """A dict of modules, registered as children under their keys (parameters "encoder.weight", …).
+
+    Keeps insertion order (that of an OrderedDict or dict passed in, or of a list of
+    ``(key, module)`` pairs). ``d[key]``, ``d[key] = m``, ``del d[key]``, ``key in d``, ``len``,
+    iteration over the keys, ``keys()``, ``values()``, ``items()``, ``update()``, ``pop()`` and
+    ``clear()`` work as on a dict. Keys are strings without '.'. No ``forward``.
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict has no module {key!r}; keys: {list(self._modules)}")
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        if not isinstance(key, str):
+            raise TypeError(f"ModuleDict keys must be strings, got {type(key).__name__}")
+        _check_module("ModuleDict", key, module)
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        self[key]  # noqa: B018  (a KeyError naming the keys)
+        del self._modules[key]
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        """Add (or replace) the modules of a dict, ModuleDict or iterable of ``(key, module)`` pairs."""
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"ModuleDict.update expects (key, module) pairs, got {pair!r}")
+            self[pair[0]] = pair[1]
+
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward(): call its modules in the owner's forward")

@@ -32,15 +32,60 @@ class CrossEntropyLoss(_Loss):
     Takes raw scores (no softmax layer before it): softmax and log are fused
     into a stable log-softmax. With class weights w, 'mean' divides by
     Σ_i w_{y_i}, as PyTorch does. ``target`` may also be (N, C) class
-    probabilities. ``weight`` is kept as a buffer.
+    probabilities. Per pixel: logits (N, C, H, W) and labels (N, H, W).
+    Labels equal to ``ignore_index`` count for nothing; ``label_smoothing`` ε
+    mixes the one-hot target with the uniform one, (1 − ε)·onehot + ε/C.
+    ``weight`` is kept as a buffer.
+    """
+
+    def __init__(self, weight=None, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index, self.label_smoothing = int(ignore_index), label_smoothing
+
+    def forward(self, logits, target):
+        return F.cross_entropy(
+            logits,
+            target,
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+        )
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities x (N, C) (or (N, C, d1, …)) at labels y:  ℓ_i = −w_{y_i} x_{i,y_i}.
+
+    Put a ``LogSoftmax(axis=1)`` before it (together they are ``CrossEntropyLoss``).
+    Labels equal to ``ignore_index`` count for nothing. ``weight`` is kept as a buffer.
+    """
+
+    def __init__(self, weight=None, reduction="mean", ignore_index=-100):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, log_probs, target):
+        return F.nll_loss(
+            log_probs, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction
+        )
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities p ∈ [0, 1] (after a Sigmoid) against targets y ∈ [0, 1]:
+
+        ℓ = −w · [y · log p + (1 − y) · log(1 − p)]      (logs clamped at −100, as PyTorch)
+
+    Prefer ``BCEWithLogitsLoss`` on the logits: it is stable for any x. ``weight`` is a buffer.
     """
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
         self.register_buffer("weight", weight)
 
-    def forward(self, logits, target):
-        return F.cross_entropy(logits, target, weight=self.weight, reduction=self.reduction)
+    def forward(self, probabilities, target):
+        return F.binary_cross_entropy(probabilities, target, weight=self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):

@@ -1,15 +1,16 @@
-"""Layers that behave differently in training and evaluation: BatchNorm1d, BatchNorm2d and Dropout.
+"""Normalisation layers and Dropout: BatchNorm1d/2d/3d, LayerNorm, GroupNorm.
 
-Each reads ``self.training`` (switched by ``model.train()`` / ``model.eval()``).
-Parameter and buffer names are PyTorch's, so a ``state_dict`` of a PyTorch
-BatchNorm layer loads into these and vice versa.
+BatchNorm and Dropout read ``self.training`` (switched by ``model.train()`` /
+``model.eval()``); LayerNorm and GroupNorm use each sample's own statistics,
+the same in both modes. Parameter and buffer names are PyTorch's, so a
+``state_dict`` of a PyTorch normalisation layer loads into these and vice versa.
 """
 
 import numbers
 
 import numpy as np
 
-from ..ops.normalization import batch_norm, check_dropout_probability, dropout
+from ..ops.normalization import batch_norm, check_dropout_probability, dropout, group_norm, layer_norm
 from ..tensor import DEFAULT_DTYPE, as_tensor
 from .module import Module, Parameter
 
@@ -132,6 +133,121 @@ class BatchNorm2d(_BatchNorm):
 
     _expected = "(N, C, H, W)"
     _ndims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) volumes (CT, MRI), per channel C: y = γ·(x − μ)/√(σ² + ε) + β.
+
+    The same op as BatchNorm2d, with μ and σ² over N, D, H and W. See
+    :func:`tinydl.ops.normalization.batch_norm`.
+    """
+
+    _expected = "(N, C, D, H, W)"
+    _ndims = (5,)
+
+
+def _float_dtype(name, dtype):
+    dtype = np.dtype(DEFAULT_DTYPE if dtype is None else dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: dtype must be a floating-point type, got {dtype}")
+    return dtype
+
+
+def _check_dtype(module, x, param):
+    if param is not None and x.dtype != param.dtype:
+        raise TypeError(
+            f"{module!r} has {param.dtype} parameters but got a {x.dtype} input; "
+            f"convert the input (x.astype(td.{param.dtype})) or the model (model.to(td.{x.dtype}))"
+        )
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the last axes ``normalized_shape``: y = γ·(x − μ)/√(σ² + ε) + β per sample.
+
+    Parameters ``weight`` γ (init 1) and ``bias`` β (init 0), of shape ``normalized_shape``,
+    if ``elementwise_affine`` (``bias=False`` keeps γ only, as PyTorch). No buffers.
+    See :func:`tinydl.ops.normalization.layer_norm`.
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+            normalized_shape = (normalized_shape,)
+        normalized_shape = tuple(normalized_shape)
+        if not normalized_shape or any(
+            isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in normalized_shape
+        ):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive integers, got {normalized_shape!r}")
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+            raise ValueError(f"LayerNorm: eps must be a positive number, got {eps!r}")
+        dtype = _float_dtype("LayerNorm", dtype)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            self.weight.data[...] = 1
+        if self.bias is not None:
+            self.bias.data[...] = 0
+
+    def forward(self, x):
+        x = as_tensor(x)
+        _check_dtype(self, x, self.weight)
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, eps=self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    """Group normalisation: channels in ``num_groups`` groups, each normalised per sample; y = γ_c·x̂ + β_c.
+
+    Parameters ``weight`` γ (init 1) and ``bias`` β (init 0) of shape (num_channels,), if
+    ``affine``. No buffers. See :func:`tinydl.ops.normalization.group_norm`.
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+        super().__init__()
+        for name, n in (("num_groups", num_groups), ("num_channels", num_channels)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"GroupNorm: {name} must be a positive integer, got {n!r}")
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_groups={num_groups} must divide num_channels={num_channels}")
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+            raise ValueError(f"GroupNorm: eps must be a positive number, got {eps!r}")
+        dtype = _float_dtype("GroupNorm", dtype)
+        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
+        self.eps, self.affine = eps, bool(affine)
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_channels, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.num_channels, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self):
+        if self.affine:
+            self.weight.data[...] = 1
+            self.bias.data[...] = 0
+
+    def forward(self, x):
+        x = as_tensor(x)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.num_channels}, ...), got shape {x.shape}")
+        _check_dtype(self, x, self.weight)
+        return group_norm(x, self.num_groups, self.weight, self.bias, eps=self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
 class Dropout(Module):

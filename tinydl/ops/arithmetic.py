@@ -10,7 +10,7 @@ from .. import kernels
 from ..backend import array_module
 from ..function import Function
 from ..tensor import as_tensor
-from ._util import pair, unbroadcast
+from ._util import float_input, pair, unbroadcast
 
 
 class Add(Function):
@@ -90,23 +90,35 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """z = a ** b.   ∂z/∂a = b·a^(b−1),  ∂z/∂b = a^b · ln a  (needs a > 0)."""
+    """z = a ** b.   ∂z/∂a = b·a^(b−1),  ∂z/∂b = a^b · ln a  (needs a > 0).
+
+    At a = 0 the formulas give 0·0^(−1) = NaN and 0·ln 0 = NaN; PyTorch's convention,
+    followed here, is that those points pass 0:
+      ∂z/∂a = 0 where b = 0      (a⁰ = 1 is constant in a, also at a = 0),
+      ∂z/∂b = 0 where a = 0 and b ≥ 0   (0^b is 0 or 1 there: no slope to follow).
+    Elsewhere the formulas stand, infinities and NaNs included (0^(−1) has ∂z/∂a = −∞,
+    a negative base has ∂z/∂b = NaN), as in PyTorch.
+    """
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a**b
+        out = (a**b).astype(a.dtype, copy=False)  # NumPy makes bool ** bool int8; PyTorch keeps bool
         ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         a, b, out = ctx.saved
+        xp = array_module(a)
+        zero = xp.zeros((), dtype=grad.dtype)
         grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = unbroadcast(grad * b * a ** (b - 1), a.shape)
-        if ctx.needs_input_grad[1]:
-            xp = array_module(a)
-            grad_b = unbroadcast(grad * out * xp.log(a), b.shape)
+        # The masked points compute inf·0 or log(0) on the way; the where() replaces them.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:
+                grad_a = unbroadcast(xp.where(b == 0, zero, grad * b * a ** (b - 1)), a.shape)
+            if ctx.needs_input_grad[1]:
+                flat = (a == 0) & (b >= 0)
+                grad_b = unbroadcast(xp.where(flat, zero, grad * out * xp.log(a)), b.shape)
         return grad_a, grad_b
 
 
@@ -188,7 +200,11 @@ def mul(a, b):
 
 
 def div(a, b):
-    return Div.apply(*pair(a, b))
+    """a / b, true division: integer operands give the default float dtype (float32), as in PyTorch."""
+    a, b = pair(a, b)
+    if a.dtype.kind != "f":
+        a, b = float_input(a), float_input(b)
+    return Div.apply(a, b)
 
 
 def neg(a):
@@ -196,6 +212,7 @@ def neg(a):
 
 
 def pow(a, b):
+    """a ** b (types promoted as PyTorch does: an integer base with a float exponent gives float32)."""
     return Pow.apply(*pair(a, b))
 
 

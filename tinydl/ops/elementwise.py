@@ -1,4 +1,5 @@
-"""Elementwise maths: exp, log, sqrt, abs, clip, where, maximum/minimum, dtype casts."""
+"""Elementwise maths: exp, log, sqrt, abs, clip, where, maximum/minimum, dtype casts;
+log2, log10, rsqrt, sin, cos; floor, ceil, round, sign (zero gradient); isnan, isinf, isfinite (no gradient)."""
 
 import numpy as np
 
@@ -6,7 +7,7 @@ from ..backend import array_module
 from ..device import device_of, move
 from ..function import Function
 from ..tensor import Tensor, as_tensor
-from ._util import pair, unbroadcast
+from ._util import AsType, cast, float_input, pair, result_type, unbroadcast  # noqa: F401  (AsType: its home is _util)
 
 
 class Exp(Function):
@@ -151,19 +152,6 @@ class Minimum(Function):
         return unbroadcast(grad * share_a, a.shape), unbroadcast(grad * (1 - share_a), b.shape)
 
 
-class AsType(Function):
-    """y = x converted to another floating dtype.   dy/dx = 1 (the gradient is cast back)."""
-
-    @staticmethod
-    def forward(ctx, x, dtype=None):
-        ctx.dtype = x.dtype
-        return x.astype(dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.astype(ctx.dtype)
-
-
 class ToDevice(Function):
     """y = x, copied to another device.   ∂L/∂x = ∂L/∂y, copied back to x's device."""
 
@@ -186,15 +174,18 @@ def to_device(x, target):
 
 
 def exp(x):
-    return Exp.apply(as_tensor(x))
+    """eˣ; an integer tensor gives the default float dtype, as in PyTorch."""
+    return Exp.apply(float_input(x))
 
 
 def log(x):
-    return Log.apply(as_tensor(x))
+    """ln x; an integer tensor gives the default float dtype, as in PyTorch."""
+    return Log.apply(float_input(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(as_tensor(x))
+    """√x; an integer tensor gives the default float dtype, as in PyTorch."""
+    return Sqrt.apply(float_input(x))
 
 
 def abs(x):
@@ -202,8 +193,16 @@ def abs(x):
 
 
 def clip(x, min=None, max=None):
-    """Limit values to [min, max] (either bound may be None). Also called ``clamp``."""
-    return Clip.apply(as_tensor(x), low=min, high=max)
+    """Limit values to [min, max] (either bound may be None). Also called ``clamp``.
+
+    The result's dtype follows PyTorch's promotion with the bounds: an integer tensor
+    clipped at 0.5 gives float32 (see :func:`tinydl.ops._util.result_type`).
+    """
+    x = as_tensor(x)
+    bounds = [b for b in (min, max) if b is not None]
+    if bounds:
+        x = cast(x, result_type(x, *bounds))
+    return Clip.apply(x, low=min, high=max)
 
 
 clamp = clip
@@ -227,9 +226,177 @@ def minimum(a, b):
 
 def astype(x, dtype):
     """Convert to ``dtype``; a cast to an integer or boolean dtype is not differentiable (no graph)."""
+    return cast(as_tensor(x), dtype)
+
+
+# ------------------------------------------------------------ more elementwise maths
+class Log2(Function):
+    """y = log₂ x = ln x / ln 2.   dy/dx = 1 / (x ln 2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).log2(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        return grad / (x * np.log(2.0))
+
+
+class Log10(Function):
+    """y = log₁₀ x = ln x / ln 10.   dy/dx = 1 / (x ln 10)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).log10(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        return grad / (x * np.log(10.0))
+
+
+class Rsqrt(Function):
+    """y = 1/√x = x^(−½).   dy/dx = −½ x^(−3/2) = −½ y³  (so we keep the output)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_module(x)
+        with np.errstate(divide="ignore"):  # rsqrt(0) = inf, as in PyTorch
+            y = (1 / xp.sqrt(x)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved
+        return -0.5 * grad * y * y * y
+
+
+class Sin(Function):
+    """y = sin x.   dy/dx = cos x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        return grad * array_module(x).cos(x)
+
+
+class Cos(Function):
+    """y = cos x.   dy/dx = −sin x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return array_module(x).cos(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        return -grad * array_module(x).sin(x)
+
+
+class Piecewise(Function):
+    """y = floor(x), ceil(x), round(x) or sign(x): piecewise constant.   dy/dx = 0.
+
+    The derivative is 0 wherever it exists (and undefined at the steps), so the
+    backward passes a zero gradient. That is PyTorch's choice: the result stays in
+    the graph (``requires_grad`` follows the input) but no gradient gets through.
+    """
+
+    @staticmethod
+    def forward(ctx, x, fn=None):
+        return fn(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return array_module(grad).zeros_like(grad)
+
+
+def _piecewise(x, fn, name):
     x = as_tensor(x)
-    if x.dtype == dtype:
-        return x
-    if np.dtype(dtype).kind != "f":
-        return Tensor._from_array(x.data.astype(dtype))
-    return AsType.apply(x, dtype=dtype)
+    if x.dtype.kind == "b" and name != "sign":
+        raise TypeError(f"{name}: not defined for a boolean tensor")
+    if x.dtype.kind != "f":  # integers are already whole: a copy, outside the graph
+        return Tensor._from_array(fn(x.data).astype(x.dtype, copy=False))  # older NumPy gives float64
+    return Piecewise.apply(x, fn=fn)
+
+
+def log2(x):
+    """Base-2 logarithm; integers give float32 (as PyTorch)."""
+    return Log2.apply(float_input(x))
+
+
+def log10(x):
+    """Base-10 logarithm; integers give float32 (as PyTorch)."""
+    return Log10.apply(float_input(x))
+
+
+def rsqrt(x):
+    """1/√x (the reciprocal square root, as in layer norm); integers give float32 (as PyTorch)."""
+    return Rsqrt.apply(float_input(x))
+
+
+def sin(x):
+    """Sine, in radians; integers give float32 (as PyTorch)."""
+    return Sin.apply(float_input(x))
+
+
+def cos(x):
+    """Cosine, in radians; integers give float32 (as PyTorch)."""
+    return Cos.apply(float_input(x))
+
+
+def floor(x):
+    """The largest integer ≤ x, in x's dtype. Passes a zero gradient (as PyTorch): see :class:`Piecewise`."""
+    return _piecewise(x, lambda a: array_module(a).floor(a), "floor")
+
+
+def ceil(x):
+    """The smallest integer ≥ x, in x's dtype. Passes a zero gradient (as PyTorch): see :class:`Piecewise`."""
+    return _piecewise(x, lambda a: array_module(a).ceil(a), "ceil")
+
+
+def round(x, decimals=0):  # noqa: A001  (torch.round)
+    """Round to ``decimals`` places, halves to the even neighbour (0.5 → 0, 1.5 → 2, −2.5 → −2), as PyTorch.
+
+    Passes a zero gradient (as PyTorch): see :class:`Piecewise`.
+    """
+    if not isinstance(decimals, (int, np.integer)) or isinstance(decimals, bool):
+        raise TypeError(f"round: decimals must be an int, got {decimals!r}")
+    return _piecewise(x, lambda a: array_module(a).round(a, int(decimals)), "round")
+
+
+def sign(x):
+    """−1, 0 or +1 (NaN stays NaN), in x's dtype. Passes a zero gradient (as PyTorch): see :class:`Piecewise`."""
+    x = as_tensor(x)
+    if x.dtype.kind == "b":  # torch.sign(bool) is the bool itself
+        return Tensor._from_array(x.data.copy())
+    return _piecewise(x, lambda a: array_module(a).sign(a), "sign")
+
+
+def _test(x, fn):
+    x = as_tensor(x)
+    return Tensor._from_array(fn(array_module(x.data))(x.data))
+
+
+def isnan(x):
+    """True where x is NaN. A boolean tensor outside the graph: it passes no gradient."""
+    return _test(x, lambda xp: xp.isnan)
+
+
+def isinf(x):
+    """True where x is +∞ or −∞. A boolean tensor outside the graph: it passes no gradient."""
+    return _test(x, lambda xp: xp.isinf)
+
+
+def isfinite(x):
+    """True where x is neither NaN nor ±∞. A boolean tensor outside the graph: it passes no gradient."""
+    return _test(x, lambda xp: xp.isfinite)

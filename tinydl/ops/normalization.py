@@ -1,9 +1,12 @@
-"""Normalisation and regularisation layers as ops: batch normalisation and (inverted) dropout.
+"""Normalisation and regularisation layers as ops: batch, layer and group normalisation, and (inverted) dropout.
 
-Both behave differently in training and in evaluation, so both take a
-``training`` flag; the Modules in :mod:`tinydl.nn.normalization` pass their
-``self.training``. Both are written against ``xp = array_module(x)``, so they
-run on NumPy or CuPy arrays alike.
+Batch norm and dropout behave differently in training and in evaluation, so
+both take a ``training`` flag; the Modules in :mod:`tinydl.nn.normalization`
+pass their ``self.training``. Both are written against ``xp = array_module(x)``,
+so they run on NumPy or CuPy arrays alike. Layer and group norm use the
+statistics of each sample (the same in training and evaluation) and are built
+from existing differentiable ops (mean, subtraction, sqrt, ...), so their
+backward is the chain rule through those.
 """
 
 import numbers
@@ -16,6 +19,10 @@ from ..function import Function
 from ..kernels.numpy_norm import channel_axes
 from ..random import generator
 from ..tensor import Tensor, array_of, as_tensor
+from .arithmetic import add, div, mul, sub
+from .elementwise import sqrt
+from .reduction import mean
+from .shape import reshape
 
 
 def _train_kernels(x):
@@ -214,3 +221,88 @@ def dropout(x, p=0.5, training=True, mask=None):
     scale = 1.0 / (1.0 - p)
     scaled_mask = mask.astype(x.dtype) * x.dtype.type(scale)
     return Dropout.apply(x, scaled_mask=scaled_mask)
+
+
+def _check_eps(where, eps):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+        raise ValueError(f"{where}: eps must be a positive number, got {eps!r}")
+    return float(eps)
+
+
+def _standardize(x, axes, eps):
+    """(x − μ)/√(σ² + ε) with μ, σ² (biased) the mean and variance over ``axes``, from differentiable ops."""
+    centred = sub(x, mean(x, axis=axes, keepdims=True))
+    var = mean(mul(centred, centred), axis=axes, keepdims=True)
+    return div(centred, sqrt(add(var, eps)))
+
+
+def _affine(where, name, value, expected_shape, y, broadcast_shape):
+    """y·γ or y + β, with γ/β of ``expected_shape`` reshaped to ``broadcast_shape`` (None: nothing to do)."""
+    if value is None:
+        return y
+    value = as_tensor(value)
+    if tuple(value.shape) != tuple(expected_shape):
+        raise ValueError(f"{where}: {name} must have shape {tuple(expected_shape)}, got {tuple(value.shape)}")
+    value = reshape(value, broadcast_shape)
+    return mul(y, value) if name == "weight" else add(y, value)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation over the last axes ``normalized_shape`` of each sample (``F.layer_norm``).
+
+        μ = mean(x),  σ² = mean((x − μ)²)   over the last len(normalized_shape) axes,
+        y = γ·(x − μ)/√(σ² + ε) + β,        γ (weight), β (bias) of shape ``normalized_shape``.
+
+    Why: unlike batch norm it needs no batch (the statistics are each sample's own), so it
+    behaves the same in training and evaluation and for a batch of one: the norm of transformers.
+    Built from existing differentiable ops (mean, sub, mul, sqrt, div): the backward is theirs.
+    """
+    x = as_tensor(x)
+    if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        normalized_shape = (int(normalized_shape),)
+    try:
+        normalized_shape = tuple(int(n) for n in normalized_shape)
+    except TypeError:
+        raise TypeError(
+            f"layer_norm: normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}"
+        ) from None
+    k = len(normalized_shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != normalized_shape:
+        raise ValueError(
+            f"layer_norm: normalized_shape {normalized_shape} must be the last axes of the input, got shape {x.shape}"
+        )
+    if x.dtype.kind != "f":
+        raise TypeError(f"layer_norm expects a floating-point input, got dtype {x.dtype}")
+    eps = _check_eps("layer_norm", eps)
+    y = _standardize(x, tuple(range(x.ndim - k, x.ndim)), eps)
+    y = _affine("layer_norm", "weight", weight, normalized_shape, y, normalized_shape)
+    return _affine("layer_norm", "bias", bias, normalized_shape, y, normalized_shape)
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation of x (N, C, ...): channels split into ``num_groups`` groups of C/G (``F.group_norm``).
+
+        μ_ng, σ²_ng = mean and (biased) variance of sample n over the channels of group g and all
+        spatial positions;   y = γ_c·(x − μ_ng)/√(σ²_ng + ε) + β_c   (γ, β of shape (C,)).
+
+    Why: the statistics are per sample, so it works with the batches of 1–2 volumes that 3-D
+    medical images force (where batch norm's statistics are noise). G = 1 normalises each sample
+    over everything (layer norm over (C, ...)); G = C is instance norm.
+    Built from existing differentiable ops (reshape, mean, sub, mul, sqrt, div): the backward is theirs.
+    """
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"group_norm expects input of shape (N, C, ...), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"group_norm expects a floating-point input, got dtype {x.dtype}")
+    channels = x.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) or num_groups < 1:
+        raise ValueError(f"group_norm: num_groups must be a positive integer, got {num_groups!r}")
+    if channels % num_groups:
+        raise ValueError(f"group_norm: num_groups={num_groups} must divide the number of channels C={channels}")
+    eps = _check_eps("group_norm", eps)
+    grouped = reshape(x, (x.shape[0], int(num_groups), -1))  # (N, G, C/G · spatial)
+    y = reshape(_standardize(grouped, (2,), eps), x.shape)
+    per_channel = (1, channels) + (1,) * (x.ndim - 2)
+    y = _affine("group_norm", "weight", weight, (channels,), y, per_channel)
+    return _affine("group_norm", "bias", bias, (channels,), y, per_channel)

@@ -10,7 +10,7 @@ Variable's operators the same way, in ``chainer.functions.math.basic_math``).
 
 from ..device import is_device_spec
 from ..tensor import Tensor, float32, float64
-from . import activation, arithmetic, elementwise, reduction, shape
+from . import activation, arithmetic, elementwise, reduction, selection, shape
 
 
 def _swapped(op):
@@ -69,10 +69,23 @@ TENSOR_METHODS = {
     "__getitem__": shape.getitem,
     # elementwise and reductions: x.exp(), x.sum(axis=1)
     "exp": elementwise.exp, "log": elementwise.log, "sqrt": elementwise.sqrt, "abs": elementwise.abs,
+    "log2": elementwise.log2, "log10": elementwise.log10, "rsqrt": elementwise.rsqrt,
+    "sin": elementwise.sin, "cos": elementwise.cos,
+    "floor": elementwise.floor, "ceil": elementwise.ceil, "round": elementwise.round, "sign": elementwise.sign,
+    "isnan": elementwise.isnan, "isinf": elementwise.isinf, "isfinite": elementwise.isfinite,
     "clip": elementwise.clip, "clamp": elementwise.clip,
     "sum": reduction.sum, "mean": reduction.mean, "max": reduction.max, "min": reduction.min,
+    "var": reduction.var, "std": reduction.std, "logsumexp": reduction.logsumexp, "prod": reduction.prod,
+    "cumsum": reduction.cumsum, "any": reduction.any, "all": reduction.all,
+    # selection: x.argmax(axis=1), x.sort(), x.gather(1, index) (indices pass no gradient)
+    "argmax": selection.argmax, "argmin": selection.argmin, "argsort": selection.argsort,
+    "sort": selection.sort, "topk": selection.topk, "gather": selection.gather,
+    "masked_fill": selection.masked_fill, "nonzero": selection.nonzero,
     # shapes: x.reshape(2, 3), x.T
     "reshape": shape.reshape, "flatten": shape.flatten, "transpose": shape.transpose, "permute": shape.permute,
+    "squeeze": shape.squeeze, "unsqueeze": shape.unsqueeze, "unflatten": shape.unflatten, "expand": shape.expand,
+    "flip": shape.flip, "repeat": shape.repeat, "repeat_interleave": shape.repeat_interleave, "roll": shape.roll,
+    "split": shape.split, "chunk": shape.chunk, "tril": shape.tril, "triu": shape.triu,
     "T": property(transposed),
     # activations
     "relu": activation.relu, "sigmoid": activation.sigmoid, "tanh": activation.tanh,

@@ -160,6 +160,7 @@ def test_zero_grad_sets_every_gradient_to_none():
 
 
 def test_to_dtype_casts_in_place_keeping_the_parameter_objects():
+    td.manual_seed(0)  # fixed weights and input: with unlucky ones every ReLU is off and the weight gets no step
     net = Net()
     before = list(net.parameters())
     optimizer = td.optim.SGD(net.parameters(), lr=0.1)

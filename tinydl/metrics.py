@@ -34,6 +34,9 @@ whether "90 % sure" is right 90 % of the time — is measured by
 :func:`expected_calibration_error`. :func:`evaluate` computes everything at
 once into a JSON-ready dict (what the command line writes as ``metrics.json``).
 
+Segmentation (:func:`dice_score`, :func:`iou_score`, :func:`pixel_accuracy`) scores label maps
+pixel by pixel, from TP, FP and FN counted over the whole set of pixels given.
+
 Inputs are NumPy arrays, lists or tinydl Tensors. Labels are integers
 0..K-1; an (N, 1) column, as MedMNIST stores labels, is accepted.
 """
@@ -66,6 +69,9 @@ __all__ = [
     "threshold_metrics",
     "best_threshold",
     "evaluate",
+    "dice_score",
+    "iou_score",
+    "pixel_accuracy",
 ]
 
 
@@ -363,6 +369,87 @@ def format_report(report, digits=3):
     accuracy_row = line("accuracy", {"f1": report["accuracy"], "support": report["num_samples"]})
     averages = [line("macro avg", report["macro"]), line("weighted avg", report["weighted"])]
     return "\n".join([header, *body, "", accuracy_row, *averages])
+
+
+# ====================================================================== segmentation
+def _label_maps(y_true, y_pred, num_classes=None):
+    """Two label maps of the same shape (any: (H, W), (N, H, W), volumes), flattened, as int64 in [0, K)."""
+    y_true, y_pred = to_numpy(y_true), to_numpy(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must be label maps of the same shape, got {y_true.shape} and {y_pred.shape}; "
+            "for logits (N, K, H, W) take argmax over axis 1 first"
+        )
+    if y_true.size == 0:
+        raise ValueError(f"y_true is empty (shape {y_true.shape}): there is nothing to evaluate")
+    y_true = _whole_numbers(y_true.reshape(-1), "y_true")
+    y_pred = _whole_numbers(y_pred.reshape(-1), "y_pred")
+    if num_classes is None:
+        return y_true, y_pred, None
+    k = _count_classes(num_classes, y_true=y_true, y_pred=y_pred)
+    return y_true, y_pred, k
+
+
+def _overlap_counts(y_true, y_pred, num_classes):
+    if num_classes is None:  # inferring K would hide a class absent from both maps (its NaN)
+        raise ValueError("num_classes must be a positive integer (the number of classes of the task), got None")
+    y_true, y_pred, k = _label_maps(y_true, y_pred, num_classes)
+    tp, fp, fn, _ = _counts_from_confusion(_confusion(y_true, y_pred, k))
+    return tp.astype(np.float64), fp.astype(np.float64), fn.astype(np.float64)
+
+
+def _undefined_as_nan(numerator, denominator):
+    """numerator / denominator, NaN where the denominator is 0 (a class in neither truth nor prediction)."""
+    out = np.full(denominator.shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def _segmentation_average(per_class, average):
+    if average is None:
+        return per_class
+    if average != "macro":
+        raise ValueError(f"average must be None (one value per class) or 'macro' (their mean), got {average!r}")
+    return float(np.nanmean(per_class))  # at least one class is present, so never all NaN
+
+
+def dice_score(y_true, y_pred, num_classes, average="macro"):
+    """Dice (F1, Sørensen) overlap of label maps per class:  Dice_c = 2·TP_c / (2·TP_c + FP_c + FN_c).
+
+    ``y_true`` and ``y_pred`` are integer label maps of the same shape ((H, W), (N, H, W), volumes),
+    labels 0..num_classes−1 (e.g. 0 background, 1 liver, 2 tumour). TP, FP and FN are counted over
+    **all pixels given, pooled** (whole-set / whole-volume counts, as for a 3-D volume in the
+    segmentation literature), not per image then averaged: pass one image (or volume) at a time for
+    per-image scores. A class absent from both truth and prediction has 0/0: its Dice is **NaN**
+    (undefined, not 0 nor 1), and it is left out of the mean.
+
+    ``average=None`` returns the per-class array (length num_classes); ``'macro'`` (the default) the
+    plain mean over the classes that are defined, background included (to leave it out, take
+    ``np.nanmean(dice_score(..., average=None)[1:])``). For each class, Dice = 2·IoU / (1 + IoU).
+    """
+    tp, fp, fn = _overlap_counts(y_true, y_pred, num_classes)
+    return _segmentation_average(_undefined_as_nan(2 * tp, 2 * tp + fp + fn), average)
+
+
+def iou_score(y_true, y_pred, num_classes, average="macro"):
+    """Intersection over union (Jaccard index) per class:  IoU_c = TP_c / (TP_c + FP_c + FN_c) = |T∩P| / |T∪P|.
+
+    Counted like :func:`dice_score`: over all pixels given, pooled; NaN for a class absent from
+    both truth and prediction, left out of the mean. ``average=None`` gives the per-class array,
+    ``'macro'`` (the default) the mean over defined classes.
+    """
+    tp, fp, fn = _overlap_counts(y_true, y_pred, num_classes)
+    return _segmentation_average(_undefined_as_nan(tp, tp + fp + fn), average)
+
+
+def pixel_accuracy(y_true, y_pred, num_classes=None):
+    """Share of pixels whose predicted label equals the true one, over all pixels given.
+
+    Dominated by the background when the organ is small: report Dice or IoU beside it.
+    ``num_classes``, when given, checks that every label is below it.
+    """
+    y_true, y_pred, _ = _label_maps(y_true, y_pred, num_classes)
+    return float(np.mean(y_true == y_pred))
 
 
 # ====================================================================== ROC and AUC

@@ -1,14 +1,17 @@
-"""A small model zoo for 28×28 medical images.
+"""A small model zoo for 28×28 medical images, and a U-Net for segmentation.
 
 ``SmallCNN`` is the source article's network, layer for layer; ``ConvNet`` is
 a slightly stronger one (two conv blocks with BatchNorm and dropout) for the
 medical-imaging job. Both take NCHW input and return class scores (logits):
 the softmax lives in the loss (``cross_entropy``), where it is numerically stable.
+``UNet`` returns one score per class *per pixel*, (N, num_classes, H, W), for segmentation.
 """
 
 from . import nn
 from .nn import functional as F
+from .nn.conv import positive_int
 from .ops.normalization import check_dropout_probability
+from .ops.shape import cat
 
 
 class SmallCNN(nn.Module):
@@ -91,7 +94,96 @@ class ConvNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-MODELS = {"small_cnn": SmallCNN, "convnet": ConvNet}
+def conv_block(c_in, c_out):
+    """Two × (Conv 3×3, padding 1, no bias → BatchNorm → ReLU): c_in → c_out channels, same height and width.
+
+    Children ``0``…``5`` (``0.weight``, ``1.running_mean``, ``3.weight``, …), as ``torch.nn.Sequential`` names them.
+    """
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),  # no bias: BatchNorm's β replaces it
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+    )
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger et al. 2015) for segmentation: logits (N, num_classes, H, W), one score per class per pixel.
+
+    With b = ``base_width`` and the default ``depth=3``, for an input (N, C, H, W)::
+
+        encoders[0]  conv_block C → b      (N, b,  H,   W  ) ──────────────── skip ─────────┐
+           pool                            (N, b,  H/2, W/2)                                │
+        encoders[1]  conv_block b → 2b     (N, 2b, H/2, W/2) ──────── skip ────────┐        │
+           pool                            (N, 2b, H/4, W/4)                       │        │
+        encoders[2]  conv_block 2b → 4b    (N, 4b, H/4, W/4) ── skip ──┐           │        │
+           pool                            (N, 4b, H/8, W/8)           │           │        │
+        bottleneck   conv_block 4b → 8b    (N, 8b, H/8, W/8)           │           │        │
+        ups[0]       ConvTranspose 2×2/2   (N, 4b, H/4, W/4)  cat ─────┘ → 8b      │        │
+        decoders[0]  conv_block 8b → 4b    (N, 4b, H/4, W/4)                       │        │
+        ups[1]       ConvTranspose 2×2/2   (N, 2b, H/2, W/2)  cat ─────────────────┘ → 4b   │
+        decoders[1]  conv_block 4b → 2b    (N, 2b, H/2, W/2)                                │
+        ups[2]       ConvTranspose 2×2/2   (N, b,  H,   W  )  cat ──────────────────────────┘ → 2b
+        decoders[2]  conv_block 2b → b     (N, b,  H,   W  )
+        head         Conv 1×1 b → K        (N, K,  H,   W  )      K = num_classes
+
+    ``conv_block`` is two × (Conv 3×3 padding 1 → BatchNorm → ReLU), so it keeps H and W; each of the
+    ``depth`` max-pools halves them and each transposed convolution doubles them, so H and W must be
+    divisible by 2**depth (a ValueError says so otherwise). The skip connections hand the decoder the
+    encoder's fine detail, which the pooling threw away. The attribute names are those of the same
+    network written with ``torch.nn`` (``encoders.0.0.weight``, ``ups.0.weight``, ``head.bias``, …),
+    so a PyTorch state_dict loads unchanged. The softmax lives in the loss (cross-entropy, Dice).
+    In training mode BatchNorm needs more than one value per channel, as in PyTorch: with a batch of one image,
+    H and W must exceed 2**depth (the bottleneck is (H/2**depth) × (W/2**depth)).
+    """
+
+    def __init__(self, in_channels=1, num_classes=2, base_width=16, depth=3):
+        super().__init__()
+        in_channels = positive_int("UNet", "in_channels", in_channels)
+        num_classes = positive_int("UNet", "num_classes", num_classes)
+        base_width = positive_int("UNet", "base_width", base_width)
+        depth = positive_int("UNet", "depth", depth)
+        widths = [base_width * 2**level for level in range(depth + 1)]  # b, 2b, 4b, …, the bottleneck's last
+        self.depth = depth
+        self.encoders = nn.ModuleList(
+            [conv_block(c_in, c_out) for c_in, c_out in zip([in_channels] + widths[:-2], widths[:-1])]
+        )
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = conv_block(widths[-2], widths[-1])
+        levels = range(depth - 1, -1, -1)  # deepest first
+        self.ups = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in levels])
+        self.decoders = nn.ModuleList([conv_block(2 * widths[i], widths[i]) for i in levels])
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+        self.config = dict(in_channels=in_channels, num_classes=num_classes, base_width=base_width, depth=depth)
+
+    def check_input(self, x):
+        """ValueError unless ``x`` is (N, in_channels, H, W) with H and W divisible by 2**depth."""
+        shape = tuple(x.shape)
+        factor = 2**self.depth
+        if len(shape) != 4 or shape[1] != self.config["in_channels"]:
+            raise ValueError(f"UNet expects input of shape (N, {self.config['in_channels']}, H, W), got {shape}")
+        if shape[2] % factor or shape[3] % factor:
+            raise ValueError(
+                f"UNet(depth={self.depth}): height and width must be divisible by 2**depth = {factor}, "
+                f"got input of shape {shape}; crop or pad the image (e.g. F.pad) to a multiple of {factor}"
+            )
+
+    def forward(self, x):
+        self.check_input(x)
+        skips = []
+        for encoder in self.encoders:
+            x = encoder(x)
+            skips.append(x)  # kept for the way back up
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
+            x = decoder(cat([up(x), skip], axis=1))  # up doubles H and W; the skip joins on the channel axis
+        return self.head(x)
+
+
+MODELS = {"small_cnn": SmallCNN, "convnet": ConvNet, "unet": UNet}
 
 
 def create(name, **kwargs):

@@ -16,7 +16,8 @@ from .layers import add_weight_and_bias, checked_input
 from .module import Module
 
 
-def _positive_int(where, name, value):
+def positive_int(where, name, value):
+    """``value`` as an int, or a ValueError naming ``where`` and ``name`` unless it is an integer ≥ 1."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
     return int(value)
@@ -63,9 +64,9 @@ class Conv2d(Module):
         dtype=None,
     ):
         super().__init__()
-        self.in_channels = _positive_int("Conv2d", "in_channels", in_channels)
-        self.out_channels = _positive_int("Conv2d", "out_channels", out_channels)
-        self.groups = _positive_int("Conv2d", "groups", groups)
+        self.in_channels = positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
+        self.groups = positive_int("Conv2d", "groups", groups)
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must be divisible by groups {groups}"
@@ -154,9 +155,9 @@ class ConvTranspose2d(Module):
         dtype=None,
     ):
         super().__init__()
-        self.in_channels = _positive_int("ConvTranspose2d", "in_channels", in_channels)
-        self.out_channels = _positive_int("ConvTranspose2d", "out_channels", out_channels)
-        self.groups = _positive_int("ConvTranspose2d", "groups", groups)
+        self.in_channels = positive_int("ConvTranspose2d", "in_channels", in_channels)
+        self.out_channels = positive_int("ConvTranspose2d", "out_channels", out_channels)
+        self.groups = positive_int("ConvTranspose2d", "groups", groups)
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"ConvTranspose2d: in_channels {in_channels} and out_channels {out_channels} "
@@ -341,9 +342,9 @@ class Conv3d(Module):
         self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, dtype=None
     ):
         super().__init__()
-        self.in_channels = _positive_int("Conv3d", "in_channels", in_channels)
-        self.out_channels = _positive_int("Conv3d", "out_channels", out_channels)
-        self.groups = _positive_int("Conv3d", "groups", groups)
+        self.in_channels = positive_int("Conv3d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv3d", "out_channels", out_channels)
+        self.groups = positive_int("Conv3d", "groups", groups)
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"Conv3d: in_channels {in_channels} and out_channels {out_channels} must be divisible by groups {groups}"

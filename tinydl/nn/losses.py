@@ -107,3 +107,23 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(
             logits, target, weight=self.weight, pos_weight=self.pos_weight, reduction=self.reduction
         )
+
+
+class DiceLoss(_Loss):
+    """Soft Dice loss of segmentation logits (N, C, H, W) against labels (N, H, W) or one-hot (N, C, H, W):
+
+        Dice_nc = (2 Σ_i p_nci g_nci + s) / (Σ_i p_nci + Σ_i g_nci + s),   ℓ_nc = 1 − Dice_nc
+
+    p = softmax over classes, g = one-hot target, sums over the pixels of image n, s = ``smooth``
+    (default 1.0). ``include_background=False`` leaves class 0 out. 'mean' averages ℓ over images and
+    classes. See :func:`tinydl.nn.functional.dice_loss`.
+    """
+
+    def __init__(self, smooth=1.0, include_background=True, reduction="mean"):
+        super().__init__(reduction)
+        self.smooth, self.include_background = smooth, bool(include_background)
+
+    def forward(self, logits, target):
+        return F.dice_loss(
+            logits, target, smooth=self.smooth, include_background=self.include_background, reduction=self.reduction
+        )

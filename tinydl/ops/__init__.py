@@ -15,7 +15,7 @@ resize       interpolate (nearest, bilinear, ...), adaptive_avg_pool1d/2d/3d: ma
 volume       conv3d, max_pool3d, avg_pool3d (NCDHW; loops in tinydl.kernels)
 normalization batch_norm, layer_norm, group_norm, dropout
 attention    scaled_dot_product_attention (from matmul, where, softmax)
-loss         mse_loss, cross_entropy, nll_loss, binary_cross_entropy(_with_logits), one_hot
+loss         mse_loss, cross_entropy, nll_loss, binary_cross_entropy(_with_logits), dice_loss, one_hot
 
 tensor_methods  the table that makes them Tensor operators and methods (a + b, x.sum())
 """
@@ -63,7 +63,15 @@ from .elementwise import (
     where,
 )
 from .linear import linear
-from .loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss, one_hot
+from .loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    dice_loss,
+    mse_loss,
+    nll_loss,
+    one_hot,
+)
 from .normalization import batch_norm, dropout, group_norm, layer_norm
 from .padding import pad
 from .reduction import all, any, cumsum, logsumexp, max, mean, min, prod, std, sum, var

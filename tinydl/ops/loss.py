@@ -1,5 +1,5 @@
 """Loss functions: mean squared error, cross-entropy, negative log-likelihood, binary cross-entropy
-(on logits and on probabilities), and ``one_hot``.
+(on logits and on probabilities), the soft Dice loss of segmentation, and ``one_hot``.
 
 Each takes ``reduction='mean' | 'sum' | 'none'`` as in PyTorch.
 """
@@ -12,11 +12,12 @@ import numpy as np
 from ..backend import array_module
 from ..function import Function
 from ..tensor import Tensor, array_of, as_tensor, to_numpy
-from .activation import log_softmax
-from .arithmetic import add, mul, neg
+from .activation import log_softmax, softmax
+from .arithmetic import add, div, mul, neg, sub
 from .elementwise import astype, where
+from .reduction import mean as mean_
 from .reduction import sum as sum_
-from .shape import permute, reshape
+from .shape import getitem, permute, reshape
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -488,3 +489,78 @@ def one_hot(tensor, num_classes=-1):
         )
     out = (labels[..., None] == xp.arange(num_classes)).astype(np.int64)
     return Tensor._from_array(out)
+
+
+def _dice_target(target, logits):
+    """The Dice target as class probabilities of the logits' shape (N, C, d1, …): one-hot from integer labels."""
+    shape, classes = logits.shape, logits.shape[1]
+    if isinstance(target, Tensor) and target.dtype.kind == "f":
+        if target.shape != shape:
+            raise ValueError(
+                f"dice_loss: a one-hot (float) target must have the logits' shape {shape}, got {target.shape}"
+            )
+        return _float_target("dice_loss", target, logits)
+    labels = array_of(target)
+    xp = array_module(logits.data)
+    labels = xp.asarray(labels)
+    if labels.dtype.kind == "f":
+        if labels.shape != shape:
+            raise ValueError(
+                f"dice_loss: a one-hot (float) target must have the logits' shape {shape}, got {labels.shape}"
+            )
+        return _float_target("dice_loss", labels, logits)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"dice_loss: labels must be integers (class indices), got dtype {labels.dtype}")
+    expected = (shape[0],) + tuple(shape[2:])
+    if labels.shape != expected:
+        raise ValueError(f"dice_loss: labels must have shape {expected} to match logits {shape}, got {labels.shape}")
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise ValueError(
+            f"dice_loss: labels must lie in [0, {classes}); got values in [{int(labels.min())}, {int(labels.max())}]"
+        )
+    hot = one_hot(labels, classes).data  # (N, d1, …, C), int64: no gradient
+    hot = xp.moveaxis(hot, -1, 1).astype(logits.dtype)
+    return Tensor._from_array(xp.ascontiguousarray(hot))
+
+
+def dice_loss(logits, target, smooth=1.0, include_background=True, reduction="mean"):
+    """Soft Dice loss of class scores ``logits`` (N, C, d1, …) against labels (N, d1, …) or one-hot (N, C, d1, …).
+
+    With p = softmax(logits) over the class axis and g the one-hot target, for each image n and class c
+    (sums over the pixels i of that image)::
+
+        Dice_nc = (2 Σ_i p_nci g_nci + s) / (Σ_i p_nci + Σ_i g_nci + s),      ℓ_nc = 1 − Dice_nc
+
+    s = ``smooth`` (default 1.0, the "+1" of the V-Net / Kaggle formulation; MONAI uses 1e-5, and
+    segmentation_models_pytorch 0): a class absent from the target image gets Dice = s / (Σ p + s) ≈ 1
+    when the prediction agrees, where the plain soft Dice (s = 0) gives 0 / Σ p = 0, the worst loss, for
+    however small a probability (softmax is never exactly 0). s also smooths the gradient of small classes.
+    ``include_background=False`` leaves class 0 out (C must then be ≥ 2). ``reduction``: 'mean'
+    (the default) averages ℓ_nc over images and classes, 'sum' adds them, 'none' returns the (N, C')
+    matrix. The Dice is taken per image (not pooled over the batch). A one-hot float target that is a
+    Tensor requiring grad gets its gradient. Built from softmax, one_hot, sums and arithmetic, so the
+    backward pass is theirs.
+    """
+    check_reduction(reduction)
+    logits = as_tensor(logits)
+    if logits.ndim < 3:
+        raise ValueError(f"dice_loss expects logits of shape (N, C, d1, ...) (e.g. (N, C, H, W)), got {logits.shape}")
+    if logits.dtype.kind != "f":
+        raise TypeError(f"dice_loss expects floating-point logits, got dtype {logits.dtype}")
+    if isinstance(smooth, bool) or not isinstance(smooth, numbers.Real) or not smooth >= 0 or math.isinf(smooth):
+        raise ValueError(f"dice_loss: smooth must be a finite number ≥ 0, got {smooth!r}")
+    if not include_background and logits.shape[1] < 2:
+        raise ValueError(f"dice_loss: include_background=False needs at least 2 classes, logits have {logits.shape}")
+    g = _dice_target(target, logits)
+    p = softmax(logits, axis=1)
+    pixels = tuple(range(2, logits.ndim))
+    overlap = sum_(mul(p, g), axis=pixels)  # (N, C)
+    total = add(sum_(p, axis=pixels), sum_(g, axis=pixels))
+    s = float(smooth)
+    dice = div(add(mul(overlap, 2.0), s), add(total, s))
+    losses = sub(1.0, dice)
+    if not include_background:
+        losses = getitem(losses, (slice(None), slice(1, None)))
+    if reduction == "none":
+        return losses
+    return sum_(losses) if reduction == "sum" else mean_(losses)

@@ -203,4 +203,6 @@ def test_ruff_format_leaves_the_code_as_it_is():
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 0, "files not formatted (fix: ruff format .):\n" + result.stdout[-4000:]
+    assert result.returncode == 0, (
+        "files not formatted (fix: ruff format tinydl tests benchmarks):\n" + result.stdout[-4000:]
+    )

@@ -20,6 +20,8 @@ conv2d's input-gradient role run forward. Max pooling with dilation has no
 kernel: DilatedMaxPool2d is the formula in ``xp``.
 """
 
+import functools
+
 import numpy as np
 
 from .. import kernels
@@ -680,6 +682,25 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     return MaxUnpool2d.apply(x, indices=idx.data, out_hw=out_hw)
 
 
+def pool_divisor(out, spatial, kernel, stride, padding, count_include_pad, divisor_override):
+    """What average pooling divides each window's sum by, as PyTorch: ``divisor_override`` if given, else
+    the window's size — counting the zero padding (``count_include_pad``) or only the real inputs — but
+    never the part of a ``ceil_mode`` window beyond the padding. An array of shape ``out``, float64.
+
+    Per axis the window at output o covers [o·s − p, min(o·s − p + k, n + p)); the size of a window is the
+    product of its sizes along the axes (an outer product)."""
+    if divisor_override is not None:
+        return np.full(out, float(divisor_override))
+    sizes = []
+    for o, n, k, s, p in zip(out, spatial, kernel, stride, padding):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, n)
+        sizes.append((end - start).astype(np.float64))
+    return functools.reduce(np.multiply.outer, sizes)
+
+
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Mean over each kernel_size window of ``x`` (N, C, H, W), as ``torch.nn.functional.avg_pool2d``.
 
@@ -699,17 +720,6 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         return AvgPool2d.apply(x, kernel=kernel, stride=stride)
     padded = pad_op(x, (padding[1], right[1], padding[0], right[0])) if any(padding) or right != padding else x
     y = AvgPool2d.apply(padded, kernel=kernel, stride=stride)
-    divisor = np.ones(out)
-    if divisor_override is not None:
-        divisor *= divisor_override
-    else:
-        sizes = []
-        for o, n, k, s, p in zip(out, x.shape[2:], kernel, stride, padding):
-            start = np.arange(o) * s - p
-            end = np.minimum(start + k, n + p)
-            if not count_include_pad:
-                start, end = np.maximum(start, 0), np.minimum(end, n)
-            sizes.append(end - start)
-        divisor = np.outer(sizes[0], sizes[1]).astype(np.float64)
+    divisor = pool_divisor(out, x.shape[2:], kernel, stride, padding, count_include_pad, divisor_override)
     scale = as_tensor(array_module(x.data).asarray(kernel[0] * kernel[1] / divisor, dtype=x.dtype))
     return y * scale

@@ -17,7 +17,7 @@ from .. import kernels
 from ..backend import array_module
 from ..function import Function
 from ..tensor import as_tensor
-from .conv import DilateKernel, channel_group, check_groups, pool_output_size
+from .conv import DilateKernel, channel_group, check_groups, pool_divisor, pool_output_size
 from .padding import pad
 from .shape import cat
 
@@ -240,15 +240,5 @@ def avg_pool3d(
     ):
         raise ValueError(f"avg_pool3d: divisor_override must be a positive integer, got {divisor_override!r}")
     y = SumPool3d.apply(_pad3d(x, padding, after), kernel=kernel, stride=stride, out=out)
-    if divisor_override is not None:
-        divisor = np.full(out, float(divisor_override))
-    else:
-        sizes = []
-        for o, n, k, s, p in zip(out, x.shape[2:], kernel, stride, padding):
-            start = np.arange(o) * s - p
-            end = np.minimum(start + k, n + p)
-            if not count_include_pad:
-                start, end = np.maximum(start, 0), np.minimum(end, n)
-            sizes.append((end - start).astype(np.float64))
-        divisor = sizes[0][:, None, None] * sizes[1][None, :, None] * sizes[2][None, None, :]
+    divisor = pool_divisor(out, x.shape[2:], kernel, stride, padding, count_include_pad, divisor_override)
     return y * as_tensor(array_module(x.data).asarray(1.0 / divisor, dtype=x.dtype))

@@ -21,7 +21,9 @@ def test_run_config_has_one_field_per_train_flag_in_the_same_order():
     flags = [k for k in vars(build_parser().parse_args(["train"])) if k not in ("run", "command", "resume")]
     assert [f.name for f in dataclasses.fields(td.RunConfig)] == flags
     defaults = vars(build_parser().parse_args(["train"]))
-    assert all(getattr(td.RunConfig(), k) == defaults[k] for k in flags)
+    # The flags' defaults (None where the task's recipe decides) make the same config as RunConfig().
+    assert td.RunConfig(**{k: defaults[k] for k in flags}) == td.RunConfig()
+    assert all(getattr(td.RunConfig(), k) == defaults[k] for k in flags if defaults[k] is not None)
 
 
 def test_train_run_writes_what_the_command_writes(python_run, tmp_path, capsys):

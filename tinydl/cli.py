@@ -91,22 +91,35 @@ def build_parser():
         help="fail when the data set is missing instead of training on the built-in synthetic set",
     )
     p.add_argument(
-        "--model",
-        default="small_cnn",
-        choices=["small_cnn", "convnet"],
-        help="small_cnn (the article's CNN) or convnet (two conv blocks, BatchNorm, dropout)",
+        "--task",
+        default=None,
+        choices=["classification", "segmentation"],
+        help="classification (a class per image) or segmentation (a class per pixel: a U-Net). Default: "
+        "segmentation when --data names a segmentation set (liverct117, colin27_brain, the MedSegBench sets), "
+        "else classification. Options left out take the task's recipe (shown in brackets: classification, "
+        "segmentation)",
     )
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--model",
+        default=None,
+        choices=["small_cnn", "convnet", "unet"],
+        help="small_cnn (the article's CNN), convnet (two conv blocks, BatchNorm, dropout); unet for segmentation "
+        "[small_cnn, unet]",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="[10, 30]")
+    p.add_argument("--batch-size", type=int, default=None, help="[32, 8]")
+    p.add_argument("--lr", type=float, default=None, help="learning rate [1e-3, 3e-3]")
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty λ")
     p.add_argument("--dropout", type=float, default=None, help="dropout probability (convnet)")
     p.add_argument(
         "--augment",
         action="store_true",
-        help="random rotations (±10°), shifts (±2 px), brightness/contrast and noise while training",
+        default=None,
+        help="random rotations (±10°), shifts (±2 px), brightness/contrast and noise while training; segmentation: "
+        "the same rotation, scaling and shift of image and mask (nearest neighbour for the mask) [off, on]",
     )
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
     p.add_argument("--brightness", type=float, default=0.1, help="with --augment: brightness change, ± (default 0.1)")
     p.add_argument("--contrast", type=float, default=0.15, help="with --augment: contrast change, ± (default 0.15)")
     p.add_argument(
@@ -115,9 +128,14 @@ def build_parser():
         help="also random left-right flips (off by default: left and right matter in chest X-rays)",
     )
     p.add_argument("--class-weights", choices=["none", "balanced"], default="none")
-    p.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
+    p.add_argument("--schedule", choices=["none", "cosine", "step"], default=None, help="[none, cosine]")
     p.add_argument("--early-stopping", type=int, default=None, metavar="EPOCHS")
-    p.add_argument("--monitor", default="val_auc", choices=["val_auc", "val_acc", "val_loss"])
+    p.add_argument(
+        "--monitor",
+        default=None,
+        choices=["val_auc", "val_acc", "val_dice", "val_loss"],
+        help="the validation figure that picks the best epoch [val_auc, val_dice]",
+    )
     p.add_argument(
         "--device",
         default="cpu",
@@ -148,7 +166,28 @@ def build_parser():
         type=int,
         default=None,
         metavar="N",
-        help="image folders: resize every image to N×N (default: the images' own size, if all share one)",
+        help="image folders: resize every image to N×N (default: the images' own size, if all share one); "
+        "segmentation: the size the U-Net computes at (default: the smaller side, at most 64, a multiple of 2**depth)",
+    )
+    p.add_argument("--base-width", type=int, default=16, help="segmentation: the U-Net's first width (default 16)")
+    p.add_argument("--depth", type=int, default=3, help="segmentation: the U-Net's poolings (default 3)")
+    p.add_argument(
+        "--dice-weight", type=float, default=1.0, help="segmentation: loss = cross-entropy + w · soft Dice (default 1)"
+    )
+    p.add_argument(
+        "--intensity",
+        default="auto",
+        choices=["auto", "ct", "mr", "minmax", "none"],
+        help="segmentation: how pixel values become the model's input. auto (default): from the values — a CT "
+        "window for Hounsfield units, per-image percentile normalisation for MR, /255 for 8-bit images",
+    )
+    p.add_argument(
+        "--ct-window",
+        nargs=2,
+        type=float,
+        metavar=("LEVEL", "WIDTH"),
+        default=None,
+        help="with --intensity ct: the window in Hounsfield units (default 50 400, soft tissue)",
     )
     p.add_argument("--force", action="store_true", help="replace the finished run already in --out")
     p.add_argument(
@@ -168,10 +207,13 @@ def build_parser():
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     p.set_defaults(run=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="class and probabilities for PNG/JPEG/NPY images")
+    p = sub.add_parser("predict", help="class and probabilities (or masks, for segmentation) for PNG/JPEG/NPY images")
     p.add_argument("run_dir")
     p.add_argument("images", nargs="+", help="image files (.png, .jpg, .jpeg, .npy)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--out", default=None, help="segmentation: folder for the masks (default <run>/predictions, -2, … when taken)"
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     p.set_defaults(run=cmd_predict)
 
@@ -181,6 +223,12 @@ def build_parser():
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--n", type=explain_count, default=8, help=f"how many split samples to explain (1 to {MAX_EXPLAIN})")
     p.add_argument("--layer", default=None, help="conv layer name (default: the last conv layer)")
+    p.add_argument(
+        "--class",
+        dest="target",
+        default=None,
+        help="segmentation: the class explained, by name or index (default: the first foreground class)",
+    )
     p.add_argument("--data-dir")
     p.add_argument("--out", default=None, help="PNG path (default: <run>/gradcam-<...>.png)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
@@ -232,6 +280,13 @@ def cmd_train(args):
         config = RunConfig(**{k: v for k, v in vars(args).items() if k not in ("run", "command", "resume")})
         result = train_run(config)
     report, best_epoch = result.report, result.trainer.best_epoch
+    if "dice" in report:  # segmentation
+        print(
+            f"Test ({report['n_images']} images): Dice {dice_text(report)}  "
+            f"(best epoch {best_epoch}, {result.seconds:.1f} s of training)"
+        )
+        print(f"Saved {result.run_dir}/: model.npz metadata.json metrics.json history.csv" + plots_text(args))
+        return
     auc = report.get("auc")
     print(
         f"Test ({report['n_images']} images): accuracy {report['accuracy']:.4f}  AUC "
@@ -243,11 +298,27 @@ def cmd_train(args):
     )
 
 
+def dice_text(report):
+    """ "liver 0.951, tumour 0.702 (mean 0.826)": the foreground classes' Dice of a segmentation report."""
+    names = list(report["dice"])[1:] or list(report["dice"])
+    parts = [f"{n} {'n/a' if report['dice'][n] is None else format(report['dice'][n], '.4f')}" for n in names]
+    mean = report.get("mean_dice")
+    return ", ".join(parts) + ("" if mean is None else f" (mean {mean:.4f})")
+
+
+def plots_text(args):
+    return "" if args.no_plots else " and plots"
+
+
 def cmd_evaluate(args):
     from .run import evaluate_run
 
     result = evaluate_run(args.run_dir, split=args.split, data_dir=args.data_dir, out=args.out, device=args.device)
     report = result.report
+    if "dice" in report:
+        print(f"{result.dataset} / {args.split} ({report['n_images']} images): Dice {dice_text(report)}")
+        print(f"Saved {result.out_dir}/metrics.json and plots")
+        return
     auc = report.get("auc")
     print(
         f"{result.dataset} / {args.split} ({report['n_images']} images): accuracy {report['accuracy']:.4f}  "
@@ -259,11 +330,15 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from .run import predict_images
 
-    rows = predict_images(args.run_dir, args.images, device=args.device)
+    rows = predict_images(args.run_dir, args.images, device=args.device, out=args.out)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     for row in rows:
+        if "mask_png" in row:  # segmentation
+            shares = "  ".join(f"{n}: {v:.1%}" for n, v in row["fraction"].items())
+            print(f"{row['image']}: {shares}   -> {row['mask_png']}, {row['mask_npy']}, {row['overlay_png']}")
+            continue
         label = row.get("class") or (", ".join(row["findings"]) or "no finding")
         probs_text = "  ".join(f"{n}: {v:.3f}" for n, v in row["probabilities"].items())
         scaling = f"   [{row['scaling']}]" if "scaling" in row else ""
@@ -282,6 +357,7 @@ def cmd_explain(args):
         data_dir=args.data_dir,
         out=args.out,
         device=args.device,
+        target=args.target,
     )
     for name, label, probability in result.predictions:
         print(f"{name}: {label} ({probability:.3f})")

@@ -22,6 +22,10 @@ Two classic answers, both computed with tinydl's own autograd::
   map's resolution (26×26 for SmallCNN's conv, 14×14 for ConvNet's second
   conv, 13×13 after a pool) and is stretched to the image size, so it points
   to a region, not to a pixel.
+* **Segmentation Grad-CAM** (Vinogradova et al., 2020) does the same for a
+  model that scores every pixel (a U-Net): the score explained is the sum of
+  one class's logits over a region — the pixels predicted as that class, all
+  of them, or a mask you give — :func:`segmentation_grad_cam`.
 
 Neither map proves the model is right for the right reason. They show where
 the score is sensitive, which is how you catch a model that reads a
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .autograd import enable_grad
+from .models import UNet
 from .nn.conv import Conv2d
 from .nn.module import Module
 from .plots import as_display_image
@@ -49,6 +54,8 @@ __all__ = [
     "saliency",
     "smoothgrad",
     "grad_cam",
+    "SegmentationExplanation",
+    "segmentation_grad_cam",
     "upsample_bilinear",
     "overlay",
     "plot_explanations",
@@ -151,7 +158,13 @@ def _logits(model, x):
     logits = model(x)
     if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != x.shape[0]:
         shape = getattr(logits, "shape", type(logits).__name__)
-        raise ValueError(f"expected the model to return class scores of shape (N, num_classes), got {shape}")
+        hint = ""
+        if isinstance(logits, Tensor) and logits.ndim == 4:
+            hint = (
+                "; this looks like a segmentation model (logits (N, K, H, W)): use segmentation_grad_cam "
+                "or explain(model, x, method='segmentation_grad_cam', target=k)"
+            )
+        raise ValueError(f"expected the model to return class scores of shape (N, num_classes), got {shape}{hint}")
     return logits
 
 
@@ -342,6 +355,23 @@ def grad_cam(model, x, layer=None, target=None, return_probs=False):
 def _grad_cam(model, x, layer, target):
     name, module = _resolve_layer(model, layer)
     x = _input_tensor(model, x)
+    with _explaining(model):
+        logits, activation = _forward_keeping_activation(model, x, name, module, _logits)
+        probs = _probabilities(logits)
+        predicted = _predicted(probs)
+        target = _targets(target, predicted, logits.shape[1])
+        logits.backward(_score_gradient(logits, target))
+    cam = _class_activation_map(activation)
+    heatmaps = _normalise(upsample_bilinear(cam, x.shape[2:]))
+    return Explanation(heatmaps, probs, predicted, target, "grad_cam", layer=name, cam=cam)
+
+
+def _forward_keeping_activation(model, x, name, module, forward):
+    """(``forward(model, x)``, the output of ``module`` in that pass, set to keep its gradient).
+
+    The layer must give feature maps (N, C, h, w) and run exactly once (a module called twice,
+    e.g. one ReLU object reused, has no single activation to weigh).
+    """
     seen = []
 
     def keep_activation(mod, inputs, output):
@@ -353,28 +383,25 @@ def _grad_cam(model, x, layer, target):
             )
         seen.append(output.retain_grad())
 
-    with _explaining(model), module.register_forward_hook(keep_activation):
-        logits = _logits(model, x)
-        if len(seen) != 1:
-            raise ValueError(
-                f"layer {name!r} ran {len(seen)} times in the forward pass; Grad-CAM needs a layer that runs "
-                f"exactly once. Conv layers: {_conv_layer_names(model)}"
-            )
-        activation = seen[0]
-        probs = _probabilities(logits)
-        predicted = _predicted(probs)
-        target = _targets(target, predicted, logits.shape[1])
-        logits.backward(_score_gradient(logits, target))
+    with module.register_forward_hook(keep_activation):
+        out = forward(model, x)
+    if len(seen) != 1:
+        raise ValueError(
+            f"layer {name!r} ran {len(seen)} times in the forward pass; Grad-CAM needs a layer that runs "
+            f"exactly once. Conv layers: {_conv_layer_names(model)}"
+        )
+    return out, seen[0]
 
+
+def _class_activation_map(activation):
+    """ReLU(Σ_k α_k A_k) with α_k = mean over positions of ∂y/∂A_k: (N, h, w) float64, after backward."""
     A = to_numpy(activation).astype(np.float64)
     if activation.grad is None:  # the score does not depend on this layer at all
         dA = np.zeros_like(A)
     else:
         dA = to_numpy(activation.grad).astype(np.float64)
     alpha = dA.mean(axis=(2, 3))  # (N, K)
-    cam = np.maximum(np.einsum("nk,nkhw->nhw", alpha, A), 0.0)  # (N, h, w)
-    heatmaps = _normalise(upsample_bilinear(cam, x.shape[2:]))
-    return Explanation(heatmaps, probs, predicted, target, "grad_cam", layer=name, cam=cam)
+    return np.maximum(np.einsum("nk,nkhw->nhw", alpha, A), 0.0)  # (N, h, w)
 
 
 def _normalise(maps):
@@ -383,12 +410,244 @@ def _normalise(maps):
     return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
 
 
+# --------------------------------------------------------------------------- Grad-CAM for segmentation
+@dataclass
+class SegmentationExplanation(Explanation):
+    """What :func:`segmentation_grad_cam` explains, in full (``explain(..., method="segmentation_grad_cam")``).
+
+    ``heatmaps``       (N, H, W) Grad-CAM maps at the input's size, each in [0, 1] (all zero for an empty region),
+    ``probs``          (N, K, h, w) per-pixel class probabilities (softmax over K; sigmoid for one logit),
+    ``predicted``      (N, h, w) the predicted label of every pixel (argmax; logit > 0 for one logit),
+    ``target``         (N,) the class each map explains,
+    ``method``         "segmentation_grad_cam",
+    ``layer``, ``cam`` as in :class:`Explanation` (``cam`` (N, h', w') at the layer's resolution),
+    ``region``         (N, h, w) bool: the pixels whose logits of the target class were summed,
+    ``region_pixels``  (N,) how many there are; 0 means the region was empty and the map is all zero
+                       (e.g. region "predicted" on an image where no pixel is given the class).
+
+    (h, w) is the logits' size, the input's (H, W) for a U-Net.
+    """
+
+    region: np.ndarray = None
+    region_pixels: np.ndarray = None
+
+    @property
+    def empty(self):
+        """(N,) bool: the images whose region had no pixel (their maps are all zero)."""
+        return self.region_pixels == 0
+
+    def titles(self, class_names=None):
+        """One title per image, e.g. ``"liver, 312 px (mean p = 0.93)"``, or ``"tumour: empty region"``.
+
+        The mean probability is that of the explained class over the region's pixels.
+        """
+        out = []
+        for i, t in enumerate(self.target):
+            name = f"class {int(t)}" if class_names is None else str(class_names[int(t)])
+            if self.region_pixels[i] == 0:
+                out.append(f"{name}: empty region")
+                continue
+            p = _pixel_class_prob(self.probs[i], int(t))[self.region[i]].mean()
+            out.append(f"{name}, {int(self.region_pixels[i])} px (mean p = {p:.2f})")
+        return out
+
+
+def _pixel_class_prob(probs, k):
+    """(h, w) probability of class k from one image's (K, h, w) probabilities (K = 1: sigmoid of class 1)."""
+    if probs.shape[0] > 1:
+        return probs[k]
+    return probs[0] if k == 1 else 1 - probs[0]
+
+
+def _segmentation_logits(model, x):
+    logits = model(x)
+    if isinstance(logits, Tensor) and logits.ndim == 2 and logits.shape[0] == x.shape[0]:
+        raise ValueError(
+            f"segmentation_grad_cam explains per-pixel logits (N, K, H, W), but {type(model).__name__} returns "
+            f"class scores of shape {tuple(logits.shape)}: a classifier; use grad_cam (explain(method='grad_cam'))"
+        )
+    if not isinstance(logits, Tensor) or logits.ndim != 4 or logits.shape[0] != x.shape[0]:
+        shape = getattr(logits, "shape", type(logits).__name__)
+        raise ValueError(f"expected the model to return per-pixel logits of shape (N, K, H, W), got {shape}")
+    return logits
+
+
+def _pixel_probabilities(logits):
+    """(N, K, h, w) softmax over the class axis (sigmoid for one logit), float64."""
+    z = logits.numpy().astype(np.float64)
+    if z.shape[1] == 1:
+        return 1 / (1 + np.exp(-z))
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _predicted_mask(probs):
+    if probs.shape[1] == 1:
+        return (probs[:, 0] > 0.5).astype(np.int64)
+    return probs.argmax(axis=1)
+
+
+def _segmentation_targets(target_class, predicted, num_classes):
+    """(N,) int64 class per image. None: each image's largest predicted class other than 0 (background)."""
+    n = predicted.shape[0]
+    classes = max(num_classes, 2)  # one logit: classes 0 and 1, as for a binary classifier
+    if target_class is None:
+        counts = np.stack([(predicted == k).reshape(n, -1).sum(axis=1) for k in range(1, classes)], axis=1)
+        return 1 + counts.argmax(axis=1)  # ties, and images with no foreground at all: the lowest class
+    t = np.asarray(target_class)
+    if t.dtype.kind not in "iu" and not (t.dtype.kind == "f" and np.all(t == np.round(t))):
+        raise TypeError(f"target_class must be a class index or one index per image, got {target_class!r}")
+    t = np.broadcast_to(t.astype(np.int64), (n,)) if t.ndim == 0 else t.astype(np.int64).reshape(-1)
+    if t.shape[0] != n:
+        raise ValueError(f"target_class has {t.shape[0]} entries but x has {n} images")
+    if np.any(t < 0) or np.any(t >= classes):
+        raise ValueError(f"target_class {t.tolist()} out of range: the model has {classes} classes (0..{classes - 1})")
+    return t.copy()
+
+
+def _region_mask(region, target, predicted):
+    """(N, h, w) bool mask R_n from ``region`` (None/"predicted", "all", or a bool mask (N, h, w) or (h, w))."""
+    shape = predicted.shape
+    if region is None or (isinstance(region, str) and region == "predicted"):
+        return predicted == target[:, None, None]
+    if isinstance(region, str):
+        if region == "all":
+            return np.ones(shape, dtype=bool)
+        raise ValueError(f"region must be 'predicted', 'all' or a boolean mask, got {region!r}")
+    mask = to_numpy(region) if isinstance(region, Tensor) else np.asarray(region)
+    if mask.dtype.kind in "iu" and np.all((mask == 0) | (mask == 1)):
+        mask = mask.astype(bool)  # a 0/1 mask as stored in uint8 label files
+    if mask.dtype != bool:
+        raise TypeError(f"region must be a boolean mask (or 0/1 integers), got dtype {mask.dtype}")
+    if mask.shape == shape[1:]:
+        return np.broadcast_to(mask, shape).copy()
+    if mask.shape != shape:
+        raise ValueError(
+            f"region has shape {mask.shape}; expected (N, h, w) = {shape} or (h, w) = {shape[1:]}, "
+            f"the model's logits being {shape[1:]} per image"
+        )
+    return mask.copy()
+
+
+def _region_score_gradient(logits, target, mask):
+    """dL/d logits for L = Σ_n y_n, y_n = Σ_{(i,j) ∈ R_n} logit[n, t_n, i, j]: the mask in channel t_n, zero elsewhere.
+
+    One logit (K = 1): class 1 is the logit, class 0 its negative (as for a binary classifier).
+    """
+    n, k = logits.shape[:2]
+    grad = np.zeros(logits.shape, dtype=logits.dtype)
+    if k == 1:
+        grad[:, 0] = np.where(target == 1, 1.0, -1.0)[:, None, None] * mask
+    else:
+        grad[np.arange(n), target] = mask
+    return grad
+
+
+def _default_segmentation_layer(model):
+    """Name of the layer :func:`segmentation_grad_cam` looks at by default.
+
+    A model with a ``bottleneck`` (a U-Net): the bottleneck's last ReLU ("bottleneck.5" in
+    ``td.models.UNet``), the most abstract maps, where the encoder has seen the most context.
+    Otherwise :func:`_resolve_layer`'s choice (the ReLU after the last Conv2d); when that conv is a
+    head that no ReLU follows (so the "maps" would be the logits themselves), the last ReLU before it.
+    """
+    named = list(model.named_modules())
+    names = [n for n, _ in named]
+    modules = dict(named)
+    if isinstance(getattr(model, "bottleneck", None), Module):
+        inside = [n for n in names if n.startswith("bottleneck.") and type(modules[n]).__name__ == "ReLU"]
+        return inside[-1] if inside else "bottleneck"
+    name, module = _resolve_layer(model, None)
+    if isinstance(module, Conv2d):
+        before = [n for n in names[: names.index(name)] if type(modules[n]).__name__ == "ReLU"]
+        if before:
+            return before[-1]
+    return name
+
+
+def segmentation_grad_cam(model, x, target_class, region=None, layer=None, return_logits=False):
+    """Grad-CAM of a segmentation model for one class over a region (Vinogradova et al., 2020), (N, H, W) in [0, 1].
+
+    The model gives logits (N, K, h, w), one score per class per pixel (``td.models.UNet``:
+    (h, w) = (H, W)). The score explained for image n sums the target class's logits over a region R_n::
+
+        y_n      = Σ_{(i,j) ∈ R_n} logit[n, t_n, i, j]
+        α_k      = mean over positions of ∂ y_n / ∂ A_k          (A_k: the layer's feature maps)
+        map      = ReLU( Σ_k α_k A_k )                            upsampled to H × W, divided by its peak
+
+    as :func:`grad_cam` does for a classifier's one score. "Which features made the model call
+    *these* pixels liver?" — the region picks which pixels' decision is explained.
+
+    ``target_class`` t: a class index, or one per image (0..K−1; a one-logit model has classes 0 and 1);
+    None: each image's largest predicted class other than 0 (background).
+    ``region``: None or "predicted" (default: the pixels the model labels t — an image where there are
+    none gets an all-zero map, recorded in :class:`SegmentationExplanation`'s ``region_pixels``, not an
+    error), "all" (every pixel), or a boolean mask (N, h, w) or (h, w) (the same for every image; 0/1
+    integers are accepted), e.g. the ground-truth organ or a lesion you want explained.
+    ``layer``: a module name from ``model.named_modules()`` (or the Module) whose output is
+    (N, C, h', w') and which runs once; default the bottleneck's last ReLU for a U-Net
+    ("bottleneck.5"), see :func:`_default_segmentation_layer`. The map then has the bottleneck's
+    resolution (H/2**depth): coarse, a region; a decoder layer (e.g. "decoders.1.5") gives finer maps.
+
+    The model runs in evaluation mode and is left as it was (mode, ``requires_grad``, ``.grad``).
+    Returns the heat maps (N, H, W), or ``(heatmaps, logits)`` with ``return_logits=True`` (logits a
+    NumPy array (N, K, h, w)); ``explain(model, x, method="segmentation_grad_cam", target=t,
+    region=...)`` gives everything (probabilities, predicted mask, region, raw map).
+    """
+    result, logits = _segmentation_grad_cam(model, x, target_class, region, layer)
+    return (result.heatmaps, logits) if return_logits else result.heatmaps
+
+
+def _segmentation_grad_cam(model, x, target_class, region, layer):
+    """(SegmentationExplanation, logits as a NumPy array)."""
+    if not isinstance(model, Module):
+        raise TypeError(f"expected a tinydl Module as the model, got {type(model).__name__}")
+    name, module = _resolve_layer(model, _default_segmentation_layer(model) if layer is None else layer)
+    x = _input_tensor(model, x)
+    with _explaining(model):
+        logits, activation = _forward_keeping_activation(model, x, name, module, _segmentation_logits)
+        probs = _pixel_probabilities(logits)
+        predicted = _predicted_mask(probs)
+        target = _segmentation_targets(target_class, predicted, logits.shape[1])
+        mask = _region_mask(region, target, predicted)
+        # Images do not interact in evaluation mode: one backward pass of Σ_n y_n gives each its own ∂y_n/∂A.
+        logits.backward(_region_score_gradient(logits, target, mask))
+    cam = _class_activation_map(activation)
+    heatmaps = _normalise(upsample_bilinear(cam, x.shape[2:]))
+    result = SegmentationExplanation(
+        heatmaps,
+        probs,
+        predicted,
+        target,
+        "segmentation_grad_cam",
+        layer=name,
+        cam=cam,
+        region=mask,
+        region_pixels=mask.reshape(mask.shape[0], -1).sum(axis=1),
+    )
+    return result, logits.numpy()
+
+
 def explain(model, x, method="grad_cam", target=None, layer=None, **options):
     """One call for the CLI and notebooks: an :class:`Explanation` (maps, probs, prediction, target).
 
     ``method``: "grad_cam" (``layer`` as in :func:`grad_cam`), "saliency" or
-    "smoothgrad" (``options``: n, noise, seed).
+    "smoothgrad" (``options``: n, noise, seed), or "segmentation_grad_cam" (a
+    :class:`SegmentationExplanation`; ``target`` is the class, ``options``: region, as in
+    :func:`segmentation_grad_cam`). "grad_cam" on a ``td.models.UNet``, or with a ``region``
+    option, is the segmentation one too; for classifiers nothing changes.
     """
+    if method == "segmentation_grad_cam" or (method == "grad_cam" and _wants_segmentation(model, options)):
+        unknown = sorted(set(options) - {"region", "target_class"})
+        if unknown:
+            raise TypeError(f"segmentation_grad_cam takes the option region, not {unknown}")
+        if "target_class" in options:
+            if target is not None:
+                raise TypeError("give the class once: target= or target_class=, not both")
+            target = options["target_class"]
+        result, _ = _segmentation_grad_cam(model, x, target, options.get("region"), layer)
+        return result
     if method == "grad_cam":
         if options:
             raise TypeError(f"grad_cam takes no options {sorted(options)}")
@@ -404,7 +663,13 @@ def explain(model, x, method="grad_cam", target=None, layer=None, **options):
         maps, probs = smoothgrad(model, x, target=target, return_probs=True, **options)
         predicted = _predicted(probs)
         return Explanation(maps, probs, predicted, _targets(target, predicted, probs.shape[1]), "smoothgrad")
-    raise ValueError(f"unknown method {method!r}; choose 'grad_cam', 'saliency' or 'smoothgrad'")
+    raise ValueError(
+        f"unknown method {method!r}; choose 'grad_cam', 'saliency', 'smoothgrad' or 'segmentation_grad_cam'"
+    )
+
+
+def _wants_segmentation(model, options):
+    return "region" in options or "target_class" in options or isinstance(model, UNet)
 
 
 # --------------------------------------------------------------------------- resizing

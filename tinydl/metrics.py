@@ -49,7 +49,7 @@ from .tensor import to_numpy
 
 AVERAGES = (None, "binary", "macro", "weighted")
 # MedMNIST's task names ("ordinal-regression" is scored like multi-class, as MedMNIST does).
-TASKS = ("binary-class", "multi-class", "multi-label, binary-class", "ordinal-regression")
+TASKS = ("binary-class", "multi-class", "multi-label, binary-class", "ordinal-regression", "segmentation")
 
 __all__ = [
     "accuracy",
@@ -771,6 +771,8 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "segmentation":
+        raise ValueError("evaluate() scores classifiers; for label maps use td.metrics.segmentation_report")
     if task == "multi-label, binary-class":
         return _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins)
 
@@ -879,3 +881,27 @@ def _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins):
         "ece": expected_calibration_error(y, p, n_bins),
         "warnings": notes,
     }
+
+
+# ====================================================================== surface distances and the report
+# They live in tinydl/segmentation_metrics.py (which imports nothing from this module, so no cycle)
+# and are re-exported here so that td.metrics holds every metric.
+from .segmentation_metrics import (  # noqa: E402
+    average_surface_distance,
+    euclidean_distance_transform,
+    hausdorff_distance,
+    mask_surface,
+    per_image_dice,
+    segmentation_report,
+    surface_distances,
+)
+
+__all__ += [
+    "surface_distances",
+    "euclidean_distance_transform",
+    "mask_surface",
+    "hausdorff_distance",
+    "average_surface_distance",
+    "per_image_dice",
+    "segmentation_report",
+]

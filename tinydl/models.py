@@ -7,6 +7,8 @@ the softmax lives in the loss (``cross_entropy``), where it is numerically stabl
 ``UNet`` returns one score per class *per pixel*, (N, num_classes, H, W), for segmentation.
 """
 
+import numpy as np
+
 from . import nn
 from .nn import functional as F
 from .nn.conv import positive_int
@@ -137,9 +139,17 @@ class UNet(nn.Module):
     so a PyTorch state_dict loads unchanged. The softmax lives in the loss (cross-entropy, Dice).
     In training mode BatchNorm needs more than one value per channel, as in PyTorch: with a batch of one image,
     H and W must exceed 2**depth (the bottleneck is (H/2**depth) × (W/2**depth)).
+
+    ``resample_to`` (an int or (h, w), each divisible by 2**depth; default None): the network computes at
+    that size whatever the input's. The input is resized to it (bilinear) and the logits back to the
+    input's H × W (bilinear), both inside the forward pass, so the loss, the metrics and the predicted
+    mask are at the image's own resolution while the convolutions run on fewer pixels (a 128×128 CT
+    slice at 64×64 costs about a third of the time; fine borders are what is lost). Any H × W is then
+    accepted: a 217×181 MRI slice needs no padding. ``interpolate`` is differentiable, so training
+    sees the resizing as two more linear layers.
     """
 
-    def __init__(self, in_channels=1, num_classes=2, base_width=16, depth=3):
+    def __init__(self, in_channels=1, num_classes=2, base_width=16, depth=3, resample_to=None):
         super().__init__()
         in_channels = positive_int("UNet", "in_channels", in_channels)
         num_classes = positive_int("UNet", "num_classes", num_classes)
@@ -156,22 +166,45 @@ class UNet(nn.Module):
         self.ups = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in levels])
         self.decoders = nn.ModuleList([conv_block(2 * widths[i], widths[i]) for i in levels])
         self.head = nn.Conv2d(widths[0], num_classes, 1)
+        self.resample_to = self._check_resample_size(resample_to)
         self.config = dict(in_channels=in_channels, num_classes=num_classes, base_width=base_width, depth=depth)
+        if self.resample_to is not None:  # saved with the model, so a loaded one computes at the same size
+            self.config["resample_to"] = list(self.resample_to)
+
+    def _check_resample_size(self, size):
+        if size is None:
+            return None
+        sizes = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else tuple(size)
+        factor = 2**self.depth
+        if len(sizes) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes):
+            raise ValueError(f"UNet: resample_to must be an int or (height, width), got {size!r}")
+        if any(s < factor or s % factor for s in sizes):
+            raise ValueError(
+                f"UNet(depth={self.depth}): resample_to sides must be positive multiples of 2**depth = {factor}, "
+                f"got {size!r}"
+            )
+        return tuple(int(s) for s in sizes)
 
     def check_input(self, x):
-        """ValueError unless ``x`` is (N, in_channels, H, W) with H and W divisible by 2**depth."""
+        """ValueError unless ``x`` is (N, in_channels, H, W) with H and W divisible by 2**depth
+        (any H and W with ``resample_to``)."""
         shape = tuple(x.shape)
         factor = 2**self.depth
         if len(shape) != 4 or shape[1] != self.config["in_channels"]:
             raise ValueError(f"UNet expects input of shape (N, {self.config['in_channels']}, H, W), got {shape}")
-        if shape[2] % factor or shape[3] % factor:
+        if self.resample_to is None and (shape[2] % factor or shape[3] % factor):
             raise ValueError(
                 f"UNet(depth={self.depth}): height and width must be divisible by 2**depth = {factor}, "
-                f"got input of shape {shape}; crop or pad the image (e.g. F.pad) to a multiple of {factor}"
+                f"got input of shape {shape}; crop or pad the image (e.g. F.pad) to a multiple of {factor}, "
+                "or give the UNet resample_to"
             )
 
     def forward(self, x):
         self.check_input(x)
+        size = tuple(x.shape[2:])
+        resample = self.resample_to is not None and size != self.resample_to
+        if resample:
+            x = F.interpolate(x, size=self.resample_to, mode="bilinear", align_corners=False)
         skips = []
         for encoder in self.encoders:
             x = encoder(x)
@@ -180,7 +213,10 @@ class UNet(nn.Module):
         x = self.bottleneck(x)
         for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
             x = decoder(cat([up(x), skip], axis=1))  # up doubles H and W; the skip joins on the channel axis
-        return self.head(x)
+        logits = self.head(x)
+        if resample:  # back to the image's own pixels: the mask is predicted at the input's resolution
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits
 
 
 MODELS = {"small_cnn": SmallCNN, "convnet": ConvNet, "unet": UNet}

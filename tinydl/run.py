@@ -20,7 +20,6 @@ real data set was missing and synthetic images were used always goes to stderr.
 """
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -29,6 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from . import run_folder
+from .run_results import (  # noqa: F401  (td.run.TrainResult, td.run.plot_note, … as before)
+    EvaluationResult,
+    ExplanationResult,
+    TrainResult,
+    data_marks,
+    plot_note,
+    prepare_run_folder,
+    rescue_weights,
+    write_json,
+)
+from .segmentation_run import SEGMENTATION_RECIPE
 
 
 def _quiet(message):
@@ -51,21 +61,25 @@ class RunConfig:
     data_dir: str | None = None  # folder with the .npz files (None: $TINYDL_DATA_DIR, then the cache)
     no_download: bool = False  # do not download a data set that is not found locally
     no_synthetic_fallback: bool = False  # fail when the data set is missing instead of using synthetic images
-    model: str = "small_cnn"  # "small_cnn" (the article's CNN) or "convnet"
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
+    # "classification" or "segmentation"; None: segmentation when `data` names a segmentation set
+    # (td.data.SEGMENTATION, "synthetic-segmentation"), else classification. The fields left None
+    # below are then filled from the task's recipe (RECIPES), so the saved settings say what ran.
+    task: str | None = None
+    model: str | None = None  # "small_cnn" (the article's CNN), "convnet"; "unet" for segmentation
+    epochs: int | None = None  # recipe: 10 (classification), 30 (segmentation)
+    batch_size: int | None = None  # recipe: 32, 8
+    lr: float | None = None  # recipe: 1e-3, 3e-3
     optimizer: str = "adam"  # "adam", "adamw" or "sgd"
     weight_decay: float = 0.0  # L2 penalty λ
     dropout: float | None = None  # dropout probability (convnet only)
-    augment: bool = False  # random rotations, shifts, brightness/contrast and noise
+    augment: bool | None = None  # random rotations, shifts, brightness/contrast (recipe: off, on)
     brightness: float = 0.1  # with augment: brightness change, ±
     contrast: float = 0.15  # with augment: contrast change, ±
     flip: bool = False  # with augment: also random left-right flips
     class_weights: str = "none"  # "none" or "balanced"
-    schedule: str = "none"  # "none", "cosine" or "step"
+    schedule: str | None = None  # "none", "cosine" or "step" (recipe: none, cosine)
     early_stopping: int | None = None  # stop after this many epochs without improvement (None: never)
-    monitor: str = "val_auc"  # "val_auc", "val_acc" or "val_loss": picks the best epoch
+    monitor: str | None = None  # "val_auc", "val_acc", "val_dice" or "val_loss" (recipe: val_auc, val_dice)
     device: str = "cpu"  # "cpu" or "cuda"
     seed: int = 0
     out: str | None = None  # run folder (None: runs/<data>-<model>-seed<seed>)
@@ -73,15 +87,52 @@ class RunConfig:
     quiet: bool = False  # no progress line
     val_fraction: float = 0.1  # image folders without val/: the share of each class drawn for validation
     test_fraction: float = 0.1  # image folders without test/: the share of each class drawn for testing
-    image_size: int | None = None  # image folders: resize to N×N (None: the images' own size)
+    image_size: int | None = None  # image folders: resize to N×N; segmentation: the U-Net's working size
+    # segmentation only
+    base_width: int = 16  # the U-Net's first width (doubled at each level)
+    depth: int = 3  # the U-Net's number of poolings
+    dice_weight: float = 1.0  # loss = cross-entropy + dice_weight · soft Dice
+    intensity: str = "auto"  # "auto" (from the values: CT window for Hounsfield units, …), "ct", "mr", "minmax", "none"
+    ct_window: tuple | None = None  # with intensity "ct": (level, width) in HU (None: 50, 400)
+
     force: bool = False  # replace the run already in `out` (never a folder of other files)
 
     def __post_init__(self):
+        if self.task is None:
+            self.task = "segmentation" if is_segmentation_data(self.data) else "classification"
+        if self.task not in RECIPES:
+            raise ValueError(f"--task must be one of {sorted(RECIPES)}, got {self.task!r}")
+        for field, value in RECIPES[self.task].items():
+            if getattr(self, field) is None:
+                setattr(self, field, value)
+        if self.ct_window is not None:
+            self.ct_window = tuple(self.ct_window)
         check_numbers(self)
 
     def as_metadata(self):
         """The fields as JSON-ready values (paths as text), in the order above."""
         return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in dataclasses.asdict(self).items()}
+
+
+CLASSIFICATION_RECIPE = {
+    "model": "small_cnn",
+    "epochs": 10,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "augment": False,
+    "schedule": "none",
+    "monitor": "val_auc",
+}
+
+
+RECIPES = {"classification": CLASSIFICATION_RECIPE, "segmentation": SEGMENTATION_RECIPE}  # {task: its defaults}
+
+
+def is_segmentation_data(name):
+    """True when a --data value names a known segmentation set (td.data.SEGMENTATION) or the synthetic one."""
+    from .data import segmentation
+
+    return name is not None and (str(name) in segmentation.SEGMENTATION or str(name) == "synthetic-segmentation")
 
 
 # The numeric options a user types, each with the range it must lie in: (low, high, high included).
@@ -95,8 +146,9 @@ NUMBER_RANGES = {
     "contrast": (0.0, 1.0, "a number in [0, 1]"),
     "val_fraction": (0.0, 1.0, "a number in [0, 1)"),
     "test_fraction": (0.0, 1.0, "a number in [0, 1)"),
+    "dice_weight": (0.0, None, "a finite number ≥ 0"),
 }
-WHOLE_NUMBERS = {"epochs": 1, "batch_size": 1, "early_stopping": 1, "image_size": 8}  # the least value allowed
+WHOLE_NUMBERS = {"epochs": 1, "batch_size": 1, "early_stopping": 1, "image_size": 8, "base_width": 1, "depth": 1}
 
 
 def option_name(field):
@@ -132,48 +184,7 @@ def check_numbers(config):
         )
 
 
-@dataclasses.dataclass
-class TrainResult:
-    """What ``train_run`` returns: the run folder, the test figures and the trained pieces."""
-
-    run_dir: Path  # where model.npz, metadata.json, metrics.json, history.csv and the plots are
-    report: dict  # the test figures, as in metrics.json
-    history: object  # td.train.History: one row per epoch
-    model: object  # the trained model (the best epoch's weights)
-    trainer: object  # the td.train.Trainer (normalizer, best_epoch, …)
-    seconds: float  # time spent training
-
-
-@dataclasses.dataclass
-class EvaluationResult:
-    """What ``evaluate_run`` returns: the folder with metrics.json and plots, and the figures."""
-
-    out_dir: Path
-    report: dict
-    dataset: str
-
-
-@dataclasses.dataclass
-class ExplanationResult:
-    """What ``explain_run`` returns: the PNG written and, for image files, one (file name, class, probability) each."""
-
-    path: Path
-    predictions: list
-
-
 # ---------------------------------------------------------------------------- run folders
-def prepare_run_folder(folder):
-    """Create ``folder`` (and its parents) just before results are written into it; returns it as a Path.
-
-    Every command that writes a run folder (or an evaluation folder in one)
-    opens it here — the one place for the checks that protect runs (a lock
-    against two runs in one folder, never overwriting a finished run, resuming).
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def run_paths(run_dir):
     """(folder, model file) of a run: ``run_dir`` is a run folder or its ``model.npz``."""
     run_dir = Path(run_dir)
@@ -202,13 +213,6 @@ def load_run(run_dir, device="cpu"):
         cuda.require()
         model.to(device)  # saved weights are NumPy arrays: any run loads on the CPU or the GPU
     return folder, model, meta, normalizer
-
-
-def write_json(path, obj):
-    """Write ``obj`` as indented JSON, atomically (a temporary file, then a rename); NaN is an error."""
-    from .files import write_text
-
-    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 # ---------------------------------------------------------------------------- data
@@ -287,22 +291,6 @@ def config_splits(config, log=print):
         seed=config.seed,
         image_size=config.image_size,
     )
-
-
-def data_marks(dataset):
-    """Entries for metadata.json and metrics.json that no reader can miss when ``dataset`` is synthetic."""
-    if dataset.source != "synthetic":
-        return {}
-    return {
-        "synthetic_data": True,
-        "warning": "SYNTHETIC images generated by tinydl (not medical data): these figures say nothing "
-        "about any real data set",
-    }
-
-
-def plot_note(dataset_name):
-    """The line put above every plot of a run on synthetic data (None for real data)."""
-    return "SYNTHETIC data (not medical images)" if str(dataset_name).startswith("synthetic") else None
 
 
 def write_data_files(run_dir, splits):
@@ -413,7 +401,19 @@ def train_run(config, log=print, resume=False):
     from .random import manual_seed
     from .train import Trainer
 
+    if config.task == "segmentation":
+        from .segmentation_run import train_segmentation
+
+        return train_segmentation(config, log=log, resume=resume)
     log = log or _quiet
+    if config.model not in ("small_cnn", "convnet"):
+        raise ValueError(
+            f"--model {config.model}: a classifier is small_cnn or convnet (unet is for --task segmentation)"
+        )
+    if config.monitor == "val_dice":
+        raise ValueError(
+            "--monitor val_dice is for --task segmentation; a classifier monitors val_auc, val_acc or val_loss"
+        )
     if config.dropout is not None:  # checked before any data is read, naming the option
         check_dropout_probability(config.dropout, "--dropout")
     if config.device == "cuda":
@@ -530,26 +530,12 @@ def train_run(config, log=print, resume=False):
         except OSError as e:
             raise OSError(
                 f"writing the results into {out} failed ({e}); the trained weights are kept in "
-                f"{_rescue_weights(model, metadata)} and the last epoch's state in {folder.checkpoint} "
+                f"{rescue_weights(model, metadata)} and the last epoch's state in {folder.checkpoint} "
                 f"(continue with: tinydl train --resume {out})"
             ) from e
     finally:
         folder.release()
     return TrainResult(run_dir=out, report=report, history=history, model=model, trainer=trainer, seconds=seconds)
-
-
-def _rescue_weights(model, metadata):
-    """Save the model somewhere writable when its run folder is not (a full disk, a lost mount); returns where."""
-    import tempfile
-
-    from . import serialization
-
-    path = Path(tempfile.gettempdir()) / f"tinydl-rescued-{os.getpid()}-{int(time.time())}.npz"
-    try:
-        serialization.save(model, path, **metadata)
-        return path
-    except OSError:
-        return "nowhere else either (the temporary folder failed too)"
 
 
 def resume_run(run_dir, quiet=None, no_plots=None, log=print):
@@ -573,6 +559,10 @@ def evaluate_run(run_dir, split="test", data_dir=None, out=None, device="cpu", l
     from .train import predict_proba
 
     folder, model, meta, normalizer = load_run(run_dir, device)
+    if meta["task"] == "segmentation":
+        from .segmentation_run import evaluate_segmentation
+
+        return evaluate_segmentation(folder, model, meta, normalizer, split, data_dir, out, log)
     dataset = _load_saved_split(meta, split, data_dir, log or _quiet, run_dir=folder)
     x, y = dataset.arrays()
     check_image_shape(x.shape[1:], meta)
@@ -586,11 +576,13 @@ def evaluate_run(run_dir, split="test", data_dir=None, out=None, device="cpu", l
     return EvaluationResult(out_dir=out, report=report, dataset=meta["dataset"])
 
 
-def predict_images(run_dir, images, device="cpu"):
+def predict_images(run_dir, images, device="cpu", out=None):
     """Class and probabilities of a saved run's model for image files, as ``tinydl predict``.
 
     Returns one dict per image: {"image", "class", "probabilities"} — or, for a
     multi-label model, {"image", "findings" (probability > 0.5), "probabilities"}.
+    For a segmentation run the masks are written into ``out`` (default <run>/predictions) as
+    PNG and .npy, with an overlay; see tinydl.segmentation_run.predict_segmentation.
     """
     from . import data
     from .train import predict_proba
@@ -598,6 +590,10 @@ def predict_images(run_dir, images, device="cpu"):
     if isinstance(images, (str, os.PathLike)):
         images = [images]  # one file
     folder, model, meta, normalizer = load_run(run_dir, device)
+    if meta["task"] == "segmentation":
+        from .segmentation_run import predict_segmentation
+
+        return predict_segmentation(folder, model, meta, normalizer, images, out=out)
     x, depths = read_images(images, meta, with_depths=True)
     probs = predict_proba(model, x, normalizer, meta["task"])
     check_class_names(probs, meta, folder)
@@ -628,13 +624,25 @@ def predict_images(run_dir, images, device="cpu"):
 MAX_EXPLAIN = 64  # explain --n: more overlays than this make a figure too tall to read (and to open)
 
 
-def explain_run(run_dir, images=(), split="test", n=8, layer=None, data_dir=None, out=None, device="cpu", log=print):
+def explain_run(
+    run_dir, images=(), split="test", n=8, layer=None, data_dir=None, out=None, device="cpu", log=print, target=None
+):
     """Grad-CAM overlays (one PNG) of a saved run's model, as ``tinydl explain``: for image files, or
     for ``n`` samples of ``split`` when no images are given. ``out`` defaults to
-    <run>/gradcam-images.png or <run>/gradcam-<split>.png. Returns an ExplanationResult."""
+    <run>/gradcam-images.png or <run>/gradcam-<split>.png. Returns an ExplanationResult.
+    Segmentation runs: ``target`` names the class explained (default the first foreground class),
+    over the pixels the model gives it (tinydl.segmentation_run.explain_segmentation)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_EXPLAIN:
         raise ValueError(f"--n must be a whole number from 1 to {MAX_EXPLAIN} (images in one figure), got {n!r}")
     folder, model, meta, normalizer = load_run(run_dir, device)
+    if meta["task"] == "segmentation":
+        from .segmentation_run import explain_segmentation
+
+        return explain_segmentation(
+            folder, model, meta, normalizer, images, split, n, layer, data_dir, out, target=target, log=log
+        )
+    if target is not None:
+        raise ValueError("--class chooses the class of a segmentation run's explanation; this run is a classifier")
     if meta["task"].startswith("multi-label"):
         raise ValueError("explain: Grad-CAM of multi-label models is not supported; explain a single-label model")
     if images:

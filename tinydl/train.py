@@ -31,18 +31,19 @@ import numpy as np
 from . import metrics, optim
 from .autograd import no_grad
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data.checks import check_images_and_labels, check_labels
+from .data.checks import check_images_and_labels, check_images_and_masks, check_labels, check_masks
 from .data.loader import DataLoader, as_arrays
 from .device import device
 from .files import write_text
 from .metrics import TASKS  # the task names live in metrics.py; imported here so td.train.TASKS still works
-from .ops import binary_cross_entropy_with_logits, cross_entropy, sigmoid, softmax
+from .ops import binary_cross_entropy_with_logits, cross_entropy, dice_loss, sigmoid, softmax
 from .random import get_state as random_state
 from .random import manual_seed
 from .random import set_state as set_random_state
 from .tensor import Tensor, as_tensor
 
-MONITORS = {"val_auc": "max", "val_acc": "max", "val_loss": "min", "train_loss": "min"}
+MONITORS = {"val_auc": "max", "val_acc": "max", "val_dice": "max", "val_loss": "min", "train_loss": "min"}
+SEGMENTATION = "segmentation"  # the task of models that label every pixel: logits (N, K, H, W), masks (N, H, W)
 
 
 class TrainingError(FloatingPointError):
@@ -242,7 +243,7 @@ class Progress:
         if not self.enabled:
             return
         parts = [f"epoch {epoch}/{self.epochs}", f"loss {row['train_loss']:.4f}", f"acc {row['train_acc']:.3f}"]
-        for key in ("val_loss", "val_acc", "val_auc"):
+        for key in ("val_loss", "val_acc", "val_auc", "val_dice"):
             if row.get(key) is not None:
                 parts.append(f"{key} {row[key]:.4f}")
         parts.append(f"{row['seconds']:.1f} s")
@@ -264,7 +265,9 @@ class Trainer:
 
     Parameters (all keyword):
       task           "binary-class" / "multi-class" / "ordinal-regression" (softmax + cross-entropy)
-                     or "multi-label, binary-class" (a sigmoid per finding + binary cross-entropy);
+                     or "multi-label, binary-class" (a sigmoid per finding + binary cross-entropy)
+                     or "segmentation" (a class per pixel: logits (N, K, H, W), masks (N, H, W);
+                     loss = per-pixel cross-entropy + ``dice_weight`` · soft Dice loss);
                      taken from the training data set's ``task`` when it has one.
       optimizer      "adam" (default), "adamw", "sgd" (momentum 0.9) or a tinydl Optimizer.
       lr, weight_decay   learning rate; L2 penalty λ (adds λθ to each gradient; decoupled for "adamw").
@@ -273,8 +276,13 @@ class Trainer:
       normalize      True: standardise inputs with the training set's per-channel mean and std.
       class_weights  None, "balanced" (w_c = N / (K·n_c)) or an array of K weights.
       schedule       None, "cosine" (lr → 0 over the epochs) or "step" (×0.1 half-way).
-      monitor        the validation figure that picks the best epoch: "val_auc", "val_acc" or "val_loss"
-                     ("train_loss" is used without validation data; ``monitor_used`` says which).
+      monitor        the validation figure that picks the best epoch: "val_auc", "val_acc", "val_dice"
+                     (segmentation: the mean Dice of the foreground classes) or "val_loss"; None (the
+                     default): "val_auc" for classifiers, "val_dice" for segmentation ("train_loss" is
+                     used without validation data; ``monitor_used`` says which).
+      dice_weight    segmentation: the weight of the soft Dice loss added to the cross-entropy (0: CE only).
+      class_names    segmentation: names for the per-class columns of the history (val_dice_<name>);
+                     default the training data set's ``classes``.
       early_stopping stop after this many epochs without a better ``monitor`` (None: never);
                      better means by more than ``min_delta``.
       restore_best   at the end, put back the weights of the best epoch (needs validation data).
@@ -296,17 +304,21 @@ class Trainer:
         normalize=True,
         class_weights=None,
         schedule=None,
-        monitor="val_auc",
+        monitor=None,
         early_stopping=None,
         min_delta=0.0,
         restore_best=True,
         seed=0,
         progress=True,
+        dice_weight=1.0,
+        class_names=None,
     ):
         if task is not None and task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-        if monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {sorted(MONITORS)}, got {monitor!r}")
+        if monitor is not None and monitor not in MONITORS:
+            raise ValueError(f"monitor must be None or one of {sorted(MONITORS)}, got {monitor!r}")
+        if isinstance(dice_weight, bool) or not isinstance(dice_weight, (int, float)) or not dice_weight >= 0:
+            raise ValueError(f"dice_weight must be a number ≥ 0, got {dice_weight!r}")
         if schedule not in (None, "cosine", "step"):
             raise ValueError(f"schedule must be None, 'cosine' or 'step', got {schedule!r}")
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -323,6 +335,7 @@ class Trainer:
         self.schedule, self.monitor, self.early_stopping = schedule, monitor, early_stopping
         self.min_delta = float(min_delta)
         self.restore_best, self.seed, self.progress = restore_best, seed, progress
+        self.dice_weight, self.class_names = float(dice_weight), class_names
         self.normalizer = None
         self.class_weights = None
         self.history = History()
@@ -360,12 +373,25 @@ class Trainer:
     def _loss(self, logits, y):
         if self.multi_label:
             return binary_cross_entropy_with_logits(logits, y.astype(np.float32))
-        return cross_entropy(logits, y, weight=self.class_weights)
+        loss = cross_entropy(logits, y, weight=self.class_weights)  # per pixel for segmentation, then the mean
+        if self.segmentation and self.dice_weight > 0:
+            # Cross-entropy alone is ruled by the many background pixels; the Dice term scores each
+            # class's overlap on its own, so a small organ or lesion counts as much as the background.
+            loss = loss + self.dice_weight * dice_loss(logits, y)
+        return loss
 
     def _check_labels(self, y, where):
         """``y`` checked against the task and the model's outputs (td.data.check_labels): a label
         outside 0..K-1 is an error here, not a wrap-around (-1) or a crash an epoch later (7)."""
+        if self.segmentation:
+            return check_masks(y, where, self._num_classes())
         return check_labels(y, where, self._num_classes(), self._task())
+
+    def _check_split(self, x, y, where):
+        """Images and labels (or masks) of one split checked for the task before any step."""
+        if self.segmentation:
+            return check_images_and_masks(x, y, where, self._num_classes())
+        return check_images_and_labels(x, y, where, self._num_classes(), self._task())
 
     # -------------------------------------------------------------- fit
     def fit(self, train, val=None, checkpoint=None, resume=False):
@@ -485,21 +511,28 @@ class Trainer:
         Returns (x_train, y_train, validation), where validation is (x_val, y_val) or None.
         """
         self.task_used = self.task or getattr(train, "task", None) or "multi-class"
+        if self.task_used not in TASKS:
+            raise ValueError(f"the training data's task {self.task_used!r} is not one of {TASKS}")
+        if self.segmentation:
+            self.segmentation_classes = self._segmentation_class_names(train)
         self.history = History()  # a second fit() starts afresh
         self.best_epoch, self.best_score, self.stopped_early = None, None, False
         self._best_weights, self._epochs_without_improvement = None, 0
         # Every split passes the same checks (finite images, labels in 0..K-1 or 0/1 per finding)
         # before the first step, so a bad validation set fails now rather than after an epoch.
         x_train, y_train = as_arrays(train, "training data", model_inputs=True)
-        x_train, y_train = check_images_and_labels(
-            x_train, y_train, "training data", self._num_classes(), self.task_used
-        )
+        x_train, y_train = self._check_split(x_train, y_train, "training data")
         validation = None
         if val is not None:
             x_val, y_val = as_arrays(val, "validation data", model_inputs=True)
-            validation = check_images_and_labels(x_val, y_val, "validation data", self._num_classes(), self.task_used)
+            validation = self._check_split(x_val, y_val, "validation data")
+        monitor = self.monitor or ("val_dice" if self.segmentation else "val_auc")
+        if self.segmentation and monitor == "val_auc":
+            raise ValueError("monitor 'val_auc': segmentation has no AUC; monitor val_dice, val_acc or val_loss")
+        if not self.segmentation and monitor == "val_dice":
+            raise ValueError(f"monitor 'val_dice' is for segmentation; the task is {self.task_used!r}")
         # Without validation data a "val_…" figure cannot pick the best epoch: the training loss does.
-        self.monitor_used = "train_loss" if val is None and self.monitor.startswith("val_") else self.monitor
+        self.monitor_used = "train_loss" if val is None and monitor.startswith("val_") else monitor
         manual_seed(self.seed)
         self.normalizer = Normalizer.fit(x_train) if self.normalize else None
         if not self.multi_label:
@@ -542,7 +575,7 @@ class Trainer:
             loss_sum += value * len(yb)
             seen += len(yb)
             correct += self._correct(logits.numpy(), yb)
-            findings = yb.shape[1] if self.multi_label else 1  # accuracy counts every finding of every image
+            findings = self._findings(yb)  # accuracy counts every finding (every pixel) of every image
             if progress is not None:
                 progress.update(epoch, b + 1, loss_sum / seen, correct / (seen * findings))
         return {"train_loss": loss_sum / seen, "train_acc": correct / (seen * findings)}
@@ -572,9 +605,44 @@ class Trainer:
     def _correct(self, logits, y):
         if self.multi_label:
             return int(((logits > 0) == (y > 0.5)).sum())
-        return int((logits.argmax(axis=1) == y).sum())
+        return int((logits.argmax(axis=1) == y).sum())  # segmentation: correct pixels
+
+    def _findings(self, y):
+        """What one image contributes to the accuracy's count: 1, its findings, or its pixels."""
+        if self.multi_label:
+            return y.shape[1]
+        return int(np.prod(y.shape[1:])) if self.segmentation else 1
+
+    def _segmentation_class_names(self, train):
+        """One name per class for the history's val_dice_<name> columns (letters, digits and _ only)."""
+        k = self._num_classes()
+        names = self.class_names or getattr(train, "classes", None) or [f"class_{c}" for c in range(k)]
+        names = [str(n) for n in names]
+        if len(names) != k:
+            raise ValueError(f"class_names names {len(names)} classes {names} but the model has {k} outputs")
+        return ["".join(ch if ch.isalnum() else "_" for ch in n) for n in names]
+
+    def _validate_segmentation(self, x, y):
+        """Validation figures of a segmentation model: the cross-entropy, pixel accuracy and the Dice
+        per class from pooled counts over the whole split (the volume's Dice for slices of one scan)."""
+        probs = self.predict_proba(x)  # (N, K, H, W)
+        predicted = probs.argmax(axis=1)
+        p_true = np.take_along_axis(probs, y[:, None], axis=1)
+        loss = float(-np.mean(np.log(np.clip(p_true, 1e-7, 1))))
+        dice = metrics.dice_score(y, predicted, probs.shape[1], average=None)
+        foreground = dice[1:] if len(dice) > 1 else dice
+        row = {
+            "val_loss": loss,
+            "val_acc": float(np.mean(predicted == y)),
+            "val_dice": None if np.all(np.isnan(foreground)) else float(np.nanmean(foreground)),
+        }
+        for name, value in zip(self.segmentation_classes, dice):
+            row[f"val_dice_{name}"] = None if np.isnan(value) else float(value)
+        return row
 
     def _validate(self, x, y):
+        if self.segmentation:
+            return self._validate_segmentation(x, y)
         probs = self.predict_proba(x)
         eps = 1e-7
         if self.multi_label:
@@ -600,6 +668,11 @@ class Trainer:
         """True for a multi-label task: a sigmoid and a binary cross-entropy per finding."""
         return self._task().startswith("multi-label")
 
+    @property
+    def segmentation(self):
+        """True for segmentation: a class per pixel, cross-entropy + Dice."""
+        return self._task() == SEGMENTATION
+
     def predict_proba(self, x, batch_size=512):
         """Probabilities for images x (N, C, H, W) in [0, 1], normalised as in training."""
         return predict_proba(self.model, x, self.normalizer, self._task(), batch_size)
@@ -609,6 +682,9 @@ class Trainer:
         x, y = as_arrays(data, "evaluation data", model_inputs=True)
         y = self._check_labels(y, "evaluation data")
         class_names = class_names or getattr(data, "classes", None)
+        if self.segmentation:
+            names = list(class_names) if class_names is not None else self.segmentation_classes
+            return metrics.segmentation_report(y, self.predict_proba(x).argmax(axis=1), names)
         return metrics.evaluate(
             y,
             self.predict_proba(x),

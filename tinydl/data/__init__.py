@@ -10,13 +10,16 @@
 Modules: ``catalog`` (the table of known data sets, MedMNIST and synthetic),
 ``medmnist`` (finding, checking, downloading and reading MedMNIST files), ``image_folder`` (folders of PNG/JPEG, single images), ``synthetic``
 (a built-in offline stand-in), ``load`` (``load_dataset`` with an explicit
-synthetic fallback), ``loader`` (``DataLoader``), ``checks`` (the checks every split passes), ``transforms``.
+synthetic fallback), ``loader`` (``DataLoader``), ``checks`` (the checks every split passes), ``transforms``,
+``segmentation`` (images with masks: MedSegBench-style .npz files, image+mask folders, CT windowing,
+MR normalisation, synthetic organs; ``load_segmentation``), ``paired`` (augmentation applied alike to
+image and mask).
 
 Only NumPy and the standard library are imported here; Pillow and urllib
 load when an image is read or a file downloaded.
 """
 
-from . import folders, transforms
+from . import folders, paired, segmentation, transforms
 from .base import (
     ChecksumError,
     DataFileError,
@@ -26,7 +29,15 @@ from .base import (
     images_to_nchw,
 )
 from .catalog import MEDMNIST, MEDMNIST_CITATION, SPLITS, SYNTHETIC_INFO, MedMNISTInfo, get_info
-from .checks import check_images, check_images_and_labels, check_labels, numpy_file_problem, pickle_refusal
+from .checks import (
+    check_images,
+    check_images_and_labels,
+    check_images_and_masks,
+    check_labels,
+    check_masks,
+    numpy_file_problem,
+    pickle_refusal,
+)
 from .image_folder import IMAGE_EXTENSIONS, ImageFolder, bit_depth_of, load_image, load_images, scaling_text
 from .load import SyntheticFallbackWarning, describe_source, load_dataset
 from .loader import DataLoader
@@ -43,6 +54,36 @@ from .medmnist import (
     read_split,
     search_dirs,
     verify_md5,
+)
+from .paired import (
+    ImageOnly,
+    PairedCompose,
+    PairedElastic,
+    PairedRandomAffine,
+    PairedRandomFlip,
+    PairedTransform,
+    resize_images,
+    resize_masks,
+    segmentation_augmentation,
+)
+from .segmentation import (
+    SEGMENTATION,
+    SegmentationDataset,
+    SegmentationFolder,
+    SegmentationInfo,
+    SegmentationNPZ,
+    SyntheticSegmentation,
+    apply_intensity,
+    ct_window,
+    download_segmentation,
+    find_segmentation_file,
+    load_segmentation,
+    minmax_normalize,
+    mr_normalize,
+    resolve_intensity,
+    segmentation_cache_dir,
+    segmentation_search_dirs,
+    segmentation_table,
 )
 from .synthetic import SyntheticLesions, make_lesion_images
 from .transforms import (
@@ -93,6 +134,8 @@ __all__ = [
     "check_images_and_labels",
     "check_images",
     "check_labels",
+    "check_images_and_masks",
+    "check_masks",
     "numpy_file_problem",
     "pickle_refusal",
     "ImageDataset",
@@ -113,4 +156,32 @@ __all__ = [
     "DataFileError",
     "ChecksumError",
     "DownloadError",
+    "paired",
+    "segmentation",
+    "ImageOnly",
+    "PairedCompose",
+    "PairedElastic",
+    "PairedRandomAffine",
+    "PairedRandomFlip",
+    "PairedTransform",
+    "resize_images",
+    "resize_masks",
+    "segmentation_augmentation",
+    "SEGMENTATION",
+    "SegmentationDataset",
+    "SegmentationFolder",
+    "SegmentationInfo",
+    "SegmentationNPZ",
+    "SyntheticSegmentation",
+    "apply_intensity",
+    "ct_window",
+    "download_segmentation",
+    "find_segmentation_file",
+    "load_segmentation",
+    "minmax_normalize",
+    "mr_normalize",
+    "resolve_intensity",
+    "segmentation_cache_dir",
+    "segmentation_search_dirs",
+    "segmentation_table",
 ]

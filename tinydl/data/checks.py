@@ -97,6 +97,50 @@ def check_images_and_labels(x, y, split, num_classes=None, task="multi-class"):
     return x, y
 
 
+def check_masks(masks, split, num_classes=None):
+    """Label maps (N, H, W) of whole numbers in [0, num_classes) → int64; ValueError naming the split,
+    the first bad mask and its value otherwise (a mask of 255s for a binary set is the usual slip)."""
+    y = np.asarray(masks)
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{split}: masks must be numbers (class indices per pixel), got dtype {y.dtype}")
+    if y.ndim != 3:
+        raise ValueError(f"{split}: masks must have shape (N, H, W), one class index per pixel, got {y.shape}")
+    if y.dtype.kind == "f":
+        bad = ~(np.isfinite(y) & (y == np.round(y))).reshape(len(y), -1).all(axis=1)
+        if bad.any():
+            index, count = _first(bad)
+            raise ValueError(f"{split}: mask {index} holds values that are not whole numbers{_also(count)}")
+    y = y.astype(np.int64, copy=False)
+    high = num_classes if num_classes is not None else None
+    flat = y.reshape(len(y), -1)
+    bad = (flat < 0).any(axis=1) | ((flat >= high).any(axis=1) if high is not None else False)
+    if bad.any():
+        index, count = _first(bad)
+        values = np.unique(flat[index])
+        wrong = values[(values < 0) | (values >= high)] if high is not None else values[values < 0]
+        raise ValueError(
+            f"{split}: mask {index} holds the label(s) {wrong[:5].tolist()}{_also(count)}; labels must be "
+            f"0..{high - 1 if high is not None else 'K-1'} (one per class"
+            + ("; binary masks stored as 0/255 need y // 255" if 255 in wrong else "")
+            + ")"
+        )
+    return y
+
+
+def check_images_and_masks(x, y, split, num_classes=None):
+    """Images (N, C, H, W) and their label maps (N, H, W), both checked, with matching N, H and W."""
+    x = check_images(x, split)
+    y = check_masks(y, split, num_classes)
+    if x.ndim != 4:
+        raise ValueError(f"{split}: images must have shape (N, C, H, W) for segmentation, got {x.shape}")
+    if len(x) != len(y) or x.shape[2:] != y.shape[1:]:
+        raise ValueError(
+            f"{split}: images {x.shape} (N, C, H, W) and masks {y.shape} (N, H, W) do not match: "
+            "one mask of the image's height and width per image"
+        )
+    return x, y
+
+
 # ---------------------------------------------------------------------------- NumPy files
 # np.load(allow_pickle=False) falls back to "pickled data" for any file it does not recognise, so an
 # HTML error page saved as data.npz is reported as a pickle, with NumPy's advice to allow pickles.

@@ -53,7 +53,8 @@ class DataLoader:
     ``shuffle``: a new random order every epoch, drawn from ``seed`` — the
     same seed gives the same sequence of epochs. ``drop_last``: skip a last
     batch smaller than ``batch_size`` (keeps batch statistics steady).
-    ``transform``: applied to each x batch (e.g. ``default_augmentation()``).
+    ``transform``: applied to each x batch (e.g. ``default_augmentation()``); a paired transform
+    (``transform.paired``, e.g. ``segmentation_augmentation()``) gets and returns both: ``xb, yb = t(xb, yb)``.
     """
 
     def __init__(self, data, batch_size=32, shuffle=False, seed=None, drop_last=False, transform=None):
@@ -82,7 +83,9 @@ class DataLoader:
             else:
                 index = order[start:stop]
                 xb, yb = self.x[index], self.y[index]
-            if self.transform is not None:
+            if getattr(self.transform, "paired", False):
+                xb, yb = self.transform(xb, yb)  # segmentation: one geometry for image and mask
+            elif self.transform is not None:
                 xb = self.transform(xb)
             yield xb, yb
 

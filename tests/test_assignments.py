@@ -115,7 +115,9 @@ def test_handout_grades_zero_and_answer_key_full_marks(n, built, untouched_repor
     assert full.score == full.max_score == spec.points
 
 
-@pytest.mark.parametrize("n", sorted(ASSIGNMENTS))
+# One assignment in the quick suite (each grading is a whole run of the instructor's tests); the others,
+# and every task of every assignment, under `slow`.
+@pytest.mark.parametrize("n", [n if n == 1 else pytest.param(n, marks=pytest.mark.slow) for n in sorted(ASSIGNMENTS)])
 def test_one_task_done_earns_exactly_its_points(n, built, tmp_path):
     handout, key = built(n)
     spec = ASSIGNMENTS[n]

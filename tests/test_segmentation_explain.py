@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_segmentation_models import torch_unet as shared_torch_unet
 
 import tinydl as td
 import tinydl.explain as explain
@@ -59,44 +60,8 @@ def predicted_mask(model, x):
 
 # --------------------------------------------------------------------------- cross-check with PyTorch
 def torch_unet(torch, width=4, depth=2, classes=K):
-    """The same layout as td.models.UNet written with torch.nn (same attribute names, so the state_dict loads)."""
-    tnn = torch.nn
-
-    def conv_block(c_in, c_out):
-        return tnn.Sequential(
-            tnn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-            tnn.BatchNorm2d(c_out),
-            tnn.ReLU(),
-            tnn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-            tnn.BatchNorm2d(c_out),
-            tnn.ReLU(),
-        )
-
-    widths = [width * 2**level for level in range(depth + 1)]
-
-    class TorchUNet(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoders = tnn.ModuleList([conv_block(a, b) for a, b in zip([1] + widths[:-2], widths[:-1])])
-            self.pool = tnn.MaxPool2d(2)
-            self.bottleneck = conv_block(widths[-2], widths[-1])
-            levels = range(depth - 1, -1, -1)
-            self.ups = tnn.ModuleList([tnn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in levels])
-            self.decoders = tnn.ModuleList([conv_block(2 * widths[i], widths[i]) for i in levels])
-            self.head = tnn.Conv2d(widths[0], classes, 1)
-
-        def forward(self, x):
-            skips = []
-            for encoder in self.encoders:
-                x = encoder(x)
-                skips.append(x)
-                x = self.pool(x)
-            x = self.bottleneck(x)
-            for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
-                x = decoder(torch.cat([up(x), skip], 1))
-            return self.head(x)
-
-    return TorchUNet().double()
+    """The same layout as td.models.UNet written with torch.nn (test_segmentation_models' twin), float64."""
+    return shared_torch_unet(torch, in_channels=1, num_classes=classes, base_width=width, depth=depth).double()
 
 
 def torch_region_grad_cam(torch, t_model, x, layer, target, region):

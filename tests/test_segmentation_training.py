@@ -194,3 +194,17 @@ def test_run_config_infers_the_task_and_fills_its_recipe():
         RunConfig(task="segmentation", dice_weight=-1.0)
     with pytest.raises(ValueError, match="--depth"):
         RunConfig(task="segmentation", depth=0)
+
+
+def test_region_dice_scores_the_union_of_nested_labels():
+    from tinydl.segmentation_metrics import region_dice, segmentation_report
+
+    truth = np.array([[[0, 1, 1, 2]]])
+    guess = np.array([[[0, 2, 1, 1]]])  # liver and tumour swapped inside the organ: the organ itself is right
+    assert region_dice(truth, guess, [("organ", (1, 2))], 3) == {"organ": 1.0}
+    assert region_dice(truth, guess, [("tumour", (2,))], 3) == {"tumour": 0.0}
+    report = segmentation_report(truth, guess, ["bg", "liver", "tumour"], regions=[("organ", (1, 2))])
+    assert report["dice_regions"] == {"organ": 1.0} and report["dice"]["liver"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="foreground classes 1..2"):
+        region_dice(truth, guess, [("bad", (0, 1))], 3)
+    assert td.data.SEGMENTATION["liverct117"].regions == (("liver with tumour", (1, 2)),)

@@ -120,8 +120,8 @@ def build_parser():
         "the same rotation, scaling and shift of image and mask (nearest neighbour for the mask) [off, on]",
     )
     p.add_argument("--no-augment", dest="augment", action="store_false", help="no augmentation")
-    p.add_argument("--brightness", type=float, default=0.1, help="with --augment: brightness change, ± (default 0.1)")
-    p.add_argument("--contrast", type=float, default=0.15, help="with --augment: contrast change, ± (default 0.15)")
+    p.add_argument("--brightness", type=float, default=None, help="with --augment: brightness change, ± [0.1, 0]")
+    p.add_argument("--contrast", type=float, default=None, help="with --augment: contrast change, ± [0.15, 0]")
     p.add_argument(
         "--flip",
         action="store_true",
@@ -267,6 +267,8 @@ def cmd_datasets(args):
     from . import data
 
     print(data.datasets_table(args.data_dir, hints="cli"))
+    print()
+    print(data.segmentation_table(args.data_dir))
 
 
 def cmd_train(args):

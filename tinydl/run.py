@@ -32,6 +32,8 @@ from .run_results import (  # noqa: F401  (td.run.TrainResult, td.run.plot_note,
     EvaluationResult,
     ExplanationResult,
     TrainResult,
+    claim_config_folder,
+    config_trainer,
     data_marks,
     plot_note,
     prepare_run_folder,
@@ -73,8 +75,8 @@ class RunConfig:
     weight_decay: float = 0.0  # L2 penalty λ
     dropout: float | None = None  # dropout probability (convnet only)
     augment: bool | None = None  # random rotations, shifts, brightness/contrast (recipe: off, on)
-    brightness: float = 0.1  # with augment: brightness change, ±
-    contrast: float = 0.15  # with augment: contrast change, ±
+    brightness: float | None = None  # with augment: brightness change, ± (recipe: 0.1, 0)
+    contrast: float | None = None  # with augment: contrast change, ± (recipe: 0.15, 0)
     flip: bool = False  # with augment: also random left-right flips
     class_weights: str = "none"  # "none" or "balanced"
     schedule: str | None = None  # "none", "cosine" or "step" (recipe: none, cosine)
@@ -120,6 +122,8 @@ CLASSIFICATION_RECIPE = {
     "batch_size": 32,
     "lr": 1e-3,
     "augment": False,
+    "brightness": 0.1,
+    "contrast": 0.15,
     "schedule": "none",
     "monitor": "val_auc",
 }
@@ -399,7 +403,6 @@ def train_run(config, log=print, resume=False):
     from . import cuda, data, metrics, models, serialization
     from .ops.normalization import check_dropout_probability
     from .random import manual_seed
-    from .train import Trainer
 
     if config.task == "segmentation":
         from .segmentation_run import train_segmentation
@@ -438,29 +441,9 @@ def train_run(config, log=print, resume=False):
         if config.augment
         else None
     )
-    trainer = Trainer(
-        model,
-        task=train.task,
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        augment=augment,
-        class_weights=None if config.class_weights == "none" else config.class_weights,
-        schedule=None if config.schedule == "none" else config.schedule,
-        monitor=config.monitor,
-        early_stopping=config.early_stopping,
-        seed=config.seed,
-        progress=not config.quiet,
-    )
+    trainer = config_trainer(config, model, train.task, augment)
     # The run folder is claimed before epoch 1: a lock, the settings, then a checkpoint after every epoch.
-    folder = run_folder.claim(
-        config.out or f"runs/{train.name}-{config.model}-seed{config.seed}",
-        force=config.force,
-        resume=resume,
-        numbered=config.out is None,
-    )
+    folder = claim_config_folder(config, f"{train.name}-{config.model}-seed{config.seed}", resume)
     out = folder.path
     try:
         folder.write_settings(config.as_metadata(), status="training")

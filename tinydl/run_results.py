@@ -88,3 +88,34 @@ def rescue_weights(model, metadata):
         return path
     except OSError:
         return "nowhere else either (the temporary folder failed too)"
+
+
+def config_trainer(config, model, task, augment, **options):
+    """The td.train.Trainer of a RunConfig: its optimiser, schedule, batches, monitor and seed
+    (``options``: what only one kind of run sets, e.g. a segmentation's dice_weight)."""
+    from .train import Trainer
+
+    return Trainer(
+        model,
+        task=task,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        augment=augment,
+        class_weights=None if config.class_weights == "none" else config.class_weights,
+        schedule=None if config.schedule == "none" else config.schedule,
+        monitor=config.monitor,
+        early_stopping=config.early_stopping,
+        seed=config.seed,
+        progress=not config.quiet,
+        **options,
+    )
+
+
+def claim_config_folder(config, default_name, resume):
+    """Claim the run folder of a RunConfig (``--out``, else runs/<default_name>, numbered when taken)."""
+    from .run_folder import claim
+
+    return claim(config.out or f"runs/{default_name}", force=config.force, resume=resume, numbered=config.out is None)

@@ -392,7 +392,7 @@ CONVENTIONS = {
 }
 
 
-def segmentation_report(y_true, y_pred, class_names, spacing=None, surface=True):
+def segmentation_report(y_true, y_pred, class_names, spacing=None, surface=True, regions=()):
     """Every segmentation figure of a split as one JSON-ready dict (floats, None where undefined).
 
     ``y_true``, ``y_pred``: label maps (N, H, W) (or one (H, W)); ``class_names``: one name per
@@ -409,6 +409,8 @@ def segmentation_report(y_true, y_pred, class_names, spacing=None, surface=True)
     ``spacing``              the spacing as a list, or "pixels"
     ``class_pixels``         {class: {"true": pixels, "predicted": pixels}}
     ``n_images``, ``conventions``
+    ``dice_regions``         {region: pooled Dice of the union of its labels}, for ``regions`` given as
+                             ((name, labels), ...), e.g. (("liver with tumour", (1, 2)),) as LiTS scores the liver
     """
     names = [str(name) for name in class_names] if not isinstance(class_names, str) else None
     if names is None or len(names) < 2:
@@ -443,6 +445,23 @@ def segmentation_report(y_true, y_pred, class_names, spacing=None, surface=True)
     report["class_pixels"] = {
         name: {"true": int(pooled[c].sum()), "predicted": int(pooled[:, c].sum())} for c, name in enumerate(names)
     }
+    if regions:
+        report["dice_regions"] = region_dice(y_true, y_pred, regions, k)
     report["n_images"] = int(y_true.shape[0])
     report["conventions"] = dict(CONVENTIONS)
     return report
+
+
+def region_dice(y_true, y_pred, regions, num_classes):
+    """{name: Dice of the union of ``labels``} for ``regions`` ((name, labels), ...), pooled over all pixels:
+    Dice_R = 2·|T_R ∩ P_R| / (|T_R| + |P_R|) with T_R = {pixels whose true label is in R}, P_R likewise.
+    None where the region is in neither map."""
+    out = {}
+    for name, labels in regions:
+        labels = [int(c) for c in labels]
+        if not labels or any(not 0 < c < num_classes for c in labels):
+            raise ValueError(f"region {name!r}: labels must be foreground classes 1..{num_classes - 1}, got {labels}")
+        t, p = np.isin(y_true, labels), np.isin(y_pred, labels)
+        total = int(t.sum()) + int(p.sum())
+        out[str(name)] = None if total == 0 else float(2 * int((t & p).sum()) / total)
+    return out

@@ -14,11 +14,13 @@ segmentation run, as Python functions (``tinydl.run`` hands a segmentation run o
 The recipe (``SEGMENTATION_RECIPE``: what ``tinydl train --task segmentation`` does when no
 option is given) was chosen on the validation split of the shared CT set and holds no data set's
 name: a U-Net of base width 16 and depth 3 that computes at ``working_size`` (64×64 for images of
-128 pixels or more, inputs resized inside the model and the logits back, so every figure is at the
-image's own resolution), the cross-entropy plus the soft Dice loss, Adam with a cosine schedule,
-and the epoch with the best validation Dice kept. The intensity step (CT window, MR normalisation,
-8-bit scaling) is chosen from the data's values by ``td.data.segmentation`` and saved in the run,
-so ``predict`` treats a new ``.npy`` of Hounsfield units as the training images were treated.
+64 pixels or more: inputs resized inside the model and the logits back, so every figure is at the
+image's own resolution), the cross-entropy plus the soft Dice loss, Adam (lr 3e-3, batches of 4)
+with a cosine schedule over 30 epochs, the same random rotation, scaling and shift of image and
+mask, and the epoch with the best validation Dice kept. The intensity step (CT window, MR
+normalisation, 8-bit scaling) is chosen from the data's values by ``td.data.segmentation`` and
+saved in the run, so ``predict`` treats a new ``.npy`` of Hounsfield units as the training
+images were treated.
 
 A segmentation run folder holds what a classification one does (``model.npz``, ``metadata.json``,
 ``metrics.json``, ``history.csv``, ``settings.json``) and the plots ``dice_curves.png`` (validation
@@ -33,18 +35,24 @@ from pathlib import Path
 import numpy as np
 
 from . import run_results
-from .run_folder import claim
-from .run_results import write_json
+from .run_results import claim_config_folder, config_trainer, write_json
 
 # The defaults of `tinydl train --task segmentation` (see the module docstring for why).
 SEGMENTATION_RECIPE = {
     "model": "unet",
     "epochs": 30,
-    "batch_size": 8,
+    "batch_size": 4,
     "lr": 3e-3,
+    "augment": True,
+    "brightness": 0.0,
+    "contrast": 0.0,
     "schedule": "cosine",
     "monitor": "val_dice",
 }
+# The recipe's geometric augmentation, the same for image and mask (td.data.segmentation_augmentation):
+# rotations up to ±15°, scaling 0.8-1.25 and shifts up to 8 % of the side. On the shared CT set it
+# raised the validation and test tumour Dice (0.72 → 0.81 on test) without lowering the liver's.
+AUGMENT_DEGREES, AUGMENT_SCALE, AUGMENT_SHIFT = 15.0, (0.8, 1.25), 0.08
 DEFAULT_SEGMENTATION_DATA = "liverct117"  # what `tinydl train --task segmentation` without --data trains on
 MAX_WORKING_SIZE = 64  # the U-Net computes at most at 64×64 by default (about 3× faster than 128×128)
 PREDICTION_IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".npy")
@@ -141,11 +149,21 @@ def predict_masks(model, x, normalizer, batch_size=16):
     return probs, probs.argmax(axis=1)
 
 
+def dataset_regions(dataset):
+    """The nested structures the data set's benchmark scores (td.data.SegmentationInfo.regions), e.g.
+    (("liver with tumour", (1, 2)),) for the LiTS case; () for other sets and other labellings."""
+    info = getattr(dataset, "info", None)
+    if info is None or tuple(dataset.classes) != tuple(info.classes):
+        return ()
+    return tuple((name, tuple(labels)) for name, labels in info.regions)
+
+
 def report_for(y, predicted, class_names, dataset, split, extra=None):
-    """metrics.json of a segmentation split: td.metrics.segmentation_report and where the figures come from."""
+    """metrics.json of a segmentation split: td.metrics.segmentation_report (with the data set's nested
+    regions, if it has any) and where the figures come from."""
     from .metrics import segmentation_report
 
-    report = segmentation_report(y, predicted, list(class_names))
+    report = segmentation_report(y, predicted, list(class_names), regions=dataset_regions(dataset))
     report.update({"split": split, "n_images": int(len(y)), **(extra or {}), **data_marks(dataset)})
     return report
 
@@ -208,7 +226,6 @@ def train_segmentation(config, log=print, resume=False):
     from . import cuda, data, models, serialization
     from .random import manual_seed
     from .run_results import TrainResult, rescue_weights
-    from .train import Trainer
 
     log = log or _quiet
     if config.model != "unet":
@@ -234,35 +251,21 @@ def train_segmentation(config, log=print, resume=False):
     ).to(config.device)
     augment = (
         data.segmentation_augmentation(
-            flip=config.flip, brightness=config.brightness, contrast=config.contrast, seed=config.seed
+            flip=config.flip,
+            degrees=AUGMENT_DEGREES,
+            scale=AUGMENT_SCALE,
+            shift=AUGMENT_SHIFT,
+            brightness=config.brightness,
+            contrast=config.contrast,
+            seed=config.seed,
         )
         if config.augment
         else None
     )
-    trainer = Trainer(
-        model,
-        task="segmentation",
-        optimizer=config.optimizer,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        augment=augment,
-        class_weights=None if config.class_weights == "none" else config.class_weights,
-        schedule=None if config.schedule == "none" else config.schedule,
-        monitor=config.monitor,
-        early_stopping=config.early_stopping,
-        seed=config.seed,
-        progress=not config.quiet,
-        dice_weight=config.dice_weight,
-        class_names=classes,
+    trainer = config_trainer(
+        config, model, "segmentation", augment, dice_weight=config.dice_weight, class_names=classes
     )
-    folder = claim(
-        config.out or f"runs/{train.name}-unet-seed{config.seed}",
-        force=config.force,
-        resume=resume,
-        numbered=config.out is None,
-    )
+    folder = claim_config_folder(config, f"{train.name}-unet-seed{config.seed}", resume)
     out = folder.path
     try:
         folder.write_settings(config.as_metadata(), status="training")
@@ -526,7 +529,13 @@ def explain_segmentation(
     names = [str(c) for c in meta["class_names"]]
     k = target_class(target, names)
     if images:
-        x = np.stack([read_image(p, meta)[0] for p in images])
+        loaded = [read_image(p, meta)[0] for p in images]
+        sizes = sorted({im.shape[1:] for im in loaded})
+        if len(sizes) > 1:
+            raise ValueError(
+                f"explain: the images must share one size to go in one figure, got {sizes}; explain them one at a time"
+            )
+        x = np.stack(loaded)
         default = Path(folder) / f"gradcam-{names[k]}-images.png"
     else:
         dataset = _saved_split(meta, split, data_dir, log)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DataFileError, DataFileNotFoundError, DownloadError
+from .base import DataFileError, DataFileNotFoundError, DownloadError, ImageDataset
 from .catalog import SPLITS, check_split
 from .checks import numpy_file_problem, pickle_refusal
 from .medmnist import cache_dir, download_file, hint, md5, verify_md5
@@ -71,6 +71,10 @@ class SegmentationInfo:
     licence: str
     citation: str
     categories: tuple = ()  # ((category, n_regions), ...)
+    # Nested structures scored as unions of labels, as the set's own benchmark does: ((name, labels), ...).
+    # LiTS scores "the liver" as liver and tumour together (a tumour is part of the organ); BraTS does the
+    # same with its whole tumour / tumour core. Reported beside the per-label Dice, never instead of it.
+    regions: tuple = ()
 
     @property
     def downloadable(self):
@@ -116,6 +120,7 @@ SEGMENTATION = {
             ),
             licence="LiTS data: research and teaching (CC BY-NC-SA 4.0 as far as known); the package's code is MIT",
             citation='Bilic P et al. "The Liver Tumor Segmentation Benchmark (LiTS)". Medical Image Analysis 84 (2023).',
+            regions=(("liver with tumour", (1, 2)),),
         ),
         SegmentationInfo(
             name="colin27_brain",
@@ -423,8 +428,10 @@ def default_classes(n_classes):
     return ("background",) + tuple(f"class {k}" for k in range(1, max(int(n_classes), 2)))
 
 
-class SegmentationDataset:
+class SegmentationDataset(ImageDataset):
     """Images with masks in memory: ``len``, ``ds[i]`` → (x_i, y_i), ``arrays()`` → (x, y).
+
+    Sizes (``len``, ``n_classes``, ``n_channels``, ``image_shape``) are those of ``ImageDataset``.
 
     ``images`` are kept as stored (int16 Hounsfield units, uint8, …), ``masks`` int64 (N, H, W);
     ``arrays()`` applies the intensity step (``intensity`` in words, ``intensity_spec`` as a dict).
@@ -443,9 +450,6 @@ class SegmentationDataset:
         self.intensity_spec = resolve_intensity(images, intensity, self.modality)
         self.intensity = intensity_text(self.intensity_spec)
 
-    def __len__(self):
-        return len(self.images)
-
     @property
     def labels(self):
         """The masks, under the name classification data sets use."""
@@ -458,19 +462,6 @@ class SegmentationDataset:
         if self.source == "synthetic" or getattr(self, "info", None) is not None:
             return self.name
         return str(self.path) if self.path is not None else self.name
-
-    @property
-    def n_classes(self):
-        return len(self.classes)
-
-    @property
-    def n_channels(self):
-        return 1 if self.images.ndim == 3 else self.images.shape[-1]
-
-    @property
-    def image_shape(self):
-        """(C, H, W) of one image as the model sees it."""
-        return (self.n_channels,) + tuple(self.images.shape[1:3])
 
     def arrays(self):
         """(x float32 (N, C, H, W) after the intensity step, y int64 (N, H, W))."""

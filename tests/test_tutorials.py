@@ -25,8 +25,8 @@ def _source(cell):
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
-def test_there_are_ten_tutorials_listed_in_the_readme():
-    assert len(NOTEBOOKS) == 10, [p.name for p in NOTEBOOKS]
+def test_there_are_eleven_tutorials_listed_in_the_readme():
+    assert len(NOTEBOOKS) == 11, [p.name for p in NOTEBOOKS]
     readme = (TUTORIALS / "README.md").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         assert path.name in readme, f"{path.name} is not listed in tutorials/README.md"

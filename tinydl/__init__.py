@@ -10,7 +10,7 @@ Only light modules are imported here (NumPy and the pure-Python core), so
 CuPy load when first used.
 """
 
-from . import cuda, data, explain, kernels, metrics, models, nn, optim, plots, testing, train
+from . import cuda, data, explain, kernels, metrics, models, nn, optim, plots, segmentation_plots, testing, train
 from ._version import __version__
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .device import Device, device

@@ -198,7 +198,8 @@ def conv_cases(draw, transpose=False):
     k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    hw = (draw(st.integers(4, 6)), draw(st.integers(4, 6)))
+    # at least the dilated kernel's reach d·(k−1)+1 (up to 5), so even padding "valid" leaves an output
+    hw = tuple(draw(st.integers(max(4, d * (kk - 1) + 1), 6)) for d, kk in zip(dilation, k))
     if transpose:
         padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
         output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_segmentation_models import torch_unet as shared_torch_unet
 
 import tinydl as td
 import tinydl.explain as explain
 from tinydl import nn
+from tinydl.testing.torch_models import torch_unet as shared_torch_unet
 
 K = 3  # classes of the small U-Net
 

@@ -16,6 +16,7 @@ from op_checks import check, compare
 import tinydl as td
 import tinydl.nn.functional as F
 from tinydl import metrics
+from tinydl.testing.torch_models import torch_unet
 
 
 # ====================================================================== UNet
@@ -121,46 +122,6 @@ def test_unet_training_smoke_learns_squares():
     test_images, test_masks = squares(rng, 8)
     predicted = model(td.tensor(test_images)).numpy().argmax(axis=1)
     assert metrics.dice_score(test_masks, predicted, 2, average=None)[1] > 0.8
-
-
-def torch_unet(torch, in_channels, num_classes, base_width, depth):
-    """The same network written with torch.nn, attribute for attribute."""
-    nn = torch.nn
-
-    def block(c_in, c_out):
-        return nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(),
-        )
-
-    class TorchUNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            w = [base_width * 2**i for i in range(depth + 1)]
-            self.encoders = nn.ModuleList([block(a, b) for a, b in zip([in_channels] + w[:-2], w[:-1])])
-            self.pool = nn.MaxPool2d(2)
-            self.bottleneck = block(w[-2], w[-1])
-            levels = range(depth - 1, -1, -1)
-            self.ups = nn.ModuleList([nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2) for i in levels])
-            self.decoders = nn.ModuleList([block(2 * w[i], w[i]) for i in levels])
-            self.head = nn.Conv2d(w[0], num_classes, 1)
-
-        def forward(self, x):
-            skips = []
-            for encoder in self.encoders:
-                x = encoder(x)
-                skips.append(x)
-                x = self.pool(x)
-            x = self.bottleneck(x)
-            for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
-                x = decoder(torch.cat([up(x), skip], 1))
-            return self.head(x)
-
-    return TorchUNet()
 
 
 @pytest.mark.torch

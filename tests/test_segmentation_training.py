@@ -9,12 +9,12 @@
 
 import numpy as np
 import pytest
-from test_segmentation_models import torch_unet
 
 import tinydl as td
 from tinydl import metrics
 from tinydl.data.checks import check_images_and_masks, check_masks
 from tinydl.ops import cross_entropy, dice_loss
+from tinydl.testing.torch_models import torch_unet
 from tinydl.train import Trainer
 
 

@@ -39,6 +39,7 @@ from .run_results import (  # noqa: F401  (td.run.TrainResult, td.run.plot_note,
     prepare_run_folder,
     rescue_weights,
     write_json,
+    write_run_files,
 )
 from .segmentation_run import SEGMENTATION_RECIPE
 
@@ -400,7 +401,7 @@ def train_run(config, log=print, resume=False):
 
     The run folder is claimed before the first epoch (:mod:`tinydl.run_folder`): an existing run is
     never replaced unless ``config.force``; ``resume=True`` continues from its ``checkpoint.npz``."""
-    from . import cuda, data, metrics, models, serialization
+    from . import cuda, data, metrics, models
     from .ops.normalization import check_dropout_probability
     from .random import manual_seed
 
@@ -488,34 +489,18 @@ def train_run(config, log=print, resume=False):
             "bit_depth": getattr(train, "bit_depth", None),  # image folders: how predict must scale new files
             **data_marks(train),
         }
-        try:
-            # Staged, then moved into place together: never a new model beside old plots.
-            staged = folder.staging()
-            serialization.save(model, staged / "model.npz", write_json=True, **metadata)
-            write_json(staged / "metrics.json", report)
-            history.to_csv(staged / "history.csv")
+
+        def write_more(staged):
             write_data_files(staged, splits)  # image folders: splits.json, the files of each split (td.data.folders)
             if not config.no_plots:
-                evaluation_plots(
-                    staged, x_test, y_test, probs, list(train.classes), train.task, history, plot_note(train.name)
-                )
+                note = plot_note(train.name)
+                evaluation_plots(staged, x_test, y_test, probs, list(train.classes), train.task, history, note)
                 if not multi_label:
                     gradcam_figure(
-                        model,
-                        x_test[:8],
-                        trainer.normalizer,
-                        list(train.classes),
-                        staged / "gradcam.png",
-                        note=plot_note(train.name),
+                        model, x_test[:8], trainer.normalizer, list(train.classes), staged / "gradcam.png", note=note
                     )
-            folder.commit()
-            folder.write_settings(config.as_metadata(), status="complete")
-        except OSError as e:
-            raise OSError(
-                f"writing the results into {out} failed ({e}); the trained weights are kept in "
-                f"{rescue_weights(model, metadata)} and the last epoch's state in {folder.checkpoint} "
-                f"(continue with: tinydl train --resume {out})"
-            ) from e
+
+        write_run_files(folder, config, model, metadata, report, history, write_more)
     finally:
         folder.release()
     return TrainResult(run_dir=out, report=report, history=history, model=model, trainer=trainer, seconds=seconds)

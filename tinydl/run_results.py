@@ -119,3 +119,26 @@ def claim_config_folder(config, default_name, resume):
     from .run_folder import claim
 
     return claim(config.out or f"runs/{default_name}", force=config.force, resume=resume, numbered=config.out is None)
+
+
+def write_run_files(folder, config, model, metadata, report, history, write_more):
+    """Write a finished run into its claimed ``folder`` (a run_folder.RunFolder): model.npz, metrics.json,
+    history.csv and whatever ``write_more(staged_folder)`` adds (plots), all staged, then moved into
+    place together (never a new model beside old plots), and the settings marked complete.
+    When the disk refuses, the OSError says where the trained weights were rescued to."""
+    from . import serialization
+
+    try:
+        staged = folder.staging()
+        serialization.save(model, staged / "model.npz", write_json=True, **metadata)
+        write_json(staged / "metrics.json", report)
+        history.to_csv(staged / "history.csv")
+        write_more(staged)
+        folder.commit()
+        folder.write_settings(config.as_metadata(), status="complete")
+    except OSError as e:
+        raise OSError(
+            f"writing the results into {folder.path} failed ({e}); the trained weights are kept in "
+            f"{rescue_weights(model, metadata)} and the last epoch's state in {folder.checkpoint} "
+            f"(continue with: tinydl train --resume {folder.path})"
+        ) from e

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import run_results
-from .run_results import claim_config_folder, config_trainer, write_json
+from .run_results import claim_config_folder, config_trainer, write_json, write_run_files
 
 # The defaults of `tinydl train --task segmentation` (see the module docstring for why).
 SEGMENTATION_RECIPE = {
@@ -223,9 +223,9 @@ def gradcam_figure(model, x, normalizer, class_names, path, target=None, region=
 def train_segmentation(config, log=print, resume=False):
     """Train a U-Net on ``config.data`` (segmentation), evaluate it on the test split and write the
     run folder; returns a tinydl.run.TrainResult. Called by ``tinydl.run.train_run``."""
-    from . import cuda, data, models, serialization
+    from . import cuda, data, models
     from .random import manual_seed
-    from .run_results import TrainResult, rescue_weights
+    from .run_results import TrainResult
 
     log = log or _quiet
     if config.model != "unet":
@@ -308,24 +308,15 @@ def train_segmentation(config, log=print, resume=False):
             "best_epoch": trainer.best_epoch,
             **data_marks(train),
         }
-        try:
-            staged = folder.staging()
-            serialization.save(model, staged / "model.npz", write_json=True, **metadata)
-            write_json(staged / "metrics.json", report)
-            history.to_csv(staged / "history.csv")
+
+        def write_plots(staged):
             if not config.no_plots:
                 note = plot_note(train.name)
                 segmentation_plots(staged, x_test, y_test, predicted, classes, history, trainer.best_epoch, note)
                 picks = np.linspace(0, len(x_test) - 1, min(4, len(x_test))).round().astype(int)
                 gradcam_figure(model, x_test[picks], trainer.normalizer, classes, staged / "gradcam.png", note=note)
-            folder.commit()
-            folder.write_settings(config.as_metadata(), status="complete")
-        except OSError as e:
-            raise OSError(
-                f"writing the results into {out} failed ({e}); the trained weights are kept in "
-                f"{rescue_weights(model, metadata)} and the last epoch's state in {folder.checkpoint} "
-                f"(continue with: tinydl train --resume {out})"
-            ) from e
+
+        write_run_files(folder, config, model, metadata, report, history, write_plots)
     finally:
         folder.release()
     return TrainResult(run_dir=out, report=report, history=history, model=model, trainer=trainer, seconds=seconds)

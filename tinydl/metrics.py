@@ -752,14 +752,31 @@ def _summaries(per_class, support):
     }
 
 
-def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5, n_bins=15):
+PROTOCOLS = ("tinydl", "medmnist")
+
+
+def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5, n_bins=15, protocol="tinydl"):
     """Every metric of a classifier's test-set predictions, as one JSON-serialisable dict.
 
     ``probs`` are probabilities: softmax outputs (N, K) for "binary-class",
     "multi-class" and "ordinal-regression" (1-D P(class 1) also accepted for
     binary), sigmoid outputs (N, L) for "multi-label, binary-class", whose
-    ``y_true`` is (N, L) of 0/1. Predictions follow MedMNIST's evaluator:
-    argmax for one label per image, probs > ``threshold`` per finding for multi-label.
+    ``y_true`` is (N, L) of 0/1. Predictions, ACC and AUC are those of the MedMNIST v2
+    benchmark's official evaluator (``medmnist.evaluator.getACC`` / ``getAUC``):
+
+    * binary-class: predicted 1 when P(class 1) > ``threshold`` (strictly: 0.5 itself is class 0);
+      AUC from P(class 1) (the last column);
+    * multi-class and ordinal-regression: predicted argmax; AUC = the unweighted mean of the
+      one-vs-rest AUCs of the K columns (RetinaMNIST's ordinal grades are scored as K classes);
+    * multi-label: finding f predicted when P(f) > ``threshold``; ACC and AUC the means of the
+      per-finding accuracies and AUCs.
+
+    ``protocol`` says what happens where the official evaluator has no answer — a class with no
+    sample in ``y_true`` (or, one-vs-rest, only samples of it), whose AUC is undefined:
+    "tinydl" (the default) reports that AUC as None, explains it in ``warnings`` and averages over
+    the other classes; "medmnist" raises ValueError naming the class, as the official code
+    (scikit-learn's roc_auc_score) does, so a figure computed under it is the benchmark's number
+    or nothing. Wherever both are defined they give the same ACC and AUC.
 
     Keys: task, num_samples, class_names, accuracy, auc, auc_per_class,
     precision / recall / specificity / f1 (each {"per_class", "macro",
@@ -773,8 +790,10 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if task == "segmentation":
         raise ValueError("evaluate() scores classifiers; for label maps use td.metrics.segmentation_report")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if task == "multi-label, binary-class":
-        return _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins)
+        return _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins, protocol)
 
     p = _probabilities(probs, "probs")
     if p.ndim == 2 and p.shape[1] == 1:
@@ -794,7 +813,10 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
         raise ValueError(f"y_true has label {int(y.max())} but probs has {k} columns (shape {p.shape})")
     names = _class_names(class_names, k)
 
-    predicted = p.argmax(axis=1)
+    if task == "binary-class":
+        predicted = (p[:, 1] > threshold).astype(np.int64)  # strictly greater, as the official evaluator
+    else:
+        predicted = p.argmax(axis=1)
     cm = _confusion(y, predicted, k)
     tp, fp, fn, tn = _counts_from_confusion(cm)
     figures, support = _figures(tp, fp, fn, tn)
@@ -804,6 +826,7 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
         notes.append(
             f"AUC of class {names[c]!r} is undefined: y_true has {'no' if support[c] == 0 else 'only'} samples of it"
         )
+    _strict_auc(protocol, notes)
     if task == "binary-class":
         auc = auc_per_class[1]  # AUC of P(class 1); with two columns summing to 1 both AUCs are equal
     else:
@@ -835,7 +858,17 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
     return result
 
 
-def _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins):
+def _strict_auc(protocol, notes):
+    """Under protocol="medmnist" an undefined AUC is an error (the official evaluator raises too)."""
+    if protocol == "medmnist" and notes:
+        raise ValueError(
+            "protocol='medmnist': the official evaluator's AUC is undefined here — "
+            + "; ".join(notes)
+            + " (protocol='tinydl' reports it as None and averages over the other classes)"
+        )
+
+
+def _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins, protocol="tinydl"):
     p = _probabilities(probs, "probs")
     y = to_numpy(y_true)
     if y.ndim != 2 or p.shape != y.shape:
@@ -863,6 +896,7 @@ def _evaluate_multilabel(y_true, probs, class_names, threshold, n_bins):
         f"{'no positive' if support[f] == 0 else 'no negative'} samples of it"
         for f in np.nonzero(np.isnan(auc_per_class))[0]
     ]
+    _strict_auc(protocol, notes)
     defined = auc_per_class[~np.isnan(auc_per_class)]
 
     return {

@@ -4,6 +4,8 @@
 a slightly stronger one (two conv blocks with BatchNorm and dropout) for the
 medical-imaging job. Both take NCHW input and return class scores (logits):
 the softmax lives in the loss (``cross_entropy``), where it is numerically stable.
+``ResNet`` / ``ResNet18`` are residual networks (He et al. 2016) with the small-image stem of the
+MedMNIST v2 benchmark (3×3 stride-1 first convolution, no max-pool), named as torchvision names them.
 ``UNet`` returns one score per class *per pixel*, (N, num_classes, H, W), for segmentation.
 """
 
@@ -94,6 +96,140 @@ class ConvNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+class SqueezeExcitation(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): reweight each channel by what the whole image says about it.
+
+        s = mean over H, W of x                    (N, C, 1, 1)   the "squeeze"
+        g = sigmoid(fc2(ReLU(fc1(s))))             (N, C, 1, 1)   fc1: C → C/r, fc2: C/r → C (1×1 convolutions)
+        y = x · g                                  a gate in (0, 1) per channel, the "excitation"
+
+    Names as torchvision's ``SqueezeExcitation`` (``fc1``, ``fc2``).
+    """
+
+    def __init__(self, channels, reduction=4):
+        super().__init__()
+        squeezed = max(1, channels // reduction)
+        self.fc1 = nn.Conv2d(channels, squeezed, 1)
+        self.fc2 = nn.Conv2d(squeezed, channels, 1)
+
+    def forward(self, x):
+        s = F.adaptive_avg_pool2d(x, 1)
+        return x * F.sigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block:  y = ReLU( BN(conv3×3(ReLU(BN(conv3×3_stride(x))))) + shortcut(x) ).
+
+    The shortcut is x itself when the shape is kept, else ``downsample`` = 1×1 convolution with the
+    block's stride → BatchNorm, so that the two terms can be added. Learning the *residual* y − x
+    instead of y is what lets deep networks train: the gradient reaches early layers through the
+    "+ x" unchanged. Optional ``se``: squeeze-and-excitation on the residual branch before the sum.
+    Attribute names are torchvision's (``conv1``, ``bn1``, ``conv2``, ``bn2``, ``downsample.0/1``).
+    """
+
+    def __init__(self, c_in, c_out, stride=1, se=False):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.se = SqueezeExcitation(c_out) if se else None
+        self.downsample = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.se is not None:
+            out = self.se(out)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + shortcut)
+
+
+def _positive_ints(where, name, values, length=None):
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if not values or (length is not None and len(values) != length):
+        wanted = f"{length} whole numbers" if length is not None else "a non-empty list of whole numbers"
+        raise ValueError(f"{where}: {name} must be {wanted}, got {values!r}")
+    return [positive_int(where, name, v) for v in values]
+
+
+class ResNet(nn.Module):
+    """A residual network for small images, the MedMNIST v2 benchmark's layout, any depth and width.
+
+    For ``blocks=(2, 2, 2, 2)`` and ``widths=(64, 128, 256, 512)`` (that is :class:`ResNet18`), 28×28 input::
+
+        conv1  3×3 stride 1, C → 64, BatchNorm bn1, ReLU     (N, 64, 28, 28)   no max-pool: 28×28 is small
+        layer1 2 × BasicBlock 64 → 64                        (N, 64, 28, 28)
+        layer2 2 × BasicBlock 64 → 128, first stride 2       (N, 128, 14, 14)
+        layer3 2 × BasicBlock 128 → 256, first stride 2      (N, 256, 7, 7)
+        layer4 2 × BasicBlock 256 → 512, first stride 2      (N, 512, 4, 4)
+        avgpool global average                               (N, 512)
+        fc     Linear 512 → num_classes                      (N, num_classes)  logits
+
+    ``blocks[i]`` basic blocks at width ``widths[i]``; every stage after the first halves H and W.
+    ``se=True`` adds squeeze-and-excitation to every block; ``dropout`` > 0 drops features before ``fc``.
+    State-dict names are torchvision's ``resnet18`` names (``conv1.weight``, ``layer2.0.downsample.0.weight``,
+    ``fc.bias``, …), so weights of a torchvision ResNet built with this stem load unchanged.
+    """
+
+    def __init__(
+        self,
+        in_channels=1,
+        num_classes=2,
+        blocks=(1, 1, 1),
+        widths=(16, 32, 64),
+        se=False,
+        dropout=0.0,
+        image_size=None,
+    ):
+        super().__init__()
+        in_channels = positive_int("ResNet", "in_channels", in_channels)
+        num_classes = positive_int("ResNet", "num_classes", num_classes)
+        blocks = _positive_ints("ResNet", "blocks", blocks)
+        widths = _positive_ints("ResNet", "widths", widths, length=len(blocks))
+        check_dropout_probability(dropout, "ResNet(dropout)")
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        c_in = widths[0]
+        for stage, (count, width) in enumerate(zip(blocks, widths), start=1):
+            stride = 1 if stage == 1 else 2
+            layer = [BasicBlock(c_in, width, stride, se)] + [BasicBlock(width, width, 1, se) for _ in range(count - 1)]
+            setattr(self, f"layer{stage}", nn.Sequential(*layer))
+            c_in = width
+        self.num_stages = len(blocks)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.fc = nn.Linear(c_in, num_classes)
+        # image_size is accepted (and ignored: the global pooling takes any size) so that every zoo
+        # classifier is built with the same arguments.
+        self.config = dict(
+            in_channels=in_channels, num_classes=num_classes, blocks=blocks, widths=widths, se=bool(se), dropout=dropout
+        )
+
+    def features(self, x):
+        """The last stage's feature maps (N, widths[-1], h, w): what Grad-CAM explains."""
+        x = F.relu(self.bn1(self.conv1(x)))
+        for stage in range(1, self.num_stages + 1):
+            x = getattr(self, f"layer{stage}")(x)
+        return x
+
+    def forward(self, x):
+        x = F.adaptive_avg_pool2d(self.features(x), 1).reshape(x.shape[0], -1)
+        if self.dropout is not None:
+            x = self.dropout(x)
+        return self.fc(x)
+
+
+class ResNet18(ResNet):
+    """ResNet-18 as the MedMNIST v2 paper trains it on 28×28 images: :class:`ResNet` with blocks (2, 2, 2, 2),
+    widths (64, 128, 256, 512), 11.2 M parameters (one input channel, two classes)."""
+
+    def __init__(self, in_channels=1, num_classes=2, image_size=None):
+        super().__init__(in_channels, num_classes, blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512))
+        self.config = dict(in_channels=self.config["in_channels"], num_classes=self.config["num_classes"])
 
 
 def conv_block(c_in, c_out):
@@ -219,7 +355,7 @@ class UNet(nn.Module):
         return logits
 
 
-MODELS = {"small_cnn": SmallCNN, "convnet": ConvNet, "unet": UNet}
+MODELS = {"small_cnn": SmallCNN, "convnet": ConvNet, "resnet": ResNet, "resnet18": ResNet18, "unet": UNet}
 
 
 def create(name, **kwargs):

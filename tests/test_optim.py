@@ -339,6 +339,7 @@ def test_param_groups_match_torch(torch):
 # ---------------------------------------------------------------- learning-rate schedules
 SCHEDULERS = {
     "step": ("StepLR", {"step_size": 3, "gamma": 0.5}),
+    "multistep": ("MultiStepLR", {"milestones": [3, 7, 8], "gamma": 0.2}),
     "exponential": ("ExponentialLR", {"gamma": 0.9}),
     "cosine": ("CosineAnnealingLR", {"T_max": 10, "eta_min": 0.001}),
 }

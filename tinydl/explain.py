@@ -290,6 +290,8 @@ def _resolve_layer(model, layer):
     """(name, module) of the layer Grad-CAM looks at."""
     named = list(model.named_modules())
     convs = _conv_layer_names(model)
+    if layer is None and getattr(model, "gradcam_layer", None):
+        layer = model.gradcam_layer  # the model names its own (ResNet: the last stage's output)
     if layer is None:
         if not convs:
             raise ValueError(

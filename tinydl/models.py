@@ -14,8 +14,10 @@ import numpy as np
 from . import nn
 from .nn import functional as F
 from .nn.conv import positive_int
+from .ops.activation import log_softmax
 from .ops.normalization import check_dropout_probability
-from .ops.shape import cat
+from .ops.reduction import logsumexp
+from .ops.shape import cat, flip, stack
 
 
 class SmallCNN(nn.Module):
@@ -201,6 +203,9 @@ class ResNet(nn.Module):
             setattr(self, f"layer{stage}", nn.Sequential(*layer))
             c_in = width
         self.num_stages = len(blocks)
+        # Grad-CAM's default layer: the last stage's output (after its residual sum and ReLU), not the
+        # last Conv2d, which may be a 1×1 shortcut.
+        self.gradcam_layer = f"layer{self.num_stages}"
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
         self.fc = nn.Linear(c_in, num_classes)
         # image_size is accepted (and ignored: the global pooling takes any size) so that every zoo
@@ -356,6 +361,82 @@ class UNet(nn.Module):
 
 
 MODELS = {"small_cnn": SmallCNN, "convnet": ConvNet, "resnet": ResNet, "resnet18": ResNet18, "unet": UNet}
+
+
+VIEWS = ("identity", "hflip", "vflip")  # the test-time views an ensemble can average over
+
+
+class SoftVotingEnsemble(nn.Module):
+    """Several trained classifiers and test-time views as one model: the average of their probabilities.
+
+    With M members f_1 … f_M and V views t_1 … t_V of the image (the image itself, its left-right
+    mirror, …: test-time augmentation), the ensemble's probability is
+
+        p̄(x) = 1/(M·V) · Σ_m Σ_v softmax(f_m(t_v(x)))                 (soft voting)
+
+    and its forward pass returns *logits whose softmax is p̄*: z = log p̄, computed as
+    logsumexp over the M·V log-softmax vectors minus log(M·V) (no underflow). So everything that
+    takes a classifier's logits — predict_proba, evaluate, Grad-CAM, saving and loading — takes an
+    ensemble unchanged. For multi-label models (``multi_label=True``) each finding's sigmoid is
+    averaged and z = log p̄ − log(1 − p̄), whose sigmoid is p̄.
+
+    Members differ only in their seed: their mistakes are partly independent, so the average is
+    better calibrated and usually more accurate than one of them. The members share one
+    architecture, ``member`` (a zoo name) built with ``member_config``; the state dict names them
+    ``members.0.…``, ``members.1.…``. Build one from trained models with :meth:`from_models`.
+    """
+
+    def __init__(self, member, member_config, count, views=("identity",), multi_label=False):
+        super().__init__()
+        if member not in MODELS or member == "ensemble":
+            raise ValueError(f"SoftVotingEnsemble: member must be a zoo classifier name, got {member!r}")
+        count = positive_int("SoftVotingEnsemble", "count", count)
+        views = [views] if isinstance(views, str) else list(views)
+        unknown = [v for v in views if v not in VIEWS]
+        if not views or unknown:
+            raise ValueError(f"SoftVotingEnsemble: views must be a non-empty list of {VIEWS}, got {views!r}")
+        self.members = nn.ModuleList([create(member, **member_config) for _ in range(count)])
+        self.views, self.multi_label = views, bool(multi_label)
+        self.config = dict(
+            member=member, member_config=dict(member_config), count=count, views=views, multi_label=self.multi_label
+        )
+
+    @classmethod
+    def from_models(cls, models, views=("identity",), multi_label=False):
+        """An ensemble holding (copies of the weights of) trained zoo ``models`` of one architecture."""
+        models = list(models)
+        if not models:
+            raise ValueError("SoftVotingEnsemble.from_models needs at least one model")
+        names = {name for model in models for name, c in MODELS.items() if c is type(model)}
+        configs = [getattr(model, "config", None) for model in models]
+        if len(names) != 1 or any(c != configs[0] for c in configs):
+            raise ValueError(
+                "SoftVotingEnsemble.from_models: the models must be zoo models of one architecture and config"
+            )
+        ensemble = cls(names.pop(), configs[0], len(models), views, multi_label)
+        for target, source in zip(ensemble.members, models):
+            target.load_state_dict(source.state_dict())
+        return ensemble.to(next(iter(models[0].parameters())).dtype) if models[0].parameters() else ensemble
+
+    def _view(self, x, view):
+        if view == "hflip":
+            return flip(x, -1)  # left ↔ right
+        if view == "vflip":
+            return flip(x, -2)  # top ↔ bottom
+        return x
+
+    def forward(self, x):
+        logits = [member(self._view(x, view)) for member in self.members for view in self.views]
+        log_count = float(np.log(len(logits)))
+        if self.multi_label:
+            # log σ(z) = −softplus(−z), log(1 − σ(z)) = −softplus(z); average the probabilities, not the logits.
+            log_p = logsumexp(stack([-F.softplus(-z) for z in logits]), axis=0) - log_count
+            log_not_p = logsumexp(stack([-F.softplus(z) for z in logits]), axis=0) - log_count
+            return log_p - log_not_p
+        return logsumexp(stack([log_softmax(z, axis=1) for z in logits]), axis=0) - log_count
+
+
+MODELS["ensemble"] = SoftVotingEnsemble
 
 
 def create(name, **kwargs):

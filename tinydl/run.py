@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import run_folder
+from . import recipes, run_folder
 from .run_results import (  # noqa: F401  (td.run.TrainResult, td.run.plot_note, … as before)
     EvaluationResult,
     ExplanationResult,
@@ -68,21 +68,29 @@ class RunConfig:
     # (td.data.SEGMENTATION, "synthetic-segmentation"), else classification. The fields left None
     # below are then filled from the task's recipe (RECIPES), so the saved settings say what ran.
     task: str | None = None
-    model: str | None = None  # "small_cnn" (the article's CNN), "convnet"; "unet" for segmentation
+    # classifiers: "default", "medmnist-paper" (the MedMNIST v2 benchmark's ResNet-18 protocol) or "best"
+    # (chosen from the training data's properties when they are loaded); see tinydl.recipes. None: default.
+    recipe: str | None = None
+    # "small_cnn" (the article's CNN), "convnet", "resnet" (--base-width, --depth), "resnet18"; "unet" for segmentation
+    model: str | None = None
     epochs: int | None = None  # recipe: 10 (classification), 30 (segmentation)
     batch_size: int | None = None  # recipe: 32, 8
     lr: float | None = None  # recipe: 1e-3, 3e-3
-    optimizer: str = "adam"  # "adam", "adamw" or "sgd"
-    weight_decay: float = 0.0  # L2 penalty λ
+    optimizer: str | None = None  # "adam", "adamw" or "sgd" (recipe: adam)
+    weight_decay: float | None = None  # L2 penalty λ (recipe: 0)
     dropout: float | None = None  # dropout probability (convnet only)
     augment: bool | None = None  # random rotations, shifts, brightness/contrast (recipe: off, on)
     brightness: float | None = None  # with augment: brightness change, ± (recipe: 0.1, 0)
     contrast: float | None = None  # with augment: contrast change, ± (recipe: 0.15, 0)
-    flip: bool = False  # with augment: also random left-right flips
-    class_weights: str = "none"  # "none" or "balanced"
+    flip: bool | None = None  # with augment: also random left-right flips (recipe: off)
+    class_weights: str | None = None  # "none" or "balanced" (recipe: none)
     schedule: str | None = None  # "none", "cosine" or "step" (recipe: none, cosine)
     early_stopping: int | None = None  # stop after this many epochs without improvement (None: never)
     monitor: str | None = None  # "val_auc", "val_acc", "val_dice" or "val_loss" (recipe: val_auc, val_dice)
+    normalize: str | None = None  # "train" (the training set's mean and std) or "half" ((x − 0.5) / 0.5)
+    label_smoothing: float | None = None  # classifiers: ε of label smoothing (recipe: 0)
+    members: int | None = None  # classifiers: models trained from seeds seed, seed+1, … and averaged (recipe: 1)
+    tta: bool | None = None  # classifiers: also average over the left-right mirror at test time (recipe: off)
     device: str = "cpu"  # "cpu" or "cuda"
     seed: int = 0
     out: str | None = None  # run folder (None: runs/<data>-<model>-seed<seed>)
@@ -92,8 +100,8 @@ class RunConfig:
     test_fraction: float = 0.1  # image folders without test/: the share of each class drawn for testing
     image_size: int | None = None  # image folders: resize to N×N; segmentation: the U-Net's working size
     # segmentation only
-    base_width: int = 16  # the U-Net's first width (doubled at each level)
-    depth: int = 3  # the U-Net's number of poolings
+    base_width: int = 16  # the U-Net's (and --model resnet's) first width, doubled at each level
+    depth: int = 3  # the U-Net's number of poolings (resnet: its number of stages)
     dice_weight: float = 1.0  # loss = cross-entropy + dice_weight · soft Dice
     intensity: str = "auto"  # "auto" (from the values: CT window for Hounsfield units, …), "ct", "mr", "minmax", "none"
     ct_window: tuple | None = None  # with intensity "ct": (level, width) in HU (None: 50, 400)
@@ -105,11 +113,24 @@ class RunConfig:
             self.task = "segmentation" if is_segmentation_data(self.data) else "classification"
         if self.task not in RECIPES:
             raise ValueError(f"--task must be one of {sorted(RECIPES)}, got {self.task!r}")
-        for field, value in RECIPES[self.task].items():
-            if getattr(self, field) is None:
-                setattr(self, field, value)
+        if self.recipe is None:
+            self.recipe = "default"
+        if self.recipe not in recipes.RECIPE_NAMES:
+            raise ValueError(f"--recipe must be one of {list(recipes.RECIPE_NAMES)}, got {self.recipe!r}")
+        if self.task == "segmentation" and self.recipe != "default":
+            raise ValueError(f"--recipe {self.recipe} is for classifiers; segmentation has its own recipe")
+        # "best" is decided from the training data, so its fields stay None until train_run has read them.
+        if self.recipe != "best":
+            self.fill(RECIPES[self.task] if self.recipe == "default" else recipes.MEDMNIST_PAPER_RECIPE)
         if self.ct_window is not None:
             self.ct_window = tuple(self.ct_window)
+        check_numbers(self)
+
+    def fill(self, recipe):
+        """Set the fields still None from ``recipe`` (a dict of fields), the defaults underneath; check them."""
+        for field, value in {**recipes.DEFAULT_RECIPE, **recipe}.items():
+            if getattr(self, field) is None:
+                setattr(self, field, value)
         check_numbers(self)
 
     def as_metadata(self):
@@ -117,17 +138,7 @@ class RunConfig:
         return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in dataclasses.asdict(self).items()}
 
 
-CLASSIFICATION_RECIPE = {
-    "model": "small_cnn",
-    "epochs": 10,
-    "batch_size": 32,
-    "lr": 1e-3,
-    "augment": False,
-    "brightness": 0.1,
-    "contrast": 0.15,
-    "schedule": "none",
-    "monitor": "val_auc",
-}
+CLASSIFICATION_RECIPE = recipes.DEFAULT_RECIPE
 
 
 RECIPES = {"classification": CLASSIFICATION_RECIPE, "segmentation": SEGMENTATION_RECIPE}  # {task: its defaults}
@@ -152,8 +163,25 @@ NUMBER_RANGES = {
     "val_fraction": (0.0, 1.0, "a number in [0, 1)"),
     "test_fraction": (0.0, 1.0, "a number in [0, 1)"),
     "dice_weight": (0.0, None, "a finite number ≥ 0"),
+    "label_smoothing": (0.0, 1.0, "a number in [0, 1)"),
 }
-WHOLE_NUMBERS = {"epochs": 1, "batch_size": 1, "early_stopping": 1, "image_size": 8, "base_width": 1, "depth": 1}
+WHOLE_NUMBERS = {
+    "epochs": 1,
+    "batch_size": 1,
+    "early_stopping": 1,
+    "image_size": 8,
+    "base_width": 1,
+    "depth": 1,
+    "members": 1,
+}
+CHOICES = {
+    "optimizer": ("adam", "adamw", "sgd"),
+    "class_weights": ("none", "balanced"),
+    "schedule": ("none", "cosine", "step", "multistep"),
+    "normalize": ("train", "half"),
+}
+# Fields a recipe may leave None until the data are read (--recipe best): not checked while None.
+RECIPE_FIELDS = tuple(recipes.DEFAULT_RECIPE) + ("base_width", "depth")
 
 
 def option_name(field):
@@ -165,7 +193,7 @@ def check_numbers(config):
     """Raise ValueError naming the flag when a numeric RunConfig field is out of its range (or NaN)."""
     for field, (low, high, what) in NUMBER_RANGES.items():
         value = getattr(config, field)
-        if value is None and field == "dropout":
+        if value is None and (field == "dropout" or field in RECIPE_FIELDS):
             continue
         ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
         if ok:
@@ -179,10 +207,14 @@ def check_numbers(config):
             raise ValueError(f"{option_name(field)} must be {what}, got {value!r}")
     for field, least in WHOLE_NUMBERS.items():
         value = getattr(config, field)
-        if value is None and field in ("early_stopping", "image_size"):
+        if value is None and (field in ("early_stopping", "image_size") or field in RECIPE_FIELDS):
             continue
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"{option_name(field)} must be a whole number ≥ {least}, got {value!r}")
+    for field, allowed in CHOICES.items():
+        value = getattr(config, field)
+        if value is not None and value not in allowed:
+            raise ValueError(f"{option_name(field)} must be one of {list(allowed)}, got {value!r}")
     if config.val_fraction + config.test_fraction >= 1:
         raise ValueError(
             f"--val-fraction + --test-fraction must be below 1, got {config.val_fraction} + {config.test_fraction}"
@@ -379,9 +411,19 @@ def evaluation_plots(out, x, y, probs, class_names, task, history=None, note=Non
 def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=None, note=None):
     """Grad-CAM overlays of images x (N, C, H, W) as one PNG at ``path``; returns the class probabilities."""
     from . import explain
+    from .models import SoftVotingEnsemble
+    from .train import predict_proba
 
     inputs = normalizer(x) if normalizer is not None else x
-    maps, probs = explain.grad_cam(model, inputs, layer=layer, return_probs=True)
+    if isinstance(model, SoftVotingEnsemble):
+        # The maps explain the first member (an average of heat maps explains no single network);
+        # the titles give the ensemble's own prediction.
+        maps = explain.grad_cam(model.members[0], inputs, layer=layer)
+        probs = predict_proba(model, inputs)
+        extra = f"Grad-CAM of ensemble member 1 of {len(model.members)}; titles: the ensemble's prediction"
+        note = f"{note} · {extra}" if note else extra
+    else:
+        maps, probs = explain.grad_cam(model, inputs, layer=layer, return_probs=True)
     if class_names and len(class_names) != probs.shape[1]:  # else names[argmax] is an IndexError
         raise ValueError(
             f"class_names (in the run's metadata) names {len(class_names)} class(es) {list(class_names)}, but "
@@ -395,6 +437,43 @@ def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=N
 
 
 # ---------------------------------------------------------------------------- the runs
+CLASSIFIERS = ("small_cnn", "convnet", "resnet", "resnet18")  # --model choices of a classifier
+
+
+def fill_data_recipe(config, train, log):
+    """``--recipe best``: fill the settings still None from the training data's properties
+    (tinydl.recipes.best_recipe), log why, and return the reasons (None for the other recipes)."""
+    if config.recipe != "best":
+        return None
+    props = recipes.data_properties(train)
+    settings, reasons = recipes.best_recipe(props)
+    given = {field: getattr(config, field) for field in settings if getattr(config, field) is not None}
+    config.fill(settings)
+    overridden = {field: value for field, value in given.items() if value != settings[field]}
+    if overridden:
+        reasons.append(
+            "given on the command line, over the recipe: "
+            + ", ".join(f"{option_name(f)} {v} (recipe: {settings[f]})" for f, v in overridden.items())
+        )
+    log("Recipe best, from the training data (" + ", ".join(f"{k} {v}" for k, v in props.items()) + "):")
+    for reason in reasons:
+        log(f"  {reason}")
+    return {"properties": props, "choices": reasons}
+
+
+def classifier_args(config, channels, outputs, image_size):
+    """The zoo constructor's arguments for ``config.model`` on images of ``channels`` × ``image_size``²."""
+    args = {"in_channels": channels, "num_classes": outputs, "image_size": image_size}
+    if config.model == "resnet":
+        args["blocks"] = [1] * config.depth
+        args["widths"] = [config.base_width * 2**stage for stage in range(config.depth)]
+    if config.dropout is not None:
+        if config.model not in ("convnet", "resnet"):
+            raise ValueError(f"--dropout: the {config.model} model has no dropout layer; use --model convnet or resnet")
+        args["dropout"] = config.dropout
+    return args
+
+
 def train_run(config, log=print, resume=False):
     """Train ``config.model`` on ``config.data``, evaluate it on the test split and write the run
     folder (as ``tinydl train``); returns a TrainResult. ``config``: a RunConfig.
@@ -404,15 +483,16 @@ def train_run(config, log=print, resume=False):
     from . import cuda, data, metrics, models
     from .ops.normalization import check_dropout_probability
     from .random import manual_seed
+    from .train import Normalizer
 
     if config.task == "segmentation":
         from .segmentation_run import train_segmentation
 
         return train_segmentation(config, log=log, resume=resume)
     log = log or _quiet
-    if config.model not in ("small_cnn", "convnet"):
+    if config.model is not None and config.model not in CLASSIFIERS:
         raise ValueError(
-            f"--model {config.model}: a classifier is small_cnn or convnet (unet is for --task segmentation)"
+            f"--model {config.model}: a classifier is one of {', '.join(CLASSIFIERS)} (unet is for --task segmentation)"
         )
     if config.monitor == "val_dice":
         raise ValueError(
@@ -424,42 +504,62 @@ def train_run(config, log=print, resume=False):
         cuda.require()  # fail before loading the data when there is no usable GPU
     splits = config_splits(config, log=log)
     train, val, test = splits["train"], splits["val"], splits["test"]
+    recipe_reasons = fill_data_recipe(config, train, log)
     multi_label = train.task.startswith("multi-label")
     num_outputs = train.labels.shape[1] if multi_label else train.n_classes
     # The test split passes the training data's checks before epoch 1 (train and val: in Trainer.fit).
     x_test, y_test = data.check_images_and_labels(*test.arrays(), "test data", int(num_outputs), train.task)
-    model_args = {"in_channels": train.n_channels, "num_classes": int(num_outputs), "image_size": train.image_shape[1]}
-    if config.dropout is not None:
-        if config.model != "convnet":
-            raise ValueError(f"--dropout: the {config.model} model has no dropout layer; use --model convnet")
-        model_args["dropout"] = config.dropout
-    manual_seed(config.seed)
-    model = models.create(config.model, **model_args).to(config.device)  # the same seed's weights on either device
-    augment = (
-        data.default_augmentation(
-            flip=config.flip, brightness=config.brightness, contrast=config.contrast, seed=config.seed
-        )
-        if config.augment
-        else None
-    )
-    trainer = config_trainer(config, model, train.task, augment)
+    model_args = classifier_args(config, train.n_channels, int(num_outputs), train.image_shape[1])
     # The run folder is claimed before epoch 1: a lock, the settings, then a checkpoint after every epoch.
     folder = claim_config_folder(config, f"{train.name}-{config.model}-seed{config.seed}", resume)
     out = folder.path
     try:
         folder.write_settings(config.as_metadata(), status="training")
-        log(
-            f"Training {config.model} ({model.num_parameters():,} parameters) for {config.epochs} epochs; "
-            f"run folder {out}"
-        )
         started = time.perf_counter()
-        history = trainer.fit(train, val, checkpoint=folder.checkpoint, resume=resume)
-        if resume:
-            log(
-                f"Resumed after epoch {trainer.resumed_from} from {folder.checkpoint}"
-                if trainer.resumed_from is not None
-                else f"No usable checkpoint ({trainer.resume_problem}); trained from epoch 1"
+        trainers = []
+        for member in range(config.members):  # seeds seed, seed+1, …: one model unless the recipe ensembles
+            seed = config.seed + member
+            manual_seed(seed)
+            model = models.create(config.model, **model_args).to(config.device)  # same seed, same weights anywhere
+            augment = (
+                data.default_augmentation(
+                    flip=config.flip, brightness=config.brightness, contrast=config.contrast, seed=seed
+                )
+                if config.augment
+                else None
             )
+            trainer = config_trainer(
+                config,
+                model,
+                train.task,
+                augment,
+                seed=seed,
+                normalize=Normalizer(0.5, 0.5) if config.normalize == "half" else True,
+                label_smoothing=config.label_smoothing,
+            )
+            which = f" (member {member + 1} of {config.members}, seed {seed})" if config.members > 1 else ""
+            log(
+                f"Training {config.model} ({model.num_parameters():,} parameters) for {config.epochs} epochs{which}; "
+                f"run folder {out}"
+            )
+            checkpoint = folder.checkpoint if member == 0 else out / f"checkpoint-member{member + 1}.npz"
+            history = trainer.fit(train, val, checkpoint=checkpoint, resume=resume)
+            if resume:
+                log(
+                    f"Resumed after epoch {trainer.resumed_from} from {checkpoint}"
+                    if trainer.resumed_from is not None
+                    else f"No usable checkpoint ({trainer.resume_problem}); trained from epoch 1"
+                )
+            trainers.append(trainer)
+        trainer = trainers[0]  # its history and normaliser stand for the run (the normaliser is the same for all)
+        history = trainer.history
+        if config.members > 1 or config.tta:
+            views = ["identity", "hflip"] if config.tta else ["identity"]
+            model = models.SoftVotingEnsemble.from_models(
+                [t.model for t in trainers], views=views, multi_label=multi_label
+            ).to(config.device)
+            model.eval()
+            trainer.model = model  # trainer.predict_proba now averages the members and views
         seconds = time.perf_counter() - started
         probs = trainer.predict_proba(x_test)
         report = metrics.evaluate(y_test, probs, task=train.task, class_names=list(train.classes))
@@ -471,9 +571,14 @@ def train_run(config, log=print, resume=False):
                 "best_epoch": trainer.best_epoch,
                 "monitor": trainer.monitor_used,
                 "best_validation_score": trainer.best_score,
+                "recipe": config.recipe,
                 **data_marks(train),
             }
         )
+        if len(trainers) > 1:
+            report["members"] = [
+                {"seed": t.seed, "best_epoch": t.best_epoch, "best_validation_score": t.best_score} for t in trainers
+            ]
         metadata = {
             "class_names": list(train.classes),
             "task": train.task,
@@ -484,6 +589,7 @@ def train_run(config, log=print, resume=False):
             "image_shape": list(x_test.shape[1:]),
             "seed": config.seed,
             "training": config.as_metadata(),
+            "recipe_reasons": recipe_reasons,
             "metrics": {k: report[k] for k in ("accuracy", "auc") if k in report},
             "best_epoch": trainer.best_epoch,
             "bit_depth": getattr(train, "bit_depth", None),  # image folders: how predict must scale new files

@@ -108,9 +108,8 @@ def config_trainer(config, model, task, augment, **options):
         schedule=None if config.schedule == "none" else config.schedule,
         monitor=config.monitor,
         early_stopping=config.early_stopping,
-        seed=config.seed,
         progress=not config.quiet,
-        **options,
+        **{"seed": config.seed, **options},
     )
 
 

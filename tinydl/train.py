@@ -273,9 +273,14 @@ class Trainer:
       lr, weight_decay   learning rate; L2 penalty λ (adds λθ to each gradient; decoupled for "adamw").
       batch_size, epochs
       augment        a transform applied to each training batch (e.g. td.data.default_augmentation()).
-      normalize      True: standardise inputs with the training set's per-channel mean and std.
+      normalize      True: standardise inputs with the training set's per-channel mean and std;
+                     False: feed them as they are; or a fixed Normalizer (e.g. Normalizer(0.5, 0.5), the
+                     MedMNIST v2 paper's (x − 0.5) / 0.5).
       class_weights  None, "balanced" (w_c = N / (K·n_c)) or an array of K weights.
-      schedule       None, "cosine" (lr → 0 over the epochs) or "step" (×0.1 half-way).
+      schedule       None, "cosine" (lr → 0 over the epochs), "step" (×0.1 half-way) or "multistep"
+                     (×0.1 at 50 % and again at 75 % of the epochs: the MedMNIST v2 paper's 50 and 75 of 100).
+      label_smoothing ε: train against (1 − ε)·onehot(y) + ε/K instead of onehot(y) (single-label tasks),
+                     so the model is not pushed to ever larger logits on the training images.
       monitor        the validation figure that picks the best epoch: "val_auc", "val_acc", "val_dice"
                      (segmentation: the mean Dice of the foreground classes) or "val_loss"; None (the
                      default): "val_auc" for classifiers, "val_dice" for segmentation ("train_loss" is
@@ -312,6 +317,7 @@ class Trainer:
         progress=True,
         dice_weight=1.0,
         class_names=None,
+        label_smoothing=0.0,
     ):
         if task is not None and task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
@@ -319,8 +325,14 @@ class Trainer:
             raise ValueError(f"monitor must be None or one of {sorted(MONITORS)}, got {monitor!r}")
         if isinstance(dice_weight, bool) or not isinstance(dice_weight, (int, float)) or not dice_weight >= 0:
             raise ValueError(f"dice_weight must be a number ≥ 0, got {dice_weight!r}")
-        if schedule not in (None, "cosine", "step"):
-            raise ValueError(f"schedule must be None, 'cosine' or 'step', got {schedule!r}")
+        if schedule not in (None, "cosine", "step", "multistep"):
+            raise ValueError(f"schedule must be None, 'cosine', 'step' or 'multistep', got {schedule!r}")
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+        if not isinstance(normalize, (bool, Normalizer)):
+            raise ValueError(f"normalize must be True, False or a Normalizer, got {normalize!r}")
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -336,6 +348,7 @@ class Trainer:
         self.min_delta = float(min_delta)
         self.restore_best, self.seed, self.progress = restore_best, seed, progress
         self.dice_weight, self.class_names = float(dice_weight), class_names
+        self.label_smoothing = float(label_smoothing)
         self.normalizer = None
         self.class_weights = None
         self.history = History()
@@ -368,12 +381,16 @@ class Trainer:
             return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
         if self.schedule == "step":
             return optim.lr_scheduler.StepLR(optimizer, step_size=math.ceil(self.epochs / 2), gamma=0.1)
+        if self.schedule == "multistep":
+            milestones = sorted({max(1, round(self.epochs * 0.5)), max(1, round(self.epochs * 0.75))})
+            return optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
         return None
 
     def _loss(self, logits, y):
         if self.multi_label:
             return binary_cross_entropy_with_logits(logits, y.astype(np.float32))
-        loss = cross_entropy(logits, y, weight=self.class_weights)  # per pixel for segmentation, then the mean
+        # per pixel for segmentation, then the mean
+        loss = cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.label_smoothing)
         if self.segmentation and self.dice_weight > 0:
             # Cross-entropy alone is ruled by the many background pixels; the Dice term scores each
             # class's overlap on its own, so a small organ or lesion counts as much as the background.
@@ -534,7 +551,10 @@ class Trainer:
         # Without validation data a "val_…" figure cannot pick the best epoch: the training loss does.
         self.monitor_used = "train_loss" if val is None and monitor.startswith("val_") else monitor
         manual_seed(self.seed)
-        self.normalizer = Normalizer.fit(x_train) if self.normalize else None
+        if isinstance(self.normalize, Normalizer):
+            self.normalizer = self.normalize  # fixed statistics, given
+        else:
+            self.normalizer = Normalizer.fit(x_train) if self.normalize else None
         if not self.multi_label:
             classes = self._num_classes()
             if isinstance(self.class_weights_spec, str):

@@ -77,6 +77,27 @@ class StepLR(LRScheduler):
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
 
 
+class MultiStepLR(LRScheduler):
+    """Multiply lr by ``gamma`` at each epoch in ``milestones``:  lr = base_lr · γ^(number of milestones ≤ epoch).
+
+    The MedMNIST v2 paper's schedule is ``MultiStepLR(optimizer, milestones=[50, 75], gamma=0.1)``
+    over 100 epochs: lr 1e-3, then 1e-4 from epoch 50, 1e-5 from epoch 75.
+    """
+
+    def __init__(self, optimizer, milestones, gamma=0.1):
+        milestones = list(milestones)
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones):
+            raise ValueError(f"milestones must be positive whole numbers of epochs, got {milestones!r}")
+        if milestones != sorted(milestones):
+            raise ValueError(f"milestones must be in increasing order, got {milestones!r}")
+        self.milestones, self.gamma = milestones, gamma
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        passed = sum(1 for m in self.milestones if m <= self.last_epoch)
+        return [base * self.gamma**passed for base in self.base_lrs]
+
+
 class ExponentialLR(LRScheduler):
     """Multiply lr by ``gamma`` every epoch:  lr = base_lr · γ^epoch."""
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name, numba_vector_width, vector_isa  # benchmarks/machine.py: what machine this is
 
 # PyTorch first, so that its OpenMP runtime starts with its own defaults (tinydl's Numba
 # module sets OMP_WAIT_POLICY=PASSIVE for Numba's threads when it is imported).
@@ -1022,14 +1023,15 @@ def machine_info():
     info = dict(
         python=platform.python_version(),
         platform=platform.platform(),
-        cpu=_cpu_name(),
+        cpu=cpu_name(),
+        vector_isa=vector_isa(),
         cores=os.cpu_count(),
         numpy=np.__version__,
         blas=_blas_name(),
         numba=numba.__version__,
         numba_threads=numba.get_num_threads(),
         numba_threading_layer=_threading_layer(),
-        numba_simd=_numba_simd(),
+        numba_simd=numba_vector_width(),
         torch=torch.__version__ if torch is not None else None,
         torch_threads=torch.get_num_threads() if torch is not None else None,
     )
@@ -1043,17 +1045,6 @@ def _threading_layer():
         return numba.config.THREADING_LAYER
 
 
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _blas_name():
     try:
         config = np.show_config(mode="dicts")
@@ -1061,20 +1052,6 @@ def _blas_name():
         return f"{blas.get('name')} {blas.get('version', '')}".strip()
     except Exception:  # older NumPy: not worth failing for
         return "unknown"
-
-
-def _numba_simd():
-    """The vector width LLVM prefers for Numba's code here (see tinydl/kernels/numba_matmul.py, "SIMD width")."""
-    import llvmlite.binding as llvm
-
-    features = numba.config.CPU_FEATURES or ""
-    if "-prefer-256-bit" in features:
-        return "512-bit (NUMBA_CPU_FEATURES has -prefer-256-bit)"
-    try:
-        has_avx512 = llvm.get_host_cpu_features().get("avx512f", False)
-    except Exception:
-        has_avx512 = False
-    return "LLVM default (256-bit on most AVX-512 CPUs)" if has_avx512 else "LLVM default"
 
 
 def header_text(cfg, info):

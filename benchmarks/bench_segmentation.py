@@ -55,6 +55,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cores, cpu_name, vector_isa
+from machine import numba_vector_width as vector_width
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ("liverct117", "colin27_brain")
@@ -64,40 +66,7 @@ FRAMEWORKS = ("tinydl", "torch")
 QUICK = dict(epochs=2, base_width=4, slices={"train": 16, "val": 4, "test": 4})
 
 
-def cores():
-    """The cores this process may run on (the affinity mask; os.cpu_count() where there is none)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 # ------------------------------------------------------------------------------ the machine
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def vector_width():
-    """The vector width LLVM prefers for Numba's code here (as benchmarks/bench.py reports it)."""
-    import llvmlite.binding as llvm
-    import numba
-
-    if "-prefer-256-bit" in (numba.config.CPU_FEATURES or ""):
-        return "512-bit (NUMBA_CPU_FEATURES has -prefer-256-bit)"
-    try:
-        has_avx512 = llvm.get_host_cpu_features().get("avx512f", False)
-    except Exception:
-        has_avx512 = False
-    return "LLVM default (256-bit on most AVX-512 CPUs)" if has_avx512 else "LLVM default"
-
-
 def torch_version():
     """PyTorch's version without importing it here (the parent process runs neither framework)."""
     from importlib import metadata
@@ -526,6 +495,7 @@ def main(argv=None):
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_name(),
         "cores": cores(),
+        "vector_isa": vector_isa(),
         "vector_width": vector_width(),
         "python": platform.python_version(),
         "numpy": np.__version__,

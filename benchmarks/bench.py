@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_name, numba_vector_width, vector_isa  # benchmarks/machine.py: what machine this is
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/machine.py, also when imported from elsewhere
+from machine import cpu_name, numba_vector_width, vector_isa  # noqa: E402  (what machine this is)
 
 # PyTorch first, so that its OpenMP runtime starts with its own defaults (tinydl's Numba
 # module sets OMP_WAIT_POLICY=PASSIVE for Numba's threads when it is imported).

@@ -55,8 +55,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import cores, cpu_name, vector_isa
-from machine import numba_vector_width as vector_width
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/machine.py, also when imported from elsewhere
+from machine import cores, cpu_name, vector_isa  # noqa: E402
+from machine import numba_vector_width as vector_width  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ("liverct117", "colin27_brain")

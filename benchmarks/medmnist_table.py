@@ -29,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-from machine import describe  # benchmarks/machine.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/machine.py
+from machine import describe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing

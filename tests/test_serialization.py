@@ -261,7 +261,8 @@ def test_unknown_architecture(saved):
     path, _ = saved
     rewrite(path, architecture="resnet152")
     with pytest.raises(
-        ModelFileError, match=r"unknown architecture 'resnet152'; this tinydl knows \['convnet', 'small_cnn', 'unet'\]"
+        ModelFileError,
+        match=r"unknown architecture 'resnet152'; this tinydl knows \['convnet', 'ensemble', 'resnet', 'resnet18', 'small_cnn', 'unet'\]",
     ):
         load(path)
 

@@ -28,8 +28,10 @@ docs/recipes.md for the figures):
 - **An ensemble of seeds and test-time flips** (:class:`tinydl.models.SoftVotingEnsemble`):
   averaging probabilities of members that err differently lifts AUC; members are fewer for
   larger sets, where one model already sees enough and time is dear.
-- **Balanced class weights** only when classes are very unequal (the largest at least
-  ``IMBALANCE`` times the smallest), so a rare class is not ignored.
+- **No class weights**, however unequal the classes: the benchmark scores accuracy (the argmax) and
+  AUC at the data's own class frequencies, and balanced weights trade the first for recall of rare
+  classes (measured: RetinaMNIST ACC 0.46 with them). Use ``--class-weights balanced`` when the
+  rare class's sensitivity is what matters.
 """
 
 import math
@@ -72,7 +74,6 @@ RECIPE_NAMES = ("default", "medmnist-paper", "best")
 
 # ---------------------------------------------------------------------------- the data's properties
 MIRROR_SYMMETRIC = 0.2  # mirror_asymmetry below this: left-right flips are realistic images
-IMBALANCE = 4.0  # largest class / smallest class at or above this: balanced class weights
 
 
 def mirror_asymmetry(images):
@@ -170,12 +171,10 @@ def best_recipe(props):
         + ("; test-time views: the image and its mirror" if symmetric else ""),
     ]
     imbalance = props.get("imbalance")
-    if imbalance is not None and imbalance >= IMBALANCE:
-        settings["class_weights"] = "balanced"
-        reasons.append(f"class weights: balanced (the largest class is {imbalance:.1f}× the smallest, ≥ {IMBALANCE})")
-    else:
-        reasons.append(
-            "class weights: none"
-            + (f" (largest class / smallest = {imbalance:.1f} < {IMBALANCE})" if imbalance is not None else "")
-        )
+    reasons.append(
+        "class weights: none"
+        + (f" although the largest class is {imbalance:.1f}× the smallest" if imbalance is not None else "")
+        + " — ACC and AUC are scored at the data's own class frequencies, and reweighting moves the "
+        "argmax away from the most probable class (RetinaMNIST, 7.4×: ACC 0.46 with balanced weights)"
+    )
     return settings, reasons

@@ -168,7 +168,7 @@ def test_ensemble_save_load_round_trip_and_errors(tmp_path):
 @pytest.fixture(scope="module")
 def best_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("best") / "run"
-    config = td.RunConfig(data="synthetic", recipe="best", epochs=1, members=2, quiet=True, out=str(out))
+    config = td.RunConfig(data="synthetic", recipe="best", epochs=1, members=2, quiet=True, no_plots=True, out=str(out))
     lines = []
     return td.train_run(config, log=lines.append), lines
 

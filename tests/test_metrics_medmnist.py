@@ -111,6 +111,8 @@ def test_binary_decision_reads_class_one_only_not_the_argmax():
     assert p[0].argmax() == 0
     assert M.evaluate(y, p, task="binary-class")["accuracy"] == 1.0
     assert official_acc(y, p, "binary-class") == 1.0
+    assert M.predicted_classes(p, "binary-class").tolist() == [1, 0]  # what the plots and `predict` use
+    assert M.predicted_classes(p, "multi-class").tolist() == [0, 0]
 
 
 def test_binary_threshold_moves_the_decision():

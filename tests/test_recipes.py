@@ -63,16 +63,29 @@ def test_best_recipe_follows_the_data_not_the_name():
     sided = recipes.best_recipe(recipes.data_properties(dataset(500, symmetric=False)))[0]
     assert not sided["flip"] and not sided["tta"]
 
-    large = recipes.best_recipe(dict(small_symmetric, n_train=30_000))[0]
+    large = recipes.best_recipe(dict(small_symmetric, n_train=30_000, image_size=[28, 28]))[0]
     assert large["members"] == 1 and large["epochs"] == 9 and large["batch_size"] == 64
 
     unequal = recipes.best_recipe(recipes.data_properties(dataset(500, counts=[450, 50])))
     assert unequal[0]["class_weights"] == "none"  # ACC is scored at the data's own frequencies
     assert any("9.0× the smallest" in r for r in unequal[1])
 
-    # The same images under another name: the same recipe.
-    renamed = recipes.data_properties(dataset(500, name="pneumoniamnist"))
-    assert recipes.best_recipe(renamed) == recipes.best_recipe(small_symmetric)
+    # The same images under another name: the same filled settings (train_run's own path).
+    from tinydl.run import fill_data_recipe
+
+    filled = []
+    for name in ("anything", "pneumoniamnist"):
+        config = td.RunConfig(data="synthetic", recipe="best")
+        fill_data_recipe(config, dataset(500, name=name), log=None)
+        filled.append(config.as_metadata())
+    assert filled[0] == filled[1]
+
+
+def test_large_images_get_fewer_epochs_and_a_note():
+    props = recipes.data_properties(dataset(500))
+    settings, reasons = recipes.best_recipe(dict(props, image_size=[128, 128]))
+    assert settings["epochs"] == recipes.best_epochs(500 * 128 * 128 / 784) < 60
+    assert any("--image-size 64" in r for r in reasons)
 
 
 def test_epochs_and_members_fall_with_the_size():
@@ -122,6 +135,27 @@ def test_recipes_fill_what_was_left_out():
 def test_bad_recipe_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         td.RunConfig(data="synthetic", **kwargs)
+
+
+def test_segmentation_refuses_classifier_options(tmp_path):
+    config = td.RunConfig(data="synthetic-segmentation", members=3, tta=True, out=str(tmp_path / "s"))
+    with pytest.raises(ValueError, match="--members, --tta: classifier options"):
+        td.train_run(config, log=None)
+
+
+def test_flags_switch_off_what_best_would_switch_on():
+    from tinydl.cli import build_parser
+
+    args = vars(build_parser().parse_args(["train", "--recipe", "best", "--no-flip", "--no-tta", "--epochs", "3"]))
+    config = td.RunConfig(**{k: v for k, v in args.items() if k not in ("run", "command", "resume")})
+    assert (config.flip, config.tta, config.epochs) == (False, False, 3)
+
+
+def test_half_normalizer_on_colour_images():
+    from tinydl.run import half_normalizer
+
+    x = np.full((2, 3, 4, 4), 0.75, dtype=np.float32)
+    np.testing.assert_allclose(half_normalizer(3)(x), 0.5)  # (0.75 − 0.5) / 0.5 on every channel
 
 
 # ====================================================================== the ensemble
@@ -218,6 +252,11 @@ def test_multistep_schedule_label_smoothing_and_fixed_normalizer():
         td.train.Trainer(model, label_smoothing=1.5)
     with pytest.raises(ValueError, match="normalize must be True, False or a Normalizer"):
         td.train.Trainer(model, normalize="half")
+    labels = np.eye(2, dtype=np.int64)[np.arange(64) % 2]
+    multi = td.data.base.ImageDataset(np.zeros((64, 8, 8), np.uint8), labels, classes=["a", "b"])
+    multi.task, multi.name, multi.split = "multi-label, binary-class", "multi", "train"
+    with pytest.raises(ValueError, match="label_smoothing is for single-label tasks"):
+        td.train.Trainer(model, label_smoothing=0.1, progress=False).fit(multi)
 
 
 # ====================================================================== the table script

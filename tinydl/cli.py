@@ -134,9 +134,10 @@ def build_parser():
     p.add_argument("--contrast", type=float, default=None, help="with --augment: contrast change, ± [0.15, 0]")
     p.add_argument(
         "--flip",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="also random left-right flips (off by default: left and right matter in chest X-rays)",
+        help="with --augment: also random left-right flips (left and right matter in chest X-rays) "
+        "[off; --recipe best: on when the mean image is mirror-symmetric]",
     )
     p.add_argument("--class-weights", choices=["none", "balanced"], default=None, help="[none]")
     p.add_argument(
@@ -167,9 +168,10 @@ def build_parser():
     )
     p.add_argument(
         "--tta",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="classifiers: average each prediction with the mirrored image's (test-time augmentation) [off]",
+        help="classifiers: average each prediction with the mirrored image's (test-time augmentation) "
+        "[off; --recipe best: as --flip]",
     )
     p.add_argument(
         "--device",
@@ -204,8 +206,13 @@ def build_parser():
         help="image folders: resize every image to N×N (default: the images' own size, if all share one); "
         "segmentation: the size the U-Net computes at (default: the smaller side, at most 64, a multiple of 2**depth)",
     )
-    p.add_argument("--base-width", type=int, default=16, help="segmentation: the U-Net's first width (default 16)")
-    p.add_argument("--depth", type=int, default=3, help="segmentation: the U-Net's poolings (default 3)")
+    p.add_argument(
+        "--base-width",
+        type=int,
+        default=16,
+        help="the U-Net's (and --model resnet's) first width, doubled at each level (default 16)",
+    )
+    p.add_argument("--depth", type=int, default=3, help="the U-Net's poolings; --model resnet: its stages (default 3)")
     p.add_argument(
         "--dice-weight", type=float, default=1.0, help="segmentation: loss = cross-entropy + w · soft Dice (default 1)"
     )

@@ -69,6 +69,7 @@ __all__ = [
     "threshold_metrics",
     "best_threshold",
     "evaluate",
+    "predicted_classes",
     "dice_score",
     "iou_score",
     "pixel_accuracy",
@@ -755,6 +756,16 @@ def _summaries(per_class, support):
 PROTOCOLS = ("tinydl", "medmnist")
 
 
+def predicted_classes(probs, task="multi-class", threshold=0.5):
+    """The class each row of ``probs`` (N, K) is called, by the official evaluator's rule: for
+    "binary-class" class 1 when P(class 1) > ``threshold`` (strictly), else the argmax. One rule for
+    metrics.json, the confusion-matrix plot and ``tinydl predict``."""
+    p = np.asarray(probs)
+    if task == "binary-class":
+        return (p[:, -1] > threshold).astype(np.int64)
+    return p.argmax(axis=1)
+
+
 def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5, n_bins=15, protocol="tinydl"):
     """Every metric of a classifier's test-set predictions, as one JSON-serialisable dict.
 
@@ -813,10 +824,7 @@ def evaluate(y_true, probs, task="multi-class", class_names=None, threshold=0.5,
         raise ValueError(f"y_true has label {int(y.max())} but probs has {k} columns (shape {p.shape})")
     names = _class_names(class_names, k)
 
-    if task == "binary-class":
-        predicted = (p[:, 1] > threshold).astype(np.int64)  # strictly greater, as the official evaluator
-    else:
-        predicted = p.argmax(axis=1)
+    predicted = predicted_classes(p, task, threshold)  # binary: P(class 1) > threshold, strictly
     cm = _confusion(y, predicted, k)
     tp, fp, fn, tn = _counts_from_confusion(cm)
     figures, support = _figures(tp, fp, fn, tn)

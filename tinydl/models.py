@@ -418,6 +418,12 @@ class SoftVotingEnsemble(nn.Module):
             target.load_state_dict(source.state_dict())
         return ensemble.to(next(iter(models[0].parameters())).dtype) if models[0].parameters() else ensemble
 
+    @property
+    def gradcam_layer(self):
+        """Grad-CAM's default layer: the first member's (an ensemble's average has no feature maps of its own)."""
+        inner = getattr(self.members[0], "gradcam_layer", None)
+        return f"members.0.{inner}" if inner else None
+
     def _view(self, x, view):
         if view == "hflip":
             return flip(x, -1)  # left ↔ right

@@ -1,7 +1,8 @@
 """Training recipes for classifiers: ``tinydl train --recipe default | medmnist-paper | best``.
 
-A recipe fills the settings a user left out (a flag given on the command line always wins), and
-the run folder's ``metadata.json`` records what was filled, so a run says how it was made.
+A recipe fills the settings a user left out (a flag given on the command line always wins); the run
+folder's ``metadata.json`` holds every setting the run used (``training``), and for ``best`` also
+the data's properties and the reason for each choice, overrides included (``recipe_reasons``).
 
 * ``default`` — the article's small CNN, 10 epochs: seconds on a laptop, the first command.
 * ``medmnist-paper`` — the protocol of the MedMNIST v2 benchmark's ResNet-18 (28) row (Yang et
@@ -103,7 +104,7 @@ def data_properties(train, max_images=5000):
     use at most ``max_images`` images (evenly spaced, so the figure is the same on every run).
     """
     x, y = train.arrays()
-    step = max(1, len(x) // max_images)
+    step = max(1, math.ceil(len(x) / max_images))
     task = train.task
     props = {
         "n_train": int(len(x)),
@@ -121,9 +122,12 @@ def data_properties(train, max_images=5000):
     return props
 
 
-def best_epochs(n_train):
-    """Passes over the data: 60 for up to ~700 images, then falling as 1/√n (about 15 at 12 000), at least 8."""
-    return int(min(60, max(8, round(60 * math.sqrt(700 / max(n_train, 1))))))
+def best_epochs(n_train, pixels=28 * 28):
+    """Passes over the data: 60 for up to ~700 images of 28×28, then falling as 1/√(work) (about 14 at
+    12 000), at least 8. Larger images count as more work in proportion to their pixels (a 64×64 image
+    as 5.2 of 28×28), since a pass costs that much more."""
+    work = max(n_train, 1) * pixels / (28 * 28)
+    return int(min(60, max(8, round(60 * math.sqrt(700 / work)))))
 
 
 def best_members(n_train):
@@ -138,6 +142,7 @@ def best_recipe(props):
     metadata.
     """
     n = props["n_train"]
+    pixels = int(np.prod(props.get("image_size", [28, 28])))
     symmetric = props["mirror_asymmetry"] < MIRROR_SYMMETRIC
     members = best_members(n)
     settings = {
@@ -145,7 +150,7 @@ def best_recipe(props):
         "model": "resnet",
         "base_width": 16,
         "depth": 3,
-        "epochs": best_epochs(n),
+        "epochs": best_epochs(n, pixels),
         "batch_size": 32 if n <= 5000 else 64,
         "lr": 3e-3,
         "augment": True,
@@ -159,7 +164,8 @@ def best_recipe(props):
     reasons = [
         f"model: ResNet, one basic block per stage at widths 16-32-64 ({props['channels']} input channel(s), "
         f"{props['classes']} outputs)",
-        f"epochs: {settings['epochs']} for {n} training images (60 · √(700 / n), between 8 and 60); "
+        f"epochs: {settings['epochs']} for {n} training images of {'×'.join(map(str, props.get('image_size', [28, 28])))}"
+        " (60 · √(700 / n), n counted in 28×28 images, between 8 and 60); "
         f"batch {settings['batch_size']}; Adam lr 3e-3 with a cosine schedule",
         "augmentation: rotation ±10°, shift ±2 px, noise; left-right flips "
         + (
@@ -170,6 +176,11 @@ def best_recipe(props):
         f"ensemble: {members} member(s) from seeds seed, seed+1, … (3 up to 5 000 images, 2 up to 20 000, 1 beyond)"
         + ("; test-time views: the image and its mirror" if symmetric else ""),
     ]
+    if pixels > 64 * 64:
+        reasons.append(
+            f"images of {pixels} pixels: the ResNet computes at full resolution (stride-1 stem), so an epoch "
+            "costs about that many times a 28×28 one; --image-size 64 (image folders) is much faster"
+        )
     imbalance = props.get("imbalance")
     reasons.append(
         "class weights: none"

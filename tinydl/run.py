@@ -84,7 +84,7 @@ class RunConfig:
     contrast: float | None = None  # with augment: contrast change, ± (recipe: 0.15, 0)
     flip: bool | None = None  # with augment: also random left-right flips (recipe: off)
     class_weights: str | None = None  # "none" or "balanced" (recipe: none)
-    schedule: str | None = None  # "none", "cosine" or "step" (recipe: none, cosine)
+    schedule: str | None = None  # "none", "cosine", "step" or "multistep" (recipe: none, cosine)
     early_stopping: int | None = None  # stop after this many epochs without improvement (None: never)
     monitor: str | None = None  # "val_auc", "val_acc", "val_dice" or "val_loss" (recipe: val_auc, val_dice)
     normalize: str | None = None  # "train" (the training set's mean and std) or "half" ((x − 0.5) / 0.5)
@@ -401,7 +401,7 @@ def evaluation_plots(out, x, y, probs, class_names, task, history=None, note=Non
     if history is not None:
         plots.training_curves(history, out / "training_curves.png", note=note)
     if not task.startswith("multi-label"):
-        matrix = metrics.confusion_matrix(y, probs.argmax(axis=1), num_classes=probs.shape[1])
+        matrix = metrics.confusion_matrix(y, metrics.predicted_classes(probs, task), num_classes=probs.shape[1])
         plots.confusion_matrix(matrix, class_names, out / "confusion_matrix.png", note=note)
         plots.reliability(y, probs, path=out / "calibration.png", note=note)
         plots.sample_predictions(x, y, probs, class_names, path=out / "sample_predictions.png", note=note)
@@ -445,6 +445,7 @@ def fill_data_recipe(config, train, log):
     (tinydl.recipes.best_recipe), log why, and return the reasons (None for the other recipes)."""
     if config.recipe != "best":
         return None
+    log = log or _quiet
     props = recipes.data_properties(train)
     settings, reasons = recipes.best_recipe(props)
     given = {field: getattr(config, field) for field in settings if getattr(config, field) is not None}
@@ -459,6 +460,13 @@ def fill_data_recipe(config, train, log):
     for reason in reasons:
         log(f"  {reason}")
     return {"properties": props, "choices": reasons}
+
+
+def half_normalizer(channels):
+    """(x − 0.5) / 0.5 on every channel: the MedMNIST v2 paper's transforms.Normalize(mean=[.5], std=[.5])."""
+    from .train import Normalizer
+
+    return Normalizer([0.5] * channels, [0.5] * channels)
 
 
 def classifier_args(config, channels, outputs, image_size):
@@ -483,7 +491,6 @@ def train_run(config, log=print, resume=False):
     from . import cuda, data, metrics, models
     from .ops.normalization import check_dropout_probability
     from .random import manual_seed
-    from .train import Normalizer
 
     if config.task == "segmentation":
         from .segmentation_run import train_segmentation
@@ -534,7 +541,7 @@ def train_run(config, log=print, resume=False):
                 train.task,
                 augment,
                 seed=seed,
-                normalize=Normalizer(0.5, 0.5) if config.normalize == "half" else True,
+                normalize=half_normalizer(train.n_channels) if config.normalize == "half" else True,
                 label_smoothing=config.label_smoothing,
             )
             which = f" (member {member + 1} of {config.members}, seed {seed})" if config.members > 1 else ""
@@ -551,7 +558,9 @@ def train_run(config, log=print, resume=False):
                     else f"No usable checkpoint ({trainer.resume_problem}); trained from epoch 1"
                 )
             trainers.append(trainer)
-        trainer = trainers[0]  # its history and normaliser stand for the run (the normaliser is the same for all)
+        # Member 1's history, best epoch and normaliser stand for the run (the normaliser is the same for
+        # all); every member's own history is written as history-member<k>.csv and summed up in metrics.json.
+        trainer = trainers[0]
         history = trainer.history
         if config.members > 1 or config.tta:
             views = ["identity", "hflip"] if config.tta else ["identity"]
@@ -598,6 +607,9 @@ def train_run(config, log=print, resume=False):
 
         def write_more(staged):
             write_data_files(staged, splits)  # image folders: splits.json, the files of each split (td.data.folders)
+            if len(trainers) > 1:
+                for k, member_trainer in enumerate(trainers, start=1):
+                    member_trainer.history.to_csv(staged / f"history-member{k}.csv")
             if not config.no_plots:
                 note = plot_note(train.name)
                 evaluation_plots(staged, x_test, y_test, probs, list(train.classes), train.task, history, note)
@@ -658,7 +670,7 @@ def predict_images(run_dir, images, device="cpu", out=None):
     For a segmentation run the masks are written into ``out`` (default <run>/predictions) as
     PNG and .npy, with an overlay; see tinydl.segmentation_run.predict_segmentation.
     """
-    from . import data
+    from . import data, metrics
     from .train import predict_proba
 
     if isinstance(images, (str, os.PathLike)):
@@ -686,7 +698,7 @@ def predict_images(run_dir, images, device="cpu", out=None):
             rows.append(
                 {
                     "image": path,
-                    "class": names[int(p.argmax())],
+                    "class": names[int(metrics.predicted_classes(p[None], meta["task"])[0])],
                     "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)},
                 }
             )

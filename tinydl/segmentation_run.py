@@ -232,6 +232,18 @@ def train_segmentation(config, log=print, resume=False):
         raise ValueError(f"--model {config.model}: segmentation trains a U-Net; use --model unet (the default)")
     if config.dropout is not None:
         raise ValueError("--dropout: the U-Net has no dropout layer")
+    given = [
+        flag
+        for flag, used in (
+            ("--members", config.members not in (None, 1)),
+            ("--tta", bool(config.tta)),
+            ("--label-smoothing", bool(config.label_smoothing)),
+            ("--normalize half", config.normalize == "half"),
+        )
+        if used
+    ]
+    if given:
+        raise ValueError(f"{', '.join(given)}: classifier options; segmentation does not use them")
     if config.device == "cuda":
         cuda.require()
     splits = load_segmentation_splits(config, log=log)

@@ -551,6 +551,10 @@ class Trainer:
         # Without validation data a "val_…" figure cannot pick the best epoch: the training loss does.
         self.monitor_used = "train_loss" if val is None and monitor.startswith("val_") else monitor
         manual_seed(self.seed)
+        if self.multi_label and self.label_smoothing:
+            raise ValueError(
+                "label_smoothing is for single-label tasks; this task is multi-label (a sigmoid per finding)"
+            )
         if isinstance(self.normalize, Normalizer):
             self.normalizer = self.normalize  # fixed statistics, given
         else:

@@ -81,7 +81,8 @@ class MultiStepLR(LRScheduler):
     """Multiply lr by ``gamma`` at each epoch in ``milestones``:  lr = base_lr · γ^(number of milestones ≤ epoch).
 
     The MedMNIST v2 paper's schedule is ``MultiStepLR(optimizer, milestones=[50, 75], gamma=0.1)``
-    over 100 epochs: lr 1e-3, then 1e-4 from epoch 50, 1e-5 from epoch 75.
+    over 100 epochs: lr 1e-3 for 50 epochs, then 1e-4 for 25, then 1e-5 (counting epochs from 1, as
+    history.csv does: epochs 1–50, 51–75, 76–100).
     """
 
     def __init__(self, optimizer, milestones, gamma=0.1):

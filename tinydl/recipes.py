@@ -173,7 +173,7 @@ def best_recipe(props):
             if symmetric
             else f"off (the mean image has a side: asymmetry {props['mirror_asymmetry']:.3f} ≥ {MIRROR_SYMMETRIC})"
         ),
-        f"ensemble: {members} member(s) from seeds seed, seed+1, … (3 up to 5 000 images, 2 up to 20 000, 1 beyond)"
+        f"ensemble: {members} member(s) from seeds seed, seed+1000, … (3 up to 5 000 images, 2 up to 20 000, 1 beyond)"
         + ("; test-time views: the image and its mirror" if symmetric else ""),
     ]
     if pixels > 64 * 64:

@@ -89,7 +89,7 @@ class RunConfig:
     monitor: str | None = None  # "val_auc", "val_acc", "val_dice" or "val_loss" (recipe: val_auc, val_dice)
     normalize: str | None = None  # "train" (the training set's mean and std) or "half" ((x − 0.5) / 0.5)
     label_smoothing: float | None = None  # classifiers: ε of label smoothing (recipe: 0)
-    members: int | None = None  # classifiers: models trained from seeds seed, seed+1, … and averaged (recipe: 1)
+    members: int | None = None  # classifiers: models trained from seeds seed, seed+1000, … and averaged (recipe: 1)
     tta: bool | None = None  # classifiers: also average over the left-right mirror at test time (recipe: off)
     device: str = "cpu"  # "cpu" or "cuda"
     seed: int = 0
@@ -438,6 +438,7 @@ def gradcam_figure(model, x, normalizer, class_names, path, layer=None, titles=N
 
 # ---------------------------------------------------------------------------- the runs
 CLASSIFIERS = ("small_cnn", "convnet", "resnet", "resnet18")  # --model choices of a classifier
+MEMBER_SEED_STEP = 1000  # ensemble member k of a run with --seed s trains from seed s + 1000·k
 
 
 def fill_data_recipe(config, train, log):
@@ -524,8 +525,9 @@ def train_run(config, log=print, resume=False):
         folder.write_settings(config.as_metadata(), status="training")
         started = time.perf_counter()
         trainers = []
-        for member in range(config.members):  # seeds seed, seed+1, …: one model unless the recipe ensembles
-            seed = config.seed + member
+        for member in range(config.members):  # one model unless the recipe ensembles
+            # Member k trains from seed + MEMBER_SEED_STEP·k: runs with seeds 0, 1, 2 share no member.
+            seed = config.seed + MEMBER_SEED_STEP * member
             manual_seed(seed)
             model = models.create(config.model, **model_args).to(config.device)  # same seed, same weights anywhere
             augment = (

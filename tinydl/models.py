@@ -416,7 +416,8 @@ class SoftVotingEnsemble(nn.Module):
         ensemble = cls(names.pop(), configs[0], len(models), views, multi_label)
         for target, source in zip(ensemble.members, models):
             target.load_state_dict(source.state_dict())
-        return ensemble.to(next(iter(models[0].parameters())).dtype) if models[0].parameters() else ensemble
+        first = next(models[0].parameters(), None)  # members trained in float64 stay float64
+        return ensemble if first is None else ensemble.to(first.dtype)
 
     @property
     def gradcam_layer(self):
